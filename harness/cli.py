@@ -1,0 +1,185 @@
+"""The ``ecombench`` command line: a thin layer over harness.grid, harness.runner and harness.report."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.errors import HarnessError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
+datasets_app = typer.Typer(no_args_is_help=True, help="The dataset registry.")
+app.add_typer(models_app, name="models")
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+err = Console(stderr=True)
+
+Db = Annotated[Path, typer.Option(help="results database (DuckDB file)")]
+Workdir = Annotated[Path, typer.Option(help="embedding cache, run shards and the Milvus Lite file")]
+MilvusUri = Annotated[
+    str | None, typer.Option(help="Milvus server URI, e.g. http://127.0.0.1:19530 (default: Milvus Lite in workdir)")
+]
+Device = Annotated[str, typer.Option(help="torch device for extraction: cpu, cuda, cuda:1, ...")]
+BatchSize = Annotated[int, typer.Option(min=1, help="images per forward pass")]
+Workers = Annotated[int, typer.Option(min=0, help="image-decoding worker processes")]
+Force = Annotated[bool, typer.Option(help="recompute cells that already finished")]
+
+
+def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool):  # type: ignore[no-untyped-def]
+    from harness.embed import ExtractionSettings
+    from harness.runner import RunSettings
+
+    return RunSettings(workdir, db, milvus_uri, ExtractionSettings(batch_size, workers, device), force)
+
+
+STATUS = {"ok": "[green]ok[/]", "cached": "[cyan]cached[/]", "error": "[red]error[/]"}
+#: metric -> column label in the CLI's tables
+DISPLAY_METRICS = {
+    "mmp_at_5": "mMP@5",
+    "recall_at_1": "mR@1",
+    "map_at_r": "MAP@R",
+    "mrr": "MRR",
+    "ndcg_at_10": "NDCG@10",
+}
+
+
+def _print_outcomes(outcomes: list[Any]) -> int:
+    """One row per cell; failures listed below the table. Returns the number of failed cells."""
+    table = Table(title="results")
+    for column in ("model", "dataset", "strategy", "suite", "status"):
+        table.add_column(column, overflow="fold")
+    for label in DISPLAY_METRICS.values():
+        table.add_column(label, justify="right")
+    for o in outcomes:
+        values = [f"{o.metrics[m]:.4f}" if m in o.metrics else "—" for m in DISPLAY_METRICS]
+        cell = o.cell
+        table.add_row(*map(escape, (cell.model, cell.dataset, cell.strategy, cell.suite)), STATUS[o.status], *values)
+    console.print(table)
+    failed = [o for o in outcomes if o.status == "error"]
+    for o in failed:
+        err.print(f"[red]error[/] in {escape(o.cell.label())}: {escape(o.error or '')}", highlight=False)
+    return len(failed)
+
+
+def _print_metrics(outcome: Any) -> None:
+    """All metrics of one cell, one per line."""
+    table = Table(title=escape(outcome.cell.label()))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in sorted(outcome.metrics.items()):
+        table.add_row(DISPLAY_METRICS.get(name, name), f"{value:.4f}")
+    console.print(table)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="model id, e.g. timm:resnet50.a1_in1k")],
+    dataset: Annotated[str, typer.Option(help="dataset id, e.g. digits or folder:/path")],
+    suite: Annotated[str, typer.Option(help="suite to run")] = "retrieval",
+    strategy: Annotated[str, typer.Option(help="tuning strategy")] = "pretrained",
+    backend: Annotated[str | None, typer.Option(help="retrieval backend: milvus or exact")] = None,
+    db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
+    milvus_uri: MilvusUri = None,
+    device: Device = "cpu",
+    batch_size: BatchSize = 32,
+    workers: Workers = 2,
+    force: Force = False,
+) -> None:
+    """Run one cell natively and print its metrics."""
+    from harness.grid import make_cells
+    from harness.runner import run_cells
+
+    params = {suite: {"backend": backend}} if backend else {}
+    cells = make_cells([model], [dataset], [strategy], [suite], params)
+    [outcome] = run_cells(cells, _settings(db, workdir, milvus_uri, device, batch_size, workers, force))
+    if outcome.status == "error":
+        err.print(f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}", highlight=False)
+        raise typer.Exit(1)
+    _print_metrics(outcome)
+
+
+@app.command()
+def grid(
+    spec: Annotated[Path, typer.Argument(help="suite file, e.g. suites/smoke.toml")],
+    db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
+    milvus_uri: MilvusUri = None,
+    device: Device = "cpu",
+    batch_size: BatchSize = 32,
+    workers: Workers = 2,
+    force: Force = False,
+) -> None:
+    """Run every cell of a suite file; finished cells are not recomputed. Exit code 1 if any cell failed."""
+    from harness.grid import load_grid
+    from harness.runner import run_cells
+
+    cells = load_grid(spec)
+    console.print(f"{len(cells)} cells from {spec}")
+    outcomes = run_cells(cells, _settings(db, workdir, milvus_uri, device, batch_size, workers, force))
+    raise typer.Exit(1 if _print_outcomes(outcomes) else 0)
+
+
+@app.command()
+def report(
+    db: Db = Path("results.duckdb"),
+    out: Annotated[Path, typer.Option(help="where to write the Markdown report")] = Path("reports/out/report.md"),
+) -> None:
+    """Render the Markdown comparison table (model x dataset, mMP@5 and mR@1) from the database."""
+    from harness.report import render_markdown
+
+    console.print(f"report written to {render_markdown(db, out)}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The model families and the paper's backbones (imports no torch)."""
+    from harness.models import FAMILIES, catalog
+
+    families = Table(title="families")
+    for column in ("family", "id grammar", "description"):
+        families.add_column(column)
+    for name, family in FAMILIES.items():
+        families.add_row(name, family.grammar, family.description)
+    console.print(families)
+    models = Table(title="catalogue (the paper's backbones)")
+    for column in ("id", "pretraining", "name"):
+        models.add_column(column)
+    for entry in catalog():
+        models.add_row(escape(entry["id"]), entry["pretraining"], entry["name"])
+    console.print(models)
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """The dataset kinds (imports no torch)."""
+    from harness.datasets import list_datasets
+
+    table = Table(title="datasets")
+    table.add_column("id")
+    table.add_column("description")
+    for pattern, description in list_datasets():
+        table.add_row(escape(pattern), escape(description))
+    console.print(table)
+
+
+def main() -> None:
+    """Console entry point: a HarnessError is one line on stderr and exit code 2, never a traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except HarnessError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

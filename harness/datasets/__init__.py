@@ -1,0 +1,91 @@
+"""The dataset registry: every dataset id a user may write, resolved lazily to its Dataset class.
+
+Listing reads ``DATASET_KINDS`` only, so it imports nothing heavy (no PIL, numpy, sklearn or torch);
+``resolve_dataset`` imports just the module of the kind it resolves. Adding a dataset (say the paper's
+Stanford Online Products) is one module with a Dataset class that has ``from_ref(ref)`` and ``OPTIONS``,
+plus one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+from harness.errors import HarnessError
+from harness.ids import Ref, parse_ref
+
+if TYPE_CHECKING:
+    from harness.datasets.base import Dataset
+
+
+class DatasetKind(NamedTuple):
+    """Where a dataset kind lives and how it is written.
+
+    Attributes:
+        module: import path of the module holding the Dataset class.
+        class_name: the Dataset subclass; it provides ``from_ref(ref)`` and ``OPTIONS``.
+        description: one line for listings; names every option the kind accepts.
+        name: placeholder for the part after ":" (e.g. "PATH"), or "" for a kind that takes no name.
+    """
+
+    module: str
+    class_name: str
+    description: str
+    name: str = ""
+
+
+DATASET_KINDS: dict[str, DatasetKind] = {
+    "digits": DatasetKind(
+        "harness.datasets.digits",
+        "DigitsDataset",
+        "sklearn's 1,797 real 8x8 handwritten digits as 32x32 RGB, 10 classes [per_class, test_fraction, seed]",
+    ),
+    "synthetic": DatasetKind(
+        "harness.datasets.synthetic",
+        "SyntheticDataset",
+        "generated product-like shapes with class structure [classes, per_class, size, seed, test_fraction]",
+    ),
+    "folder": DatasetKind(
+        "harness.datasets.folder",
+        "FolderDataset",
+        "one sub-folder per class, or train/ and test/ each holding class folders [test_fraction, seed]",
+        name="PATH",
+    ),
+    "csv": DatasetKind(
+        "harness.datasets.csv_dataset",
+        "CsvDataset",
+        "a CSV with header path,label[,split]; paths relative to the CSV's folder [test_fraction, seed]",
+        name="PATH",
+    ),
+}
+
+
+def _pattern(kind: str, entry: DatasetKind) -> str:
+    return f"{kind}:{entry.name}" if entry.name else kind
+
+
+def list_datasets() -> list[tuple[str, str]]:
+    """(id pattern, description) of every registered kind, e.g. ("folder:PATH", "one sub-folder ...")."""
+    return [(_pattern(kind, entry), entry.description) for kind, entry in DATASET_KINDS.items()]
+
+
+def resolve_dataset(text: str) -> Dataset:
+    """Parse a dataset id and build its Dataset; nothing is read from disk until ``manifest()``.
+
+    Raises:
+        HarnessError: a malformed id, an unknown kind, a missing or unexpected name, or an unknown or
+            invalid option.
+    """
+    ref = parse_ref(text, "dataset")
+    entry = DATASET_KINDS.get(ref.kind)
+    if entry is None:
+        known = ", ".join(_pattern(kind, e) for kind, e in DATASET_KINDS.items())
+        raise HarnessError(f"unknown dataset {text.strip()!r}: known kinds are {known}")
+    if entry.name and not ref.name:
+        raise HarnessError(f"dataset id {text.strip()!r} lacks its {entry.name}: write {_pattern(ref.kind, entry)}")
+    if ref.name and not entry.name:
+        raise HarnessError(f"dataset id {text.strip()!r} takes no name after ':': write {ref.kind}[...]")
+    module = importlib.import_module(entry.module)
+    from_ref: Callable[[Ref], Dataset] = getattr(module, entry.class_name).from_ref
+    return from_ref(ref)

@@ -1,0 +1,155 @@
+"""Embedding extraction with a content-addressed cache, computed once and reused by every suite.
+
+The cache key covers everything that determines the numbers: the model id and the digest of the weights
+actually loaded, the dataset's manifest digest, the split, and the resolved preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.datasets.base import Dataset, Item, Manifest
+    from harness.models.base import EmbeddingModel
+
+#: bump when the stored format or the extraction procedure changes, so old entries are not reused
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    batch_size: int = 32
+    workers: int = 2
+    device: str = "cpu"
+
+
+class EmbeddingCache:
+    """A folder of ``<key>.npy`` files (float32, one row per item, manifest order) with JSON sidecars."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @staticmethod
+    def key(model: EmbeddingModel, manifest: Manifest, split: str) -> str:
+        fields = {
+            "format": CACHE_FORMAT,
+            "model": model.model_id,
+            "weights": model.weights_digest,
+            "dataset": manifest.dataset_id,
+            "manifest": manifest.digest,
+            "split": split,
+            "preprocessing": model.preprocessing,
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.npy"
+
+    def load(self, key: str) -> np.ndarray | None:
+        path = self.path(key)
+        return np.load(path) if path.exists() else None
+
+    def store(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> None:
+        """Write atomically: a crash leaves either no entry or a complete one, never a torn file."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path(key).with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
+        with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
+            np.save(tmp, array)
+        os.replace(tmp.name, self.path(key))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
+
+
+def split_embeddings(
+    model: EmbeddingModel,
+    dataset: Dataset,
+    split: str,
+    cache: EmbeddingCache,
+    settings: ExtractionSettings,
+) -> tuple[np.ndarray, bool]:
+    """Embeddings of one split in manifest order, from the cache when present; returns (array, was_cached)."""
+    manifest = dataset.manifest()
+    key = cache.key(model, manifest, split)
+    cached = cache.load(key)
+    if cached is not None:
+        return cached, True
+    items = [manifest.items[i] for i in manifest.indices(split)]
+    if not items:
+        raise HarnessError(f"dataset '{dataset.id}' has no images in split '{split}'")
+    array = extract(model, dataset, items, settings, label=f"{model.model_id} on {dataset.id}/{split}")
+    meta = {"model": model.model_id, "dataset": dataset.id, "split": split, "shape": array.shape}
+    cache.store(key, array, {**meta, "weights": model.weights_digest, "manifest": manifest.digest})
+    return array, False
+
+
+class _Images:
+    """A torch-style map dataset over items; errors travel back as text so the message stays clear."""
+
+    def __init__(self, dataset: Dataset, items: list[Item], model: EmbeddingModel) -> None:
+        self.dataset, self.items, self.transform = dataset, items, model.transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, str]:
+        try:
+            return self.transform(self.dataset.load_image(self.items[index])), ""
+        except HarnessError as exc:
+            return None, str(exc)
+
+
+def _collate(batch: list[tuple[torch.Tensor | None, str]]) -> tuple[torch.Tensor | None, list[str]]:
+    """Runs in the worker: hand errors to the main process as data rather than as a wrapped exception."""
+    import torch
+
+    errors = [error for _, error in batch if error]
+    return (None if errors else torch.stack([t for t, _ in batch if t is not None])), errors
+
+
+def extract(
+    model: EmbeddingModel, dataset: Dataset, items: list[Item], settings: ExtractionSettings, label: str
+) -> np.ndarray:
+    """Batched forward passes under inference mode, decoding in worker processes, with a progress bar."""
+    import torch
+    from rich.progress import Progress
+    from torch.utils.data import DataLoader
+
+    loader: DataLoader[tuple[torch.Tensor | None, list[str]]] = DataLoader(
+        _Images(dataset, items, model),  # type: ignore[arg-type]
+        batch_size=settings.batch_size,
+        num_workers=settings.workers,
+        collate_fn=_collate,
+    )
+    device = torch.device(settings.device)
+    module = model.module.to(device).eval()
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode(), Progress(transient=True) as progress:
+        task = progress.add_task(f"embedding {label}", total=len(items))
+        for batch, errors in loader:
+            if batch is None:
+                raise HarnessError(errors[0])
+            features = model.embed(batch.to(device, non_blocking=True))
+            chunks.append(features.float().cpu().numpy())
+            progress.advance(task, len(batch))
+    module.cpu()
+    array = np.concatenate(chunks).astype(np.float32)
+    if not np.isfinite(array).all():
+        raise HarnessError(f"model '{model.model_id}' produced non-finite embeddings on {label}")
+    return array

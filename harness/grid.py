@@ -1,0 +1,70 @@
+"""Grids as data: a suite file (TOML) names models, datasets, strategies and suites; cells are their product.
+
+    [grid]
+    models     = ["timm:resnet18[init=random]", "open_clip:ViT-S-32[init=random]"]
+    datasets   = ["digits", "synthetic"]
+    strategies = ["pretrained"]
+    suites     = ["retrieval"]
+
+    [params.retrieval]        # optional, per suite
+    backend = "milvus"
+
+Every id is checked before anything runs, so a typo fails in a second, not after an hour.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.shards import Cell
+
+
+def make_cells(
+    models: list[str],
+    datasets: list[str],
+    strategies: list[str],
+    suites: list[str],
+    params: dict[str, dict[str, Any]] | None = None,
+) -> list[Cell]:
+    """Validate and canonicalise every id, then return the cells, grouped by model."""
+    from harness.datasets import resolve_dataset
+    from harness.models import parse_model_id
+    from harness.suites import resolve_params
+
+    params = params or {}
+    unused = sorted(set(params) - set(suites))
+    if unused:
+        raise HarnessError(f"parameters given for suite(s) {', '.join(unused)} that the grid does not run")
+    model_ids = [str(parse_model_id(m)) for m in models]
+    dataset_ids = [resolve_dataset(d).id for d in datasets]
+    resolved = {(s, st): resolve_params(s, st, params.get(s, {})) for s in suites for st in strategies}
+    return [
+        Cell(model, dataset, strategy, suite, resolved[suite, strategy])
+        for model, dataset, strategy, suite in itertools.product(model_ids, dataset_ids, strategies, suites)
+    ]
+
+
+def load_grid(path: Path) -> list[Cell]:
+    try:
+        spec = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise HarnessError(f"suite file '{path}' does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"suite file '{path}' is not valid TOML: {exc}") from exc
+    grid = spec.get("grid")
+    if not isinstance(grid, dict):
+        raise HarnessError(f"suite file '{path}' has no [grid] table")
+    missing = [key for key in ("models", "datasets", "suites") if not grid.get(key)]
+    if missing:
+        raise HarnessError(f"suite file '{path}': [grid] needs non-empty {', '.join(missing)}")
+    try:
+        return make_cells(
+            grid["models"], grid["datasets"], grid.get("strategies", ["pretrained"]), grid["suites"],
+            spec.get("params", {}),
+        )  # fmt: skip
+    except HarnessError as exc:
+        raise HarnessError(f"suite file '{path}': {exc}") from exc

@@ -1,0 +1,61 @@
+"""A user's own weights: ``checkpoint:<timm architecture>@<path to .safetensors>``.
+
+The file holds a timm state dict, e.g. from a fine-tune. Its classifier head may have any number of
+classes (or none): the embedding is the pooled pre-logits feature, so only the head may differ from the
+architecture; any other missing or unexpected tensor is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.ids import Ref, check_options
+from harness.models import timm_family
+from harness.models.base import EmbeddingModel, state_digest
+
+OPTIONS: set[str] = set()
+
+
+def load(ref: Ref) -> EmbeddingModel:
+    check_options(ref, OPTIONS, "model")
+    architecture, _, path_text = ref.name.partition("@")
+    if not path_text:
+        raise HarnessError(
+            f"model id '{ref}' names no weights file: write checkpoint:<architecture>@<file.safetensors>"
+        )
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise HarnessError(f"checkpoint file '{path}' (model id '{ref}') does not exist")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise HarnessError(f"cannot read checkpoint '{path}' as safetensors: {exc}") from exc
+    model = timm_family.create(ref, architecture, pretrained=False, seed=0)
+    model.reset_classifier(0)  # type: ignore[operator]  # the head is not part of the embedding; drop it whatever its size
+    result = model.load_state_dict({k: v for k, v in state.items() if not is_head(model, k)}, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise HarnessError(
+            f"checkpoint '{path}' does not fit timm architecture '{architecture}': "
+            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+    preprocessing, transform = timm_family.describe(model)
+    return EmbeddingModel(
+        model_id=str(ref),
+        module=model,
+        transform=transform,  # type: ignore[arg-type]
+        embed=timm_family.pooled_embedding(model),
+        preprocessing={**preprocessing, "checkpoint": str(path)},
+        weights_digest=state_digest(model),
+        random_init=False,
+    )
+
+
+def is_head(model: object, key: str) -> bool:
+    """True for the classifier's tensors, named by timm's pretrained config (e.g. 'fc' or 'head.fc')."""
+    classifier = getattr(model, "pretrained_cfg", {}).get("classifier", "fc")
+    names = classifier if isinstance(classifier, (list, tuple)) else [classifier]
+    return any(key == n or key.startswith(n + ".") for n in names)

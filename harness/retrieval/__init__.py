@@ -1,0 +1,45 @@
+"""Nearest-neighbour backends behind one interface, and the retrieval metrics."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from harness.errors import HarnessError
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def search(self, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (gallery ids, squared L2 distances), each (Q, k), ranked by distance then gallery index."""
+        ...
+
+
+BACKENDS = ("milvus", "exact")
+
+
+def make_backend(name: str, milvus_uri: str) -> SearchBackend:
+    if name == "exact":
+        from harness.retrieval.exact import ExactBackend
+
+        return ExactBackend()
+    if name == "milvus":
+        from harness.retrieval.milvus import MilvusBackend
+
+        return MilvusBackend(milvus_uri)
+    raise HarnessError(f"unknown retrieval backend '{name}' (known: {', '.join(BACKENDS)})")
+
+
+def leave_one_out(backend: SearchBackend, vectors: np.ndarray, k: int) -> np.ndarray:
+    """Each vector queries all the others: the k nearest gallery ids per query, the query itself removed.
+
+    A query whose self-match is not among its k+1 hits (possible only with more than k exact duplicates
+    ranked before it by index) loses its last hit instead, so every row keeps exactly k neighbours.
+    """
+    k = min(k, len(vectors) - 1)
+    ids, _ = backend.search(vectors, vectors, k + 1)
+    is_self = ids == np.arange(len(vectors))[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    return ids[~is_self].reshape(len(vectors), k)

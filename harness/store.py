@@ -1,0 +1,154 @@
+"""The results database: DDL in one place, idempotent ingest of run shards, and the queries reports use.
+
+Only the process that calls ``ingest`` opens the file for writing (DuckDB allows one writer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from harness.errors import HarnessError
+from harness.shards import Shard
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id          VARCHAR PRIMARY KEY,  -- the cell key
+    model           VARCHAR NOT NULL,
+    dataset         VARCHAR NOT NULL,
+    strategy        VARCHAR NOT NULL,
+    suite           VARCHAR NOT NULL,
+    params          JSON NOT NULL,
+    status          VARCHAR NOT NULL CHECK (status IN ('ok', 'error')),
+    error           VARCHAR,
+    random_init     BOOLEAN NOT NULL,
+    weights_digest  VARCHAR,
+    manifest_digest VARCHAR,
+    preprocessing   JSON,
+    seed            INTEGER,
+    git_sha         VARCHAR,
+    harness_version VARCHAR,
+    lock_hash       VARCHAR,
+    image_digest    VARCHAR,
+    torch_version   VARCHAR,
+    cuda_version    VARCHAR,
+    device          VARCHAR,
+    gpu             VARCHAR,
+    cpu             VARCHAR,
+    provenance      JSON,
+    started_at      TIMESTAMP,
+    finished_at     TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    value  DOUBLE NOT NULL,
+    PRIMARY KEY (run_id, metric)
+);
+CREATE OR REPLACE VIEW results AS
+    SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite, m.metric, m.value,
+           r.random_init, r.params, r.device, r.git_sha, r.finished_at
+    FROM metrics m JOIN runs r USING (run_id)
+    WHERE r.status = 'ok';
+"""
+
+RUN_COLUMNS = (
+    "run_id", "model", "dataset", "strategy", "suite", "params", "status", "error", "random_init",
+    "weights_digest", "manifest_digest", "preprocessing", "seed", "git_sha", "harness_version", "lock_hash",
+    "image_digest", "torch_version", "cuda_version", "device", "gpu", "cpu", "provenance", "started_at",
+    "finished_at",
+)  # fmt: skip
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if read_only and not path.exists():
+        raise HarnessError(f"results database '{path}' does not exist: run `ecombench run` or `ecombench grid` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
+    if not read_only:
+        con.execute(SCHEMA)
+    return con
+
+
+def _run_row(shard: Shard) -> tuple[Any, ...]:
+    p = shard.provenance
+    cell = shard.cell
+    values = {
+        "run_id": shard.run_id, "model": cell.model, "dataset": cell.dataset, "strategy": cell.strategy,
+        "suite": cell.suite, "params": json.dumps(cell.params, sort_keys=True), "status": shard.status,
+        "error": shard.error, "random_init": shard.random_init, "weights_digest": shard.weights_digest,
+        "manifest_digest": shard.manifest_digest, "preprocessing": json.dumps(shard.preprocessing, default=str),
+        "seed": shard.seed, "provenance": json.dumps(p, default=str),
+        "started_at": shard.started_at, "finished_at": shard.finished_at,
+        **{k: p.get(k) for k in ("git_sha", "harness_version", "lock_hash", "image_digest", "torch_version",
+                                 "cuda_version", "device", "gpu", "cpu")},
+    }  # fmt: skip
+    return tuple(values[c] for c in RUN_COLUMNS)
+
+
+def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
+    """Insert or replace each shard's run and metrics, one transaction per shard; returns how many.
+
+    Idempotent on run_id. A successful run also removes earlier *failed* runs of the same cell (same model,
+    dataset, strategy, suite and params), so a fixed failure no longer shows as missing.
+    """
+    con = connect(db_path)
+    placeholders = ", ".join("?" for _ in RUN_COLUMNS)
+    count = 0
+    try:
+        for shard in shards:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("DELETE FROM metrics WHERE run_id = ?", [shard.run_id])
+                con.execute("DELETE FROM runs WHERE run_id = ?", [shard.run_id])
+                if shard.status == "ok":
+                    cell = shard.cell
+                    con.execute(
+                        "DELETE FROM runs WHERE status = 'error' AND model = ? AND dataset = ? AND strategy = ?"
+                        " AND suite = ? AND params = ?::JSON",
+                        [cell.model, cell.dataset, cell.strategy, cell.suite, json.dumps(cell.params, sort_keys=True)],
+                    )
+                con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})", _run_row(shard))
+                rows = [(shard.run_id, name, float(value)) for name, value in sorted(shard.metrics.items())]
+                if rows:  # a failed run has none
+                    con.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            count += 1
+    finally:
+        con.close()
+    return count
+
+
+def ingest_folder(db_path: Path, folder: Path) -> int:
+    return ingest(db_path, (Shard.read(p) for p in sorted(folder.glob("*.json"))))
+
+
+LATEST_METRICS = """
+    SELECT model, dataset, strategy, metric, value, random_init
+    FROM results
+    WHERE suite = ? AND list_contains(?, metric)
+    QUALIFY row_number() OVER (PARTITION BY model, dataset, strategy, metric ORDER BY finished_at DESC) = 1
+    ORDER BY model, dataset, strategy, metric
+"""
+
+FAILED_RUNS = """
+    SELECT model, dataset, strategy, suite, error FROM runs WHERE status = 'error' ORDER BY model, dataset
+"""
+
+
+def latest_metrics(con: duckdb.DuckDBPyConnection, suite: str, metrics: list[str]) -> list[tuple[Any, ...]]:
+    """The newest successful value of each metric per (model, dataset, strategy)."""
+    return con.execute(LATEST_METRICS, [suite, metrics]).fetchall()
+
+
+def failed_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return con.execute(FAILED_RUNS).fetchall()

@@ -1,0 +1,48 @@
+"""The retrieval suite: leave-one-out search over the evaluation split, metrics of DESIGN.md §5."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from harness.embed import split_embeddings
+from harness.retrieval import leave_one_out, make_backend
+from harness.retrieval.metrics import relevant_counts, retrieval_metrics
+from harness.suites import Context
+
+DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test"}
+STRATEGIES = ("pretrained",)
+#: at least this many neighbours are searched (NDCG@10), and at most Milvus's limit
+MIN_DEPTH, MAX_DEPTH = 10, 16_383
+
+
+def run(ctx: Context) -> dict[str, float]:
+    split = ctx.params["split"]
+    started = time.perf_counter()
+    vectors, cached = split_embeddings(ctx.model, ctx.dataset, split, ctx.cache, ctx.extraction)
+    extract_s = time.perf_counter() - started
+    manifest = ctx.dataset.manifest()
+    labels = np.asarray(manifest.labels(manifest.indices(split)))
+
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    n_relevant = relevant_counts(labels, labels, leave_one_out=True)
+    # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
+    depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
+
+    backend = make_backend(ctx.params["backend"], ctx.milvus_uri)
+    started = time.perf_counter()
+    neighbours = leave_one_out(backend, vectors, depth)
+    search_s = time.perf_counter() - started
+
+    metrics = retrieval_metrics(labels[neighbours], labels, n_relevant).as_dict()
+    metrics.update(
+        search_s=search_s,
+        search_depth=float(depth),
+        embedding_dim=float(vectors.shape[1]),
+        embeddings_cached=float(cached),
+    )
+    if not cached:
+        metrics["extract_s"] = extract_s
+    return metrics
