@@ -44,7 +44,7 @@ DATASET_KINDS: dict[str, DatasetKind] = {
     "synthetic": DatasetKind(
         "harness.datasets.synthetic",
         "SyntheticDataset",
-        "generated product-like shapes with class structure [classes, per_class, size, seed, test_fraction]",
+        "generated product-like images: class = shape x colour [classes, per_class, size, seed, test_fraction]",
     ),
     "folder": DatasetKind(
         "harness.datasets.folder",

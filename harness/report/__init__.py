@@ -52,7 +52,11 @@ def render_markdown(db: Path, out: Path) -> Path:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     tables, failures = comparison_tables(db)
     text = env.get_template("comparison.md.j2").render(

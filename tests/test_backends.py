@@ -1,0 +1,314 @@
+"""Tests for the nearest-neighbour backends: exact vs Milvus Lite vs faiss, tie-breaking, leave-one-out, errors.
+
+Milvus runs for real (Milvus Lite in a temporary file); the data is kept small because Milvus Lite is pure
+Python. Ties are built from small integers, whose squared distances are exact in float32.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from pymilvus import MilvusClient
+
+from harness.errors import HarnessError
+from harness.retrieval import BACKENDS, leave_one_out, make_backend
+from harness.retrieval.exact import ExactBackend
+from harness.retrieval.milvus import MAX_TOPK, MilvusBackend
+
+
+def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    """Seeded random L2-normalised float32 vectors (continuous, so no two distances tie)."""
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def squared_l2(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Reference squared L2 distances in float64, (Q, N)."""
+    diff = queries.astype(np.float64)[:, None, :] - gallery.astype(np.float64)[None, :, :]
+    return (diff * diff).sum(-1)
+
+
+def reference_ranking(queries: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
+    """The k nearest gallery ids per query, ranked by (distance, gallery index), in float64."""
+    d = squared_l2(queries, gallery)
+    index = np.broadcast_to(np.arange(gallery.shape[0]), d.shape)
+    return np.stack([np.lexsort((index[q], d[q]))[:k] for q in range(len(d))])
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound by the OS, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def milvus_collections(uri: str) -> list[str]:
+    client = MilvusClient(uri=uri)
+    try:
+        return [c for c in client.list_collections() if c.startswith("ecombench_")]
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def milvus_uri(tmp_path: Path) -> str:
+    return str(tmp_path / "milvus.db")
+
+
+# --- Milvus vs exact ------------------------------------------------------------------------------------
+
+
+def assert_same_neighbours(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> None:
+    (ids_a, d_a), (ids_b, d_b) = a, b
+    assert ids_a.shape == ids_b.shape == d_a.shape == d_b.shape
+    assert ids_a.dtype == ids_b.dtype == np.int64
+    assert d_a.dtype == d_b.dtype == np.float32
+    np.testing.assert_array_equal(ids_a, ids_b)
+    np.testing.assert_allclose(d_a, d_b, rtol=1e-5, atol=1e-6)  # atol: the self-distances are ~0
+
+
+def test_milvus_matches_exact_queries_are_the_gallery(milvus_uri: str) -> None:
+    x = unit_vectors(500, 32, seed=0)
+    milvus = MilvusBackend(milvus_uri).search(x, x, 20)
+    exact = ExactBackend().search(x, x, 20)
+    assert milvus[0].shape == (500, 20)
+    np.testing.assert_array_equal(milvus[0][:, 0], np.arange(500))  # every vector is its own nearest
+    assert_same_neighbours(milvus, exact)
+
+
+def test_milvus_matches_exact_separate_queries(milvus_uri: str) -> None:
+    gallery, queries = unit_vectors(400, 32, seed=1), unit_vectors(60, 32, seed=2)
+    milvus = MilvusBackend(milvus_uri).search(gallery, queries, 20)
+    exact = ExactBackend().search(gallery, queries, 20)
+    assert milvus[0].shape == (60, 20)
+    assert (milvus[1][:, 0] > 0.1).all()  # the queries are not in the gallery: no zero distance
+    assert_same_neighbours(milvus, exact)
+    np.testing.assert_array_equal(exact[0], reference_ranking(queries, gallery, 20))
+
+
+def test_k_larger_than_gallery_returns_the_whole_gallery(milvus_uri: str) -> None:
+    gallery, queries = unit_vectors(7, 8, seed=3), unit_vectors(4, 8, seed=4)
+    milvus = MilvusBackend(milvus_uri).search(gallery, queries, 20)
+    exact = ExactBackend().search(gallery, queries, 20)
+    assert exact[0].shape == (4, 7)  # k = min(20, 7)
+    assert_same_neighbours(milvus, exact)
+    assert (np.sort(exact[0], axis=1) == np.arange(7)).all()  # each row is a permutation of the gallery
+
+
+# --- exact vs independent references --------------------------------------------------------------------
+
+
+def test_exact_matches_faiss_and_float64_distances() -> None:
+    gallery, queries = unit_vectors(1000, 48, seed=5), unit_vectors(300, 48, seed=6)
+    k = 25
+    ids, dists = ExactBackend(chunk=64).search(gallery, queries, k)  # 300 queries = 4 full chunks + 44
+
+    index = faiss.IndexFlatL2(48)
+    index.add(gallery)
+    faiss_d, faiss_ids = index.search(queries, k)
+    np.testing.assert_array_equal(ids, faiss_ids)
+
+    reference = np.take_along_axis(squared_l2(queries, gallery), ids, axis=1)
+    np.testing.assert_allclose(dists, reference, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(dists, faiss_d, atol=1e-4, rtol=0)
+    assert (np.diff(dists, axis=1) >= 0).all()
+
+
+# --- ties broken by gallery index -----------------------------------------------------------------------
+
+# Query q0 = (0, 0) against this gallery (squared distances on the right):
+TIE_GALLERY = np.array(
+    [
+        [3, 0],  # 0: 9
+        [1, 1],  # 1: 2
+        [0, 2],  # 2: 4
+        [1, 1],  # 3: 2  (= row 1)
+        [1, 1],  # 4: 2  (= row 1)
+        [0, 1],  # 5: 1
+    ],
+    dtype=np.float32,
+)
+TIE_QUERIES = np.array(
+    [
+        [0, 0],  # q0: 9, 2, 4, 2, 2, 1  -> 5 | 1 3 4 | 2 | 0
+        [1, 1],  # q1: 4+1=5, 0, 1+1=2, 0, 0, 1+0=1  -> 1 3 4 | 5 | 2 | 0
+        [2, 0],  # q2: 1, 1+1=2, 4+4=8, 2, 2, 4+1=5  -> 0 | 1 3 4 | 5 | 2
+        [0, 0],  # q3 = q0, in the second chunk when chunk=2 or 3
+        [1, 1],  # q4 = q1, in the last (partial) chunk when chunk=2
+    ],
+    dtype=np.float32,
+)
+TIE_FULL = np.array(
+    [
+        [5, 1, 3, 4, 2, 0],
+        [1, 3, 4, 5, 2, 0],
+        [0, 1, 3, 4, 5, 2],
+        [5, 1, 3, 4, 2, 0],
+        [1, 3, 4, 5, 2, 0],
+    ]
+)
+TIE_FULL_D = np.array(
+    [
+        [1, 2, 2, 2, 4, 9],
+        [0, 0, 0, 1, 2, 5],
+        [1, 2, 2, 2, 5, 8],
+        [1, 2, 2, 2, 4, 9],
+        [0, 0, 0, 1, 2, 5],
+    ],
+    dtype=np.float32,
+)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1024])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
+def test_exact_ties_broken_by_gallery_index(chunk: int, k: int) -> None:
+    # k=3 on q0 / q2: the tied rows 1, 3, 4 compete for the last 2 slots -> 1 and 3 get in, 4 does not.
+    # k=2 on q1: three zero distances (rows 1, 3, 4) for 2 slots -> 1, 3.  k=1 on q1 -> 1, not 3 or 4.
+    ids, dists = ExactBackend(chunk=chunk).search(TIE_GALLERY, TIE_QUERIES, k)
+    np.testing.assert_array_equal(ids, TIE_FULL[:, :k])
+    np.testing.assert_array_equal(dists, TIE_FULL_D[:, :k])
+
+
+def test_exact_ties_straddling_the_cut_off_spelled_out() -> None:
+    ids, _ = ExactBackend(chunk=2).search(TIE_GALLERY, TIE_QUERIES, 3)
+    assert ids.tolist() == [[5, 1, 3], [1, 3, 4], [0, 1, 3], [5, 1, 3], [1, 3, 4]]
+
+
+@pytest.mark.parametrize("k", [1, 5, 17, 60, 200])
+def test_exact_ties_many_duplicates_match_lexsort(k: int) -> None:
+    # Small integer coordinates: lots of exactly equal distances, all exact in float32.
+    rng = np.random.default_rng(7)
+    gallery = rng.integers(-2, 3, size=(200, 3)).astype(np.float32)
+    queries = rng.integers(-2, 3, size=(23, 3)).astype(np.float32)
+    ids, dists = ExactBackend(chunk=5).search(gallery, queries, k)
+    np.testing.assert_array_equal(ids, reference_ranking(queries, gallery, k))
+    np.testing.assert_array_equal(dists, np.take_along_axis(squared_l2(queries, gallery), ids, axis=1))
+
+
+# --- leave-one-out --------------------------------------------------------------------------------------
+
+# 1-d points 0, 1, 3, 7 (rows 0..3); squared distances:
+#   row 0 (x=0): to 1 -> 1, to 3 -> 9, to 7 -> 49   => [1, 2, 3]
+#   row 1 (x=1): to 0 -> 1, to 3 -> 4, to 7 -> 36   => [0, 2, 3]
+#   row 2 (x=3): to 1 -> 4, to 0 -> 9, to 7 -> 16   => [1, 0, 3]
+#   row 3 (x=7): to 3 -> 16, to 1 -> 36, to 0 -> 49 => [2, 1, 0]
+LINE = np.array([[0], [1], [3], [7]], dtype=np.float32)
+LINE_NEIGHBOURS = np.array([[1, 2, 3], [0, 2, 3], [1, 0, 3], [2, 1, 0]])
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_leave_one_out_hand_example(name: str, k: int, milvus_uri: str) -> None:
+    neighbours = leave_one_out(make_backend(name, milvus_uri), LINE, k)
+    np.testing.assert_array_equal(neighbours, LINE_NEIGHBOURS[:, :k])
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_leave_one_out_k_larger_than_n_minus_1(name: str, milvus_uri: str) -> None:
+    neighbours = leave_one_out(make_backend(name, milvus_uri), LINE, 10)
+    assert neighbours.shape == (4, 3)  # n - 1 = 3 columns
+    np.testing.assert_array_equal(neighbours, LINE_NEIGHBOURS)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_leave_one_out_random_never_returns_self(name: str, milvus_uri: str) -> None:
+    x = unit_vectors(120, 16, seed=8)
+    neighbours = leave_one_out(make_backend(name, milvus_uri), x, 10)
+    assert neighbours.shape == (120, 10)
+    assert neighbours.dtype == np.int64
+    assert not (neighbours == np.arange(120)[:, None]).any()
+    assert all(len(set(row)) == 10 for row in neighbours.tolist())  # no id twice in a row
+    # The same as the reference ranking over all the others.
+    expected = reference_ranking(x, x, 11)[:, 1:]  # column 0 is the query itself (distance 0, no ties)
+    np.testing.assert_array_equal(neighbours, expected)
+
+
+# Rows 0..4 identical at (1, 0); row 5 = (0, 1); row 6 = (-1, 0).  Squared distances:
+#   rows 0..4: 0 to each other, 2 to row 5, 4 to row 6
+#   row 5: 2 to rows 0..4 and to row 6 (all tied)
+#   row 6: 4 to rows 0..4, 2 to row 5
+DUPLICATES = np.array([[1, 0]] * 5 + [[0, 1], [-1, 0]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_leave_one_out_more_duplicates_than_k(name: str, milvus_uri: str) -> None:
+    neighbours = leave_one_out(make_backend(name, milvus_uri), DUPLICATES, 2)
+    assert neighbours.shape == (7, 2)
+    assert not (neighbours == np.arange(7)[:, None]).any()
+    assert all(len(set(row)) == 2 for row in neighbours.tolist())
+    # A duplicate's 2 nearest others are duplicates too (distance 0), whichever the backend picks.
+    assert set(neighbours[:5].ravel().tolist()) <= {0, 1, 2, 3, 4}
+    assert neighbours[6, 0] == 5  # row 6: row 5 at 2 beats the duplicates at 4
+
+
+def test_leave_one_out_more_duplicates_than_k_exact_order() -> None:
+    # k+1 = 3 hits per duplicate query are rows 0, 1, 2 (ties by index):
+    #   row 0: [0, 1, 2] - self -> [1, 2];  row 1: [0, 1, 2] -> [0, 2];  row 2: [0, 1, 2] -> [0, 1]
+    #   rows 3, 4: self not among [0, 1, 2] -> the last hit goes instead -> [0, 1]
+    #   row 5: [0, 1, 2] (all 6 others tie at 2, self at 0 first: [5, 0, 1]) -> [0, 1]
+    #   row 6: [6, 5, 0] (self 0, row 5 at 2, then duplicates at 4 by index) -> [5, 0]
+    neighbours = leave_one_out(ExactBackend(chunk=3), DUPLICATES, 2)
+    assert neighbours.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1], [0, 1], [0, 1], [5, 0]]
+
+
+# --- Milvus housekeeping and errors ---------------------------------------------------------------------
+
+
+def test_milvus_drops_its_collection(milvus_uri: str) -> None:
+    x = unit_vectors(50, 8, seed=9)
+    ids, _ = MilvusBackend(milvus_uri).search(x, x, 3)
+    assert ids.shape == (50, 3)  # the search did run
+    assert Path(milvus_uri).exists()
+    assert milvus_collections(milvus_uri) == []
+
+
+def test_milvus_drops_its_collection_when_the_search_fails(milvus_uri: str) -> None:
+    gallery = unit_vectors(5, 4, seed=10)
+    with pytest.raises(HarnessError, match=r"^Milvus at '.*milvus\.db' failed: "):
+        MilvusBackend(milvus_uri).search(gallery, gallery[:, :3], 2)  # queries of the wrong dimension
+    assert milvus_collections(milvus_uri) == []
+
+
+def test_unreachable_milvus_server_refused() -> None:
+    uri = f"http://127.0.0.1:{free_local_port()}"
+    with pytest.raises(HarnessError, match=f"^cannot reach Milvus at '{uri}'"):
+        MilvusBackend(uri, timeout_s=3).search(unit_vectors(4, 8, seed=11), unit_vectors(2, 8, seed=12), 2)
+
+
+def test_unresponsive_milvus_server_times_out() -> None:
+    # A socket that accepts connections and never answers: the client must give up after timeout_s
+    # (default 30 s), not hang.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(HarnessError, match=f"^cannot reach Milvus at '{uri}'"):
+            MilvusBackend(uri, timeout_s=2).search(unit_vectors(4, 8, seed=13), unit_vectors(2, 8, seed=14), 2)
+        assert time.monotonic() - start < 15  # a hang guard, well below the 30 s default
+
+
+def test_milvus_k_limit_checked_before_connecting() -> None:
+    # The URI is unreachable: getting the k-limit message (not "cannot reach") shows no connection was tried.
+    uri = f"http://127.0.0.1:{free_local_port()}"
+    x = unit_vectors(3, 4, seed=15)
+    with pytest.raises(HarnessError, match=f"at most {MAX_TOPK} neighbours per query; {MAX_TOPK + 1} were needed"):
+        MilvusBackend(uri).search(x, x, MAX_TOPK + 1)
+
+
+def test_milvus_k_at_the_limit_is_accepted(milvus_uri: str) -> None:
+    assert MAX_TOPK == 16_384
+    x = unit_vectors(3, 4, seed=16)
+    ids, _ = MilvusBackend(milvus_uri).search(x, x, MAX_TOPK)
+    assert ids.shape == (3, 3)  # k = min(16384, 3)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(3))
+
+
+def test_unknown_backend_name() -> None:
+    with pytest.raises(HarnessError, match="unknown retrieval backend 'faiss' \\(known: milvus, exact\\)"):
+        make_backend("faiss", "unused.db")

@@ -1,0 +1,44 @@
+"""The Markdown report: values from the DB, best per dataset in bold, random-init rows marked."""
+
+from pathlib import Path
+
+from conftest import make_shard
+
+from harness.report import render_markdown
+from harness.store import ingest
+
+
+def test_markdown_table_bold_best_and_random_init_marked(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    ingest(
+        db,
+        [
+            make_shard("timm:a", "digits", {"mmp_at_5": 0.61, "recall_at_1": 0.7}, random_init=False),
+            make_shard("timm:b", "digits", {"mmp_at_5": 0.42, "recall_at_1": 0.9}),
+            make_shard("timm:a", "synthetic", {"mmp_at_5": 0.3, "recall_at_1": 0.3}, random_init=False),
+            make_shard("timm:c", "synthetic", {}, status="error"),
+        ],
+    )
+    text = render_markdown(db, tmp_path / "out" / "report.md").read_text()
+    mmp = text.split("## mMP@5")[1].split("## mR@1")[0]
+    recall = text.split("## mR@1")[1].split("## Failed cells")[0]
+    assert (  # consecutive lines: a valid Markdown table
+        "| model | strategy | digits | synthetic |\n"
+        "|---|---|---:|---:|\n"
+        "| `timm:a` | pretrained | **0.6100** | **0.3000** |\n"
+        "| ⚠ `timm:b` (random-init) | pretrained | 0.4200 | — |\n"
+    ) in mmp
+    assert "| `timm:a` | pretrained | 0.7000 | **0.3000** |" in recall
+    assert "| ⚠ `timm:b` (random-init) | pretrained | **0.9000** | — |" in recall
+    assert "RANDOM-INIT" in text
+    assert "| `timm:c` | synthetic | pretrained | retrieval | boom |" in text
+
+
+def test_newest_run_of_a_cell_wins(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    old = make_shard("timm:a", "digits", {"mmp_at_5": 0.1, "recall_at_1": 0.1}, finished_at="2026-01-01T00:00:00")
+    new = make_shard("timm:a", "digits", {"mmp_at_5": 0.2, "recall_at_1": 0.2}, finished_at="2026-02-01T00:00:00")
+    new.run_id = "other-weights"
+    ingest(db, [old, new])
+    text = render_markdown(db, tmp_path / "report.md").read_text()
+    assert "**0.2000**" in text and "0.1000" not in text
