@@ -12,7 +12,7 @@ from harness.models import parse_model_id
         ("synthetic[per_class=16, classes=8]", "synthetic", "", (("classes", "8"), ("per_class", "16")),
          "synthetic[classes=8,per_class=16]"),
         ("folder:/data/my shoes", "folder", "/data/my shoes", (), "folder:/data/my shoes"),
-        ("open_clip:ViT-B-16-SigLIP@webli", "open_clip", "ViT-B-16-SigLIP@webli", (), "open_clip:ViT-B-16-SigLIP@webli"),
+        ("open_clip:ViT-B-16@openai", "open_clip", "ViT-B-16@openai", (), "open_clip:ViT-B-16@openai"),
         ("timm:resnet18[init=random]", "timm", "resnet18", (("init", "random"),), "timm:resnet18[init=random]"),
     ],
 )  # fmt: skip

@@ -65,12 +65,12 @@ def test_ingest_folder_reads_written_shards(tmp_path: Path) -> None:
 
 
 def test_reading_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(HarnessError, match="results database '.*nope.duckdb' does not exist: run `ecombench run`"):
+    with pytest.raises(HarnessError, match=r"results database '.*nope.duckdb' does not exist: run `ecombench run`"):
         connect(tmp_path / "nope.duckdb", read_only=True)
 
 
 def test_a_file_that_is_not_duckdb_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.duckdb"
     bad.write_text("not a database")
-    with pytest.raises(HarnessError, match="cannot open results database '.*bad.duckdb'"):
+    with pytest.raises(HarnessError, match=r"cannot open results database '.*bad.duckdb'"):
         connect(bad)

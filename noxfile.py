@@ -1,0 +1,51 @@
+"""Developer and reproduction sessions. Each session gets its own uv-managed environment from uv.lock.
+
+    nox -s tests          the whole test suite (CPU; real Milvus Lite, DuckDB, timm/open_clip models)
+    nox -s lint           ruff (lint + format check) and mypy on harness/
+    nox -s bench-smoke    the smoke grid on embedded defaults, then the Markdown report
+
+Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests"]
+
+
+def install(session: nox.Session) -> None:
+    """Install the locked dependencies (and the dev group) into the session's environment.
+
+    Bytecode is compiled at install time: imports of torch/timm are several times faster when the
+    environment forbids writing .pyc files at run time (PYTHONDONTWRITEBYTECODE).
+    """
+    session.run_install(
+        "uv", "sync", "--frozen", "--group", "dev", "--compile-bytecode",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )  # fmt: skip
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite."""
+    install(session)
+    session.run("pytest", *session.posargs, env={"KERAS_BACKEND": "torch"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and type-check."""
+    install(session)
+    session.run("ruff", "check", "harness", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "harness", "tests", "noxfile.py")
+    session.run("mypy", "harness")
+
+
+@nox.session(name="bench-smoke")
+def bench_smoke(session: nox.Session) -> None:
+    """The main job on embedded defaults: suites/smoke.toml on the CPU with Milvus Lite, then the report."""
+    install(session)
+    session.run("ecombench", "grid", "suites/smoke.toml", *session.posargs)
+    session.run("ecombench", "report")
