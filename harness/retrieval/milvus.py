@@ -1,8 +1,12 @@
 """Milvus through ``pymilvus.MilvusClient``: an embedded Milvus Lite file by default, or any server URI.
 
-Each search builds a throw-away collection: columnar batches in, flush (seal), an explicit FLAT index with
-the L2 metric (exact search, so the numbers are the same as the exact backend's), load, batched queries,
-and the collection dropped again whatever happens.
+Each search builds a throw-away collection: vectors inserted in bulk batches, flush (seal), an explicit
+FLAT index with the L2 metric (exact search, so the numbers are the same as the exact backend's), load,
+batched queries, and the collection dropped again whatever happens.
+
+Ties are broken by gallery index, as in the exact backend: hits are re-sorted by (distance, id), and a
+query whose k-th distance ties with the next hit is searched again, deeper, until the tie is resolved, so
+which of several equidistant items make the cut does not depend on Milvus's internal order.
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ class MilvusBackend:
         """Return (ids, squared L2 distances), each (Q, k), ranked by distance then gallery index."""
         from pymilvus import DataType, MilvusException
 
+        k = min(k, len(gallery))
         if k > MAX_TOPK:
             raise HarnessError(f"Milvus returns at most {MAX_TOPK} neighbours per query; {k} were needed")
-        k = min(k, len(gallery))
         client = self._client()
         name = f"ecombench_{uuid.uuid4().hex}"
         dim = gallery.shape[1]
@@ -75,25 +79,41 @@ class MilvusBackend:
         finally:
             try:
                 client.drop_collection(name)
-            finally:
-                client.close()
+            except Exception as exc:  # never mask the error that got us here; say what was left behind
+                log.warning("could not drop Milvus collection %s at %s: %s", name, self.uri, exc)
+            client.close()
 
     def _query(self, client, name: str, queries: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
         batch = max(1, min(MAX_TOPK, SEARCH_BYTES // max(1, n * queries.shape[1] * 4)))
         ids = np.empty((len(queries), k), dtype=np.int64)
         dists = np.empty((len(queries), k), dtype=np.float32)
         for start in range(0, len(queries), batch):
-            hits = client.search(
-                name,
-                data=list(queries[start : start + batch]),
-                limit=k,
-                anns_field="vec",
-                search_params={"metric_type": "L2"},
-                output_fields=["id"],
-            )
-            for row, result in enumerate(hits, start=start):
-                pairs = sorted((float(h["distance"]), int(h["id"])) for h in result)
-                if len(pairs) != k:
-                    raise HarnessError(f"Milvus returned {len(pairs)} neighbours for a query, expected {k}")
-                dists[row], ids[row] = zip(*pairs, strict=True)
+            rows = queries[start : start + batch]
+            for offset, hits in enumerate(self._hits(client, name, rows, min(k + 1, n, MAX_TOPK))):
+                if len(hits) > k and hits[k - 1][0] == hits[k][0]:
+                    hits = self._past_the_tie(client, name, rows[offset], k, n)
+                if len(hits) < k:
+                    raise HarnessError(f"Milvus returned {len(hits)} neighbours for a query, expected {k}")
+                dists[start + offset], ids[start + offset] = zip(*hits[:k], strict=True)
         return ids, dists
+
+    def _hits(self, client, name: str, rows: np.ndarray, limit: int) -> list[list[tuple[float, int]]]:  # type: ignore[no-untyped-def]
+        """Search; each query's hits as (distance, id) sorted by distance, then id."""
+        results = client.search(
+            name,
+            data=list(rows),
+            limit=limit,
+            anns_field="vec",
+            search_params={"metric_type": "L2"},
+            output_fields=["id"],
+        )
+        return [sorted((float(h["distance"]), int(h["id"])) for h in result) for result in results]
+
+    def _past_the_tie(self, client, name: str, row: np.ndarray, k: int, n: int) -> list[tuple[float, int]]:  # type: ignore[no-untyped-def]
+        """Search one query deeper until the distance after its k-th hit differs (or nothing is left)."""
+        limit = min(k + 1, n, MAX_TOPK)
+        while True:
+            limit = min(2 * limit, n, MAX_TOPK)
+            [hits] = self._hits(client, name, row[None, :], limit)
+            if limit in (n, MAX_TOPK) or hits[k - 1][0] != hits[-1][0]:
+                return hits
