@@ -408,3 +408,17 @@ def test_milvus_k_at_the_limit_is_accepted(milvus_uri: str) -> None:
 def test_unknown_backend_name() -> None:
     with pytest.raises(HarnessError, match="unknown retrieval backend 'faiss' \\(known: milvus, exact\\)"):
         make_backend("faiss", "unused.db")
+
+
+def test_large_milvus_lite_search_warns_with_expected_time(
+    milvus_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import harness.retrieval.milvus as milvus
+
+    x = unit_vectors(20, 4, seed=21)
+    MilvusBackend(milvus_uri).search(x, x, 3)
+    assert "Milvus Lite searches in pure Python" not in caplog.text  # small: no warning
+    # 20 queries x 20 vectors x 4 dims = 1600 elements; at 1.5 s each that is 2400 s = 40 min
+    monkeypatch.setattr(milvus, "LITE_SECONDS_PER_ELEMENT", 1.5)
+    MilvusBackend(milvus_uri).search(x, x, 3)
+    assert "20 queries over 20 x 4-d vectors will take about 40 min" in caplog.text

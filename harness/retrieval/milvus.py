@@ -25,6 +25,9 @@ INSERT_BATCH = 10_000
 #: Milvus Lite brute-forces with numpy broadcasting (queries x vectors x dim floats): bound that product.
 SEARCH_BYTES = 256 * 2**20
 MAX_TOPK = 16_384  # Milvus's limit on limit= (and on queries per request)
+#: Milvus Lite 3.x search cost per (query x vector x dimension), measured on our 2-core machine
+LITE_SECONDS_PER_ELEMENT = 4.5e-9
+LITE_WARN_SECONDS = 60.0
 
 
 def is_lite(uri: str) -> bool:
@@ -56,6 +59,15 @@ class MilvusBackend:
         k = min(k, len(gallery))
         if k > MAX_TOPK:
             raise HarnessError(f"Milvus returns at most {MAX_TOPK} neighbours per query; {k} were needed")
+        if is_lite(self.uri):
+            expected = LITE_SECONDS_PER_ELEMENT * len(queries) * len(gallery) * gallery.shape[1]
+            if expected > LITE_WARN_SECONDS:
+                log.warning(
+                    "Milvus Lite searches in pure Python: %d queries over %d x %d-d vectors will take about %.0f min"
+                    " here; for large evaluations use a Milvus server (--milvus-uri http://HOST:19530)"
+                    " or --backend exact",
+                    len(queries), len(gallery), gallery.shape[1], expected / 60,
+                )  # fmt: skip
         client = self._client()
         name = f"ecombench_{uuid.uuid4().hex}"
         dim = gallery.shape[1]
