@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,8 +20,9 @@ models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 datasets_app = typer.Typer(no_args_is_help=True, help="The dataset registry.")
 app.add_typer(models_app, name="models")
 app.add_typer(datasets_app, name="datasets")
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, nox) is not wrapped at 80 columns: tables of long ids stay readable.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 Db = Annotated[Path, typer.Option(help="results database (DuckDB file)")]
 Workdir = Annotated[Path, typer.Option(help="embedding cache, run shards and the Milvus Lite file")]
@@ -174,6 +176,11 @@ def datasets_list() -> None:
 def main() -> None:
     """Console entry point: a HarnessError is one line on stderr and exit code 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Milvus Lite's embedded gRPC server logs every RPC it does not implement (pymilvus probes
+    # AllocTimestamp) as an error with a traceback; they are harmless. Client-side failures still surface
+    # as MilvusException and then as one clear HarnessError.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         app()
     except HarnessError as exc:
