@@ -3,6 +3,8 @@
     nox -s tests          the whole test suite (CPU; real Milvus Lite, DuckDB, timm/open_clip models)
     nox -s lint           ruff (lint + format check) and mypy on harness/
     nox -s bench-smoke    the smoke grid on embedded defaults, then the Markdown report
+    nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
+    nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
 
 Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
 """
@@ -38,8 +40,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Lint and type-check."""
     install(session)
-    session.run("ruff", "check", "harness", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "harness", "tests", "noxfile.py")
+    session.run("ruff", "check", "harness", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "harness", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "harness")
 
 
@@ -49,3 +51,19 @@ def bench_smoke(session: nox.Session) -> None:
     install(session)
     session.run("ecombench", "grid", "suites/smoke.toml", *session.posargs)
     session.run("ecombench", "report")
+
+
+@nox.session(name="bench-pipeline")
+def bench_pipeline(session: nox.Session) -> None:
+    """Pipeline efficiency: harness pipeline img/s over raw forward img/s (same model, batch, precision), and
+    where the time goes (decode, preprocess, forward). Options after ``--``: see benchmarks/pipeline_efficiency.py."""
+    install(session)
+    session.run("python", "benchmarks/pipeline_efficiency.py", *session.posargs)
+
+
+@nox.session(name="bench-retrieval")
+def bench_retrieval(session: nox.Session) -> None:
+    """Milvus against the exact backend on the same vectors: wall times and their ratio, in one run.
+    Options after ``--``: see benchmarks/retrieval_backends.py."""
+    install(session)
+    session.run("python", "benchmarks/retrieval_backends.py", *session.posargs)

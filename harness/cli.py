@@ -42,6 +42,28 @@ def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batc
     return RunSettings(workdir, db, milvus_uri, ExtractionSettings(batch_size, workers, device), force)
 
 
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs to suite parameters: ``5`` is an int, ``0.5`` a float, ``true`` a bool, ``"x"`` or a
+    bare word (``bf16``) text. Arrays, tables, dates and non-finite numbers are refused."""
+    import math
+    import tomllib
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep or not key.replace("_", "").isalnum():
+            raise HarnessError(f"--param '{pair}': expected KEY=VALUE, e.g. --param warmup=5")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"] if "\n" not in text else None
+        except tomllib.TOMLDecodeError:
+            value = text
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if not isinstance(value, bool | int | float | str) or not finite:
+            raise HarnessError(f"--param '{pair}': the value must be one number, true/false or text")
+        params[key] = value
+    return params
+
+
 STATUS = {"ok": "[green]ok[/]", "cached": "[cyan]cached[/]", "error": "[red]error[/]"}
 #: metric -> column label in the CLI's tables
 DISPLAY_METRICS = {
@@ -67,7 +89,9 @@ def _print_outcomes(outcomes: list[Any]) -> int:
     console.print(table)
     failed = [o for o in outcomes if o.status == "error"]
     for o in failed:
-        err.print(f"[red]error[/] in {escape(o.cell.label())}: {escape(o.error or '')}", highlight=False)
+        err.print(
+            f"[red]error[/] in {escape(o.cell.label())}: {escape(o.error or '')}", highlight=False, soft_wrap=True
+        )
     return len(failed)
 
 
@@ -88,6 +112,9 @@ def run(
     suite: Annotated[str, typer.Option(help="suite to run")] = "retrieval",
     strategy: Annotated[str, typer.Option(help="tuning strategy")] = "pretrained",
     backend: Annotated[str | None, typer.Option(help="retrieval backend: milvus or exact")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="suite parameter KEY=VALUE (a TOML scalar), repeatable")
+    ] = None,
     db: Db = Path("results.duckdb"),
     workdir: Workdir = Path(".ecombench"),
     milvus_uri: MilvusUri = None,
@@ -100,11 +127,15 @@ def run(
     from harness.grid import make_cells
     from harness.runner import run_cells
 
-    params = {suite: {"backend": backend}} if backend else {}
-    cells = make_cells([model], [dataset], [strategy], [suite], params)
+    given = {**_parse_params(param or []), **({"backend": backend} if backend else {})}
+    cells = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
     [outcome] = run_cells(cells, _settings(db, workdir, milvus_uri, device, batch_size, workers, force))
     if outcome.status == "error":
-        err.print(f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}", highlight=False)
+        err.print(
+            f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     _print_metrics(outcome)
 
@@ -173,6 +204,32 @@ def datasets_list() -> None:
     console.print(table)
 
 
+DatasetArg = Annotated[str, typer.Argument(help="dataset id, e.g. sop:/data/Stanford_Online_Products, or sop + --root")]
+Root = Annotated[Path | None, typer.Option(help="the dataset's folder: the PATH of its id")]
+
+
+@datasets_app.command("prepare")
+def datasets_prepare(
+    dataset: DatasetArg,
+    root: Root = None,
+    workers: Annotated[int, typer.Option(min=0, help="processes reading images (0: this one)")] = os.cpu_count() or 1,
+    force: Annotated[bool, typer.Option(help="prepare again even if a valid prepared manifest exists")] = False,
+    db: Db = Path("results.duckdb"),
+) -> None:
+    """Check every image, write the manifest (Parquet, in $ECOMBENCH_HOME/manifests) and its statistics."""
+    from harness.datasets.commands import prepare_command
+
+    prepare_command(dataset, root, workers, force, db, console, err)
+
+
+@datasets_app.command("info")
+def datasets_info(dataset: DatasetArg, root: Root = None, db: Db = Path("results.duckdb")) -> None:
+    """A dataset's statistics, from its prepared manifest (or built in memory), also recorded in the database."""
+    from harness.datasets.commands import info_command
+
+    info_command(dataset, root, db, console, err)
+
+
 def main() -> None:
     """Console entry point: a HarnessError is one line on stderr and exit code 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -184,7 +241,7 @@ def main() -> None:
     try:
         app()
     except HarnessError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

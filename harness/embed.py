@@ -138,7 +138,7 @@ def extract(
         collate_fn=_collate,
     )
     device = torch.device(settings.device)
-    module = model.module.to(device).eval()
+    model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it
     chunks: list[np.ndarray] = []
     with torch.inference_mode(), Progress(transient=True) as progress:
         task = progress.add_task(f"embedding {label}", total=len(items))
@@ -148,7 +148,6 @@ def extract(
             features = model.embed(batch.to(device, non_blocking=True))
             chunks.append(features.float().cpu().numpy())
             progress.advance(task, len(batch))
-    module.cpu()
     array = np.concatenate(chunks).astype(np.float32)
     if not np.isfinite(array).all():
         raise HarnessError(f"model '{model.model_id}' produced non-finite embeddings on {label}")

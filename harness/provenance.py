@@ -49,7 +49,10 @@ def environment(device: str) -> dict[str, Any]:
     """Capture the provenance fields of the ``runs`` table (torch is imported: call it inside a run)."""
     import torch
 
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
+    from harness.cost.machine import machine_state
+
+    cuda = device.startswith("cuda") and torch.cuda.is_available()
+    gpu = torch.cuda.get_device_name(torch.device(device)) if cuda else None
     return {
         "git_sha": _git_sha(),
         "harness_version": harness.__version__,
@@ -63,4 +66,7 @@ def environment(device: str) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_threads": torch.get_num_threads(),
         "hostname": platform.node(),
+        "cudnn_version": torch.backends.cudnn.version() if cuda else None,
+        # load from other processes, sampled now, before the run: is the machine shared?
+        **machine_state(device),
     }

@@ -106,14 +106,17 @@ def _run_cell(
         shard.preprocessing = loaded.preprocessing
         dataset = resolve_dataset(cell.dataset)
         shard.manifest_digest = dataset.manifest().digest
+        shard.provenance["dataset_excluded"] = dataset.manifest().excluded
         shard.run_id = cell.key(loaded.weights_digest, shard.manifest_digest)
         if not settings.force and finished_ok(settings.shard_dir, shard.run_id):
             return Shard.read(settings.shard_dir / f"{shard.run_id}.json"), True
         torch.manual_seed(settings.seed)
         ctx = Context(
-            loaded, dataset, cell.params, settings.cache, settings.extraction, settings.milvus, settings.workdir
-        )
+            loaded, dataset, cell.strategy, cell.params, settings.cache, settings.extraction, settings.milvus,
+            settings.workdir, settings.force,
+        )  # fmt: skip
         shard.metrics = get_suite(cell.suite).run(ctx)
+        shard.details = ctx.details
         shard.status = "ok"
     except Exception as exc:
         shard.error = _describe(exc)

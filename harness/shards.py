@@ -54,6 +54,7 @@ class Shard:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     provenance: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # suite-specific records, e.g. a search's trials
 
     def write(self, folder: Path) -> Path:
         path = folder / f"{self.run_id}.json"

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     cpu             VARCHAR,
     provenance      JSON,
     started_at      TIMESTAMP,
-    finished_at     TIMESTAMP
+    finished_at     TIMESTAMP,
+    details         JSON  -- suite-specific records, e.g. a top-tuning search's best hyperparameters and trials
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id VARCHAR NOT NULL,
@@ -49,18 +50,61 @@ CREATE TABLE IF NOT EXISTS metrics (
     value  DOUBLE NOT NULL,
     PRIMARY KEY (run_id, metric)
 );
+-- dataset statistics, written by `ecombench datasets prepare` / `info`, one row per manifest
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset       VARCHAR NOT NULL,
+    digest        VARCHAR NOT NULL,  -- the manifest digest (runs.manifest_digest)
+    images        BIGINT NOT NULL,
+    classes       BIGINT NOT NULL,
+    train_images  BIGINT NOT NULL,
+    train_classes BIGINT NOT NULL,
+    test_images   BIGINT NOT NULL,
+    test_classes  BIGINT NOT NULL,
+    excluded      BIGINT NOT NULL,   -- listed images left out: corrupt, or missing where tolerated
+    details       JSON,              -- split protocol, images per class, notes, dropped classes
+    recorded_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (dataset, digest)
+);
+-- images per class and split (the paper's category-distribution figure)
+CREATE TABLE IF NOT EXISTS dataset_classes (
+    dataset    VARCHAR NOT NULL,
+    digest     VARCHAR NOT NULL,
+    split      VARCHAR NOT NULL,
+    label      INTEGER NOT NULL,
+    class_name VARCHAR NOT NULL,
+    images     BIGINT NOT NULL,
+    PRIMARY KEY (dataset, digest, split, label)
+);
+-- one row per KerasTuner trial of a top-tuning search (classification and toptuned retrieval runs)
+CREATE OR REPLACE VIEW toptune_trials AS
+    SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite,
+           t.value->>'trial_id' AS trial_id, t.value->>'status' AS status,
+           TRY_CAST(t.value->>'score' AS DOUBLE) AS score, t.value->'hyperparameters' AS hyperparameters
+    FROM runs r, json_each(r.details->'trials') t
+    WHERE r.status = 'ok';
 CREATE OR REPLACE VIEW results AS
     SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite, m.metric, m.value,
            r.random_init, r.params, r.device, r.git_sha, r.finished_at
     FROM metrics m JOIN runs r USING (run_id)
     WHERE r.status = 'ok';
+-- the one cost ledger: every time, throughput, memory, FLOPs, size and price figure of every suite and
+-- strategy, with the machine it was measured on (metric names: harness/suites/cost.py's docstring)
+CREATE OR REPLACE VIEW cost_ledger AS
+    SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite, m.metric, m.value,
+           r.device, r.gpu, r.cpu, TRY_CAST(r.provenance->>'shared_machine' AS BOOLEAN) AS shared_machine,
+           r.random_init, r.params, r.finished_at
+    FROM metrics m JOIN runs r USING (run_id)
+    WHERE r.status = 'ok' AND (
+        regexp_matches(m.metric, '(_s|_ms|_ms_per_image|_mb|_hours|_usd|_per_hour|_spread|_unstable)$')
+        OR regexp_matches(m.metric, '^(gflops|embedding_bytes)')
+        OR m.metric IN ('params', 'best_batch_size', 'pipeline_efficiency'));
 """
 
 RUN_COLUMNS = (
     "run_id", "model", "dataset", "strategy", "suite", "params", "status", "error", "random_init",
     "weights_digest", "manifest_digest", "preprocessing", "seed", "git_sha", "harness_version", "lock_hash",
     "image_digest", "torch_version", "cuda_version", "device", "gpu", "cpu", "provenance", "started_at",
-    "finished_at",
+    "finished_at", "details",
 )  # fmt: skip
 
 
@@ -86,6 +130,7 @@ def _run_row(shard: Shard) -> tuple[Any, ...]:
         "manifest_digest": shard.manifest_digest, "preprocessing": json.dumps(shard.preprocessing, default=str),
         "seed": shard.seed, "provenance": json.dumps(p, default=str),
         "started_at": shard.started_at, "finished_at": shard.finished_at,
+        "details": json.dumps(shard.details, default=str),
         **{k: p.get(k) for k in ("git_sha", "harness_version", "lock_hash", "image_digest", "torch_version",
                                  "cuda_version", "device", "gpu", "cpu")},
     }  # fmt: skip
@@ -130,6 +175,37 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
 
 def ingest_folder(db_path: Path, folder: Path) -> int:
     return ingest(db_path, (Shard.read(p) for p in sorted(folder.glob("*.json"))))
+
+
+def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
+    """Insert or replace a manifest's statistics (a prepared manifest's sidecar) in ``datasets`` and
+    ``dataset_classes``; idempotent on (dataset, digest)."""
+    key = [report["dataset"], report["digest"]]
+    per_split = {row["split"]: (row["images"], row["classes"]) for row in report["splits"]}
+    (train_images, train_classes), (test_images, test_classes) = (per_split.get(s, (0, 0)) for s in ("train", "test"))
+    details = {k: report.get(k) for k in ("split", "splits", "listed", "notes", "min_class_size", "dropped_classes")}
+    classes = report["classes"]
+    con = connect(db_path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM dataset_classes WHERE dataset = ? AND digest = ?", key)
+        con.execute("DELETE FROM datasets WHERE dataset = ? AND digest = ?", key)
+        con.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            [*key, report["images"], per_split.get("all", (0, 0))[1], train_images, train_classes, test_images,
+             test_classes, report["excluded"], json.dumps(details, default=str)],
+        )  # fmt: skip
+        if classes:
+            con.execute(
+                "INSERT INTO dataset_classes SELECT ?, ?, unnest(?), unnest(?), unnest(?), unnest(?)",
+                [*key, *(list(column) for column in zip(*classes, strict=True))],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
 
 
 LATEST_METRICS = """

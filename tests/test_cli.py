@@ -123,9 +123,10 @@ def test_bad_data_is_a_failed_run_with_its_message(tmp_path: Path) -> None:
         (images / label).mkdir(parents=True)
         for i in range(3):
             Image.new("RGB", (24, 24), (40 * i, 90, 200)).save(images / label / f"{i}.png")
-    (images / "hats" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    # a corrupt image is excluded (and counted); a listed image that is absent fails the cell
+    (images / "list.csv").write_text("path,label\nboots/0.png,b\nhats/9.png,h\n")
     cases = [(f"folder:{empty}", f"dataset folder '{empty}' holds no images"),
-             (f"folder:{images}", f"cannot decode image '{images}/hats/2.png'")]  # fmt: skip
+             (f"csv:{images}/list.csv", f"row 3 of '{images}/list.csv': image '{images}/hats/9.png'")]  # fmt: skip
     for dataset, message in cases:
         done = run_cli("run", "--model", "timm:test_vit[init=random]", "--dataset", dataset, "--backend", "exact",
                        cwd=tmp_path)  # fmt: skip
@@ -159,3 +160,26 @@ def test_listing_imports_no_torch(repo: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "timm:vit_base_patch16_224.augreg_in21k_ft_in1k" in done.stdout and "folder:PATH" in done.stdout
+
+
+def test_corrupt_image_is_excluded_named_and_counted(tmp_path: Path) -> None:
+    images = tmp_path / "shop"
+    for label in ("boots", "hats"):
+        (images / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (24, 24), (40 * i, 90, 200)).save(images / label / f"{i}.png")
+    (images / "hats" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    done = run_cli("run", "--model", "timm:test_vit[init=random]", "--dataset", f"folder:{images}", "--backend",
+                   "exact", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"1 listed images of 'folder:{images}' are excluded (corrupt or missing): hats/2.png" in done.stderr
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    [excluded] = con.execute("SELECT json_extract(provenance, '$.dataset_excluded')::INT FROM runs").fetchone()  # type: ignore[misc]
+    counts = dict(
+        con.execute("SELECT metric, value FROM results WHERE metric IN ('n_queries', 'n_excluded')").fetchall()
+    )
+    con.close()
+    assert excluded == 1
+    # 5 images left; the 50 % split puts 2 of boots' 3 and 1 of hats' 2 in test: the 2 boots query each
+    # other, the lone hat has no relevant item and is excluded from the means
+    assert counts == {"n_queries": 2.0, "n_excluded": 1.0}

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import replicas
 from PIL import Image
 from sklearn.datasets import load_digits
 
@@ -59,7 +60,10 @@ def counts_in_test(manifest: Manifest) -> dict[str, int]:
 
 
 def test_list_datasets_names_every_kind_with_its_pattern() -> None:
-    assert [pattern for pattern, _ in list_datasets()] == ["digits", "synthetic", "folder:PATH", "csv:PATH"]
+    assert [pattern for pattern, _ in list_datasets()] == [
+        "digits", "synthetic", "folder:PATH", "csv:PATH",
+        "sop:PATH", "cars196:PATH", "products10k:PATH", "rp2k:PATH", "food2k:PATH", "fashion:PATH",
+    ]  # fmt: skip
     assert all(description for _, description in list_datasets())
 
 
@@ -74,9 +78,12 @@ def test_listing_imports_nothing_heavy() -> None:
 
 
 def test_unknown_kind() -> None:
-    message = "unknown dataset 'sop': known kinds are digits, synthetic, folder:PATH, csv:PATH"
+    message = (
+        "unknown dataset 'imagenet': known kinds are digits, synthetic, folder:PATH, csv:PATH, sop:PATH, "
+        "cars196:PATH, products10k:PATH, rp2k:PATH, food2k:PATH, fashion:PATH"
+    )
     with pytest.raises(HarnessError, match=f"^{re.escape(message)}$"):
-        resolve_dataset("sop")
+        resolve_dataset("imagenet")
 
 
 @pytest.mark.parametrize(
@@ -123,6 +130,13 @@ def example_ids(tmp_path: Path) -> dict[str, str]:
         "synthetic": "synthetic[size=32,per_class=4,classes=3]",
         "folder": f"folder:{tmp_path / 'tree'}[test_fraction=0.4,seed=2]",
         "csv": f"csv:{tmp_path / 'tree' / 'list.csv'}[ seed=1 ]",
+        # the paper's six, on tiny replicas of their official layouts (tests/replicas.py)
+        "sop": f"sop:{replicas.sop(tmp_path / 'sop')}[]",
+        "cars196": f"cars196:{replicas.cars_all_in_one(tmp_path / 'cars')}[ split=classification ]",
+        "products10k": f"products10k:{replicas.products10k(tmp_path / 'p10k')}[]",
+        "rp2k": f"rp2k:{replicas.rp2k(tmp_path / 'rp2k')}[]",
+        "food2k": f"food2k:{replicas.food2k(tmp_path / 'food')}[ val=train]",
+        "fashion": f"fashion:{replicas.fashion(tmp_path / 'fashion')}[seed=1,label=gender]",
     }
 
 
@@ -350,12 +364,15 @@ def test_folder_errors(tmp_path: Path) -> None:
         resolve_dataset(f"folder:{root}").manifest()
 
 
-def test_folder_load_image_reports_corrupt_file(tmp_path: Path) -> None:
-    root = make_tree(tmp_path / "shop", {"a": 2})
+def test_folder_excludes_a_corrupt_file_and_load_image_reports_one(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "shop", {"a": 3})
     (root / "a" / "01.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     dataset = resolve_dataset(f"folder:{root}")
+    assert [item.key for item in dataset.manifest().items] == ["a/00.png", "a/02.png"]
+    assert dataset.manifest().excluded == 1
     assert dataset.load_image(dataset.manifest().items[0]).mode == "RGB"
-    with pytest.raises(HarnessError, match=re.escape(f"cannot decode image '{root / 'a' / '01.png'}': ")):
+    (root / "a" / "02.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # broken after the manifest was made
+    with pytest.raises(HarnessError, match=re.escape(f"cannot decode image '{root / 'a' / '02.png'}': ")):
         dataset.load_image(dataset.manifest().items[1])
 
 

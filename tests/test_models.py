@@ -35,6 +35,7 @@ def family_examples(checkpoint: Path) -> dict[str, str]:
         "timm": "timm:test_vit[init=random]",
         "open_clip": "open_clip:ViT-S-32[init=random]",
         "checkpoint": f"checkpoint:test_vit@{checkpoint}",
+        "pixels": "pixels:8[mode=RGB]",
     }
 
 
@@ -43,13 +44,16 @@ def test_every_family_embeds_images(family: str, checkpoint: Path) -> None:
     model = load_model(family_examples(checkpoint)[family])
     images = [Image.new("RGB", (50, 40), (200, 30, 30)), Image.new("RGB", (31, 64), (10, 120, 250))]
     batch = torch.stack([model.transform(image) for image in images])
-    size = model.preprocessing.get("input_size", (3, *model.preprocessing.get("size", (0, 0))))
-    assert tuple(batch.shape[1:]) == tuple(size)  # the library's resolved input size
+    expected = {  # the input each library resolves: timm's input_size, open_clip's size, flat pixels
+        "timm": lambda p: tuple(p["input_size"]),
+        "open_clip": lambda p: (3, *p["size"]),
+        "pixels": lambda p: (p["size"] ** 2 * len(p["mode"]),),
+    }[model.preprocessing["library"]](model.preprocessing)
+    assert tuple(batch.shape[1:]) == expected
     with torch.inference_mode():
         features = model.embed(batch)
     assert features.ndim == 2 and features.shape[0] == 2 and torch.isfinite(features).all()
     assert not torch.allclose(features[0], features[1])
-    assert model.preprocessing["library"] in ("timm", "open_clip")
     assert len(model.weights_digest) == 64
 
 

@@ -58,6 +58,45 @@ DATASET_KINDS: dict[str, DatasetKind] = {
         "a CSV with header path,label[,split]; paths relative to the CSV's folder [test_fraction, seed]",
         name="PATH",
     ),
+    # The paper's six, each read from the layout its authors publish (``ecombench datasets prepare`` once).
+    "sop": DatasetKind(
+        "harness.datasets.sop",
+        "SopDataset",
+        "Stanford Online Products: Ebay_train.txt / Ebay_test.txt + image folders",
+        name="PATH",
+    ),
+    "cars196": DatasetKind(
+        "harness.datasets.cars196",
+        "Cars196Dataset",
+        "Stanford Cars: car_ims/ + cars_annos.mat, or the devkit layout "
+        "[split=metric_learning (classes 1-98 / 99-196) | classification]",
+        name="PATH",
+    ),
+    "products10k": DatasetKind(
+        "harness.datasets.products10k",
+        "Products10kDataset",
+        "Products-10K: train/ + train.csv, test/ + test_kaggletest.csv",
+        name="PATH",
+    ),
+    "rp2k": DatasetKind(
+        "harness.datasets.rp2k",
+        "Rp2kDataset",
+        "RP2K: [all/]train/<product>/..., [all/]test/<product>/...",
+        name="PATH",
+    ),
+    "food2k": DatasetKind(
+        "harness.datasets.food2k",
+        "Food2kDataset",
+        "Food2K: Food2k_complete/<class>/... + Food2k_label/{train,test}_finetune.txt [val=drop|train]",
+        name="PATH",
+    ),
+    "fashion": DatasetKind(
+        "harness.datasets.fashion",
+        "FashionDataset",
+        "Fashion Product Images (Small): styles.csv + images/<id>.jpg "
+        "[label=masterCategory, min_class_size=10, test_fraction, seed]",
+        name="PATH",
+    ),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -34,20 +34,33 @@ class Item:
     content: str
 
 
+def manifest_digest(dataset_id: str, rows: Iterable[tuple[str, int, str, str, str]]) -> str:
+    """The digest of a manifest from its (key, label, class_name, split, content) rows, in order.
+
+    One definition for an in-memory Manifest and for a prepared manifest streamed out of DuckDB.
+    """
+    h = hashlib.sha256(dataset_id.encode())
+    for key, label, class_name, split, content in rows:
+        h.update(json.dumps([key, label, class_name, split, content]).encode())
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """The complete, ordered list of items of one dataset, with a digest of all of it."""
+    """The complete, ordered list of items of one dataset, with a digest of all of it.
+
+    ``excluded`` counts the listed images left out because they could not be read (corrupt, or missing
+    where the dataset tolerates it); it is recorded in each run's provenance.
+    """
 
     dataset_id: str
     items: tuple[Item, ...]
+    excluded: int = 0
 
     @cached_property
     def digest(self) -> str:
-        h = hashlib.sha256(self.dataset_id.encode())
-        for item in self.items:
-            row = [item.key, item.label, item.class_name, item.split, item.content]
-            h.update(json.dumps(row).encode())
-        return h.hexdigest()
+        rows = ((item.key, item.label, item.class_name, item.split, item.content) for item in self.items)
+        return manifest_digest(self.dataset_id, rows)
 
     def indices(self, split: str) -> list[int]:
         return [i for i, item in enumerate(self.items) if item.split == split]

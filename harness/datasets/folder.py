@@ -3,69 +3,67 @@
 Two layouts are understood:
 
 - ``PATH/<class>/**/<image>``: every item gets a seeded stratified split (options ``test_fraction``,
-  ``seed``).
-- ``PATH/train/<class>/**/<image>`` and ``PATH/test/<class>/**/<image>``: an official split, used as is;
-  labels come from the sorted union of the class names of both. (A flat dataset whose only classes
-  happen to be named "train" and "test", each holding sub-folders, reads as this layout.)
+  ``seed``), recorded in the manifest.
+- ``PATH/train/<class>/**/<image>`` and ``PATH/test/<class>/**/<image>``: an official split, used as is.
+  (A flat dataset whose only classes happen to be named "train" and "test", each holding sub-folders,
+  reads as this layout.)
 
-Class names sort to labels 0..C-1. Images are found recursively inside a class folder, sorted by path;
-hidden files and folders (".name") are skipped, as are files directly in PATH.
+Labels: class names sorted (over both splits) to 0..C-1. Images are found recursively inside a class
+folder, sorted by path; hidden files and folders (".name") are skipped, as are files directly in PATH.
+Corrupt images are excluded and reported (``ecombench datasets prepare``/``info``). Retrieval is
+leave-one-out over ``test``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from PIL import Image
-
-from harness.datasets.base import SPLITS, Dataset, Item, Manifest
-from harness.datasets.images import (
-    IMAGE_EXTENSIONS,
-    decode_image,
-    file_digest,
-    find_images,
-)
+from harness.datasets.base import SPLITS
+from harness.datasets.files import Entry, FileDataset, Notes
+from harness.datasets.images import IMAGE_EXTENSIONS, walk_images
 from harness.datasets.options import (
     SPLIT_OPTIONS,
     given_split_options,
     reject_split_options,
     split_options,
 )
-from harness.datasets.splits import stratified_split
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
 
 
-def _class_folders(folder: Path) -> list[Path]:
+def class_folders(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _scan(folder: Path) -> list[tuple[str, Path]]:
-    """(class name, image path) for every image of every class folder in ``folder``."""
-    found: list[tuple[str, Path]] = []
-    for class_folder in _class_folders(folder):
-        images = find_images(class_folder)
-        if not images:
+def scan(root: Path, folder: Path, split: str | None, empty_ok: Notes | None = None) -> Iterator[Entry]:
+    """An entry per image of every class folder in ``folder``, keys relative to ``root``.
+
+    A class folder without images is an error, or, given ``empty_ok``, counted there and skipped.
+    """
+    for class_folder in class_folders(folder):
+        images = walk_images(class_folder)
+        if not images and empty_ok is not None:
+            empty_ok["empty class folders skipped"] += 1
+        elif not images:
             extensions = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
             raise HarnessError(f"class folder '{class_folder}' holds no images (looked for {extensions})")
-        found.extend((class_folder.name, image) for image in images)
-    return found
+        prefix = class_folder.relative_to(root).as_posix() + "/"
+        for image in images:
+            yield Entry(prefix + image, class_folder.name, None, split)
 
 
 @dataclass
-class FolderDataset(Dataset):
+class FolderDataset(FileDataset):
     OPTIONS: ClassVar[frozenset[str]] = SPLIT_OPTIONS
 
-    id: str
-    root: str  # absolute, so that worker processes with another working directory find the same files
-    test_fraction: float
-    seed: int
-    given_options: tuple[str, ...]
-    _manifest: Manifest | None = field(default=None, init=False, repr=False, compare=False)
+    test_fraction: float = 0.5
+    seed: int = 0
+    given_options: tuple[str, ...] = ()
 
     @classmethod
     def from_ref(cls, ref: Ref) -> FolderDataset:
@@ -74,42 +72,37 @@ class FolderDataset(Dataset):
         root = Path(ref.name).expanduser().absolute()
         return cls(str(ref), str(root), test_fraction, seed, given_split_options(ref))
 
-    def manifest(self) -> Manifest:
-        if self._manifest is None:
-            self._manifest = self._build()
-        return self._manifest
+    def _official(self) -> bool:
+        return all(class_folders(Path(self.root) / split) for split in SPLITS)
 
-    def _build(self) -> Manifest:
+    def entries(self, notes: Notes) -> Iterator[Entry]:
         root = Path(self.root)
         if not root.exists():
             raise HarnessError(f"dataset folder '{root}' does not exist")
         if not root.is_dir():
             raise HarnessError(f"dataset folder '{root}' is not a directory")
-        if all(_class_folders(root / split) for split in SPLITS):
+        if self._official():
             reject_split_options(self.id, self.given_options, f"'{root}' has an official train/ and test/ split")
-            entries = [(split, name, image) for split in SPLITS for name, image in _scan(root / split)]
-        else:
-            found = _scan(root)
-            if not found:
-                raise HarnessError(
-                    f"dataset folder '{root}' holds no images: expected one sub-folder per class, "
-                    f"e.g. {root}/<class>/<image>.jpg"
-                )
-            label_of = {name: label for label, name in enumerate(sorted({name for name, _ in found}))}
-            splits = stratified_split([label_of[name] for name, _ in found], self.test_fraction, self.seed)
-            entries = [(split, name, image) for split, (name, image) in zip(splits, found, strict=True)]
-        label_of = {name: label for label, name in enumerate(sorted({name for _, name, _ in entries}))}
-        items = tuple(
-            Item(
-                key=image.relative_to(root).as_posix(),
-                label=label_of[name],
-                class_name=name,
-                split=split,
-                content=file_digest(image),
+            for split in SPLITS:
+                yield from scan(root, root / split, split)
+            return
+        found = False
+        for entry in scan(root, root, None):
+            found = True
+            yield entry
+        if not found:
+            raise HarnessError(
+                f"dataset folder '{root}' holds no images: expected one sub-folder per class, "
+                f"e.g. {root}/<class>/<image>.jpg"
             )
-            for split, name, image in entries
-        )
-        return Manifest(self.id, items)
 
-    def load_image(self, item: Item) -> Image.Image:
-        return decode_image(Path(self.root) / item.key)
+    def annotation_files(self) -> list[Path]:
+        root = Path(self.root)
+        folders = [root / split for split in SPLITS] if self._official() else [root]
+        return [root, *folders, *(c for folder in folders for c in class_folders(folder))]
+
+    def describe_split(self) -> str:
+        return "official: the train/ and test/ folders"
+
+    def stratify(self) -> tuple[float, int]:
+        return self.test_fraction, self.seed

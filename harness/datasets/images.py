@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +17,30 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"})
 #: what shows through transparent pixels; product photos are shot and shown on white
 BACKGROUND = (255, 255, 255)
 
-
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+#: how Pillow reports truncated or corrupt data: OSError, some malformed chunks SyntaxError or ValueError
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def find_images(folder: Path) -> list[Path]:
     """Image files anywhere below ``folder``, sorted; hidden files and folders (".name") are skipped."""
-    found = (
-        path
-        for path in folder.rglob("*")
-        if not any(part.startswith(".") for part in path.relative_to(folder).parts) and is_image_file(path)
-    )
-    return sorted(found, key=lambda path: path.relative_to(folder).as_posix())
+    return [folder / relative for relative in walk_images(folder)]
+
+
+def walk_images(folder: Path) -> list[str]:
+    """find_images as sorted posix paths relative to ``folder``, by os.scandir: fast for a million files."""
+    found: list[str] = []
+    stack = [("", str(folder))]
+    while stack:
+        prefix, path = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    stack.append((f"{prefix}{entry.name}/", entry.path))
+                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                    found.append(prefix + entry.name)
+    return sorted(found)
 
 
 def file_digest(path: Path) -> str:
@@ -52,10 +65,30 @@ def decode_image(path: str | Path) -> Image.Image:
             img.load()  # decode now: Image.open only reads the header, so truncation would pass unseen
     except UnidentifiedImageError as exc:
         raise HarnessError(f"cannot decode image '{path}': not an image format Pillow can read") from exc
-    # Pillow reports truncated or corrupt data as OSError, some malformed chunks as SyntaxError or ValueError
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except DECODE_ERRORS as exc:
         raise HarnessError(f"cannot decode image '{path}': {exc}") from exc
     return to_rgb(img)
+
+
+def inspect_image(data: bytes, name: str) -> tuple[str, str]:
+    """Check that an image file's bytes decode and convert to RGB; returns (original mode, error or "").
+
+    The error reads as decode_image's would. JPEGs are decoded at 1/8 scale (Pillow's ``draft``): every
+    compressed block is still read, so truncation and corrupt data are caught, at a fraction of the cost.
+    """
+    mode = ""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            mode = img.mode
+            if img.format == "JPEG":
+                img.draft(None, (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()
+            to_rgb(img)
+    except UnidentifiedImageError:
+        return mode, f"cannot decode image '{name}': not an image format Pillow can read"
+    except DECODE_ERRORS as exc:
+        return mode, f"cannot decode image '{name}': {exc}"
+    return mode, ""
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

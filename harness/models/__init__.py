@@ -37,6 +37,9 @@ FAMILIES: dict[str, Family] = {
         "checkpoint:<timm architecture>@<file.safetensors>",
         "your own weights for a timm architecture",
     ),
+    "pixels": Family(
+        "harness.models.pixels_family", "pixels:<side>[mode=L|RGB]", "raw pixels, resized and flattened (a baseline)"
+    ),
 }
 
 CATALOG = Path(__file__).with_name("catalog.toml")

@@ -17,21 +17,29 @@ if TYPE_CHECKING:
 
 @dataclass
 class Context:
-    """Everything a suite may use; suites never touch the results database."""
+    """Everything a suite may use; suites never touch the results database.
+
+    A suite returns its metrics; anything richer (best hyperparameters, a search's trial history) goes into
+    ``details``, which lands in the run's shard and in the ``runs.details`` column.
+    """
 
     model: EmbeddingModel
     dataset: Dataset
+    strategy: str
     params: dict[str, Any]
     cache: EmbeddingCache
     extraction: ExtractionSettings
     milvus_uri: str
     workdir: Path
-    notes: list[str] = field(default_factory=list)
+    force: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Suite(Protocol):
     #: parameter defaults; a cell's params are these updated with the suite file's / CLI's values
     DEFAULTS: dict[str, Any]
+    #: extra defaults that only cells of one strategy carry (e.g. the top-tuning preset of ``toptuned``)
+    STRATEGY_DEFAULTS: dict[str, dict[str, Any]]
     STRATEGIES: tuple[str, ...]
 
     def run(self, ctx: Context) -> dict[str, float]: ...
@@ -39,6 +47,8 @@ class Suite(Protocol):
 
 SUITES: dict[str, str] = {
     "retrieval": "harness.suites.retrieval",
+    "classification": "harness.suites.classification",
+    "cost": "harness.suites.cost",
 }
 
 
@@ -50,15 +60,26 @@ def get_suite(name: str) -> Suite:
 
 
 def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with ``given``; unknown parameters and unsupported strategies are errors."""
+    """Defaults overlaid with ``given``; unknown parameters and unsupported strategies are errors.
+
+    A cell keeps only the parameters that apply to its strategy, so e.g. a ``pretrained`` cell's key does not
+    change when the grid's top-tuning preset does.
+    """
     suite = get_suite(name)
-    unknown = sorted(set(given) - set(suite.DEFAULTS))
+    by_strategy = getattr(suite, "STRATEGY_DEFAULTS", {})
+    known = set(suite.DEFAULTS).union(*by_strategy.values())
+    unknown = sorted(set(given) - known)
     if unknown:
         raise HarnessError(
-            f"unknown parameter(s) {', '.join(unknown)} for suite '{name}' (known: {', '.join(suite.DEFAULTS)})"
+            f"unknown parameter(s) {', '.join(unknown)} for suite '{name}' (known: {', '.join(sorted(known))})"
         )
     if strategy not in suite.STRATEGIES:
         raise HarnessError(
             f"strategy '{strategy}' is not available in suite '{name}' (available: {', '.join(suite.STRATEGIES)})"
         )
-    return {**suite.DEFAULTS, **given}
+    defaults = {**suite.DEFAULTS, **by_strategy.get(strategy, {})}
+    params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
+    # A suite may spell out what a parameter refers to (e.g. a preset's contents), so that the cell key
+    # changes when that data changes, and a bad reference fails before anything runs.
+    expand = getattr(suite, "expand_params", None)
+    return expand(params) if expand else params

@@ -1,0 +1,38 @@
+"""The classification suite: a top-tuned MLP head on frozen embeddings, scored once on the test split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.embed import split_embeddings
+from harness.errors import HarnessError
+from harness.suites import Context
+from harness.suites.heads import expand_params, head_costs, trained_head
+from harness.toptune.metrics import classification_metrics
+
+DEFAULTS: dict[str, Any] = {"preset": "quick", "seed": 0, "split": "test"}
+STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {}
+__all__ = ["DEFAULTS", "STRATEGIES", "STRATEGY_DEFAULTS", "expand_params", "run"]
+STRATEGIES = ("pretrained",)
+
+
+def run(ctx: Context) -> dict[str, float]:
+    manifest = ctx.dataset.manifest()
+    test = manifest.indices(ctx.params["split"])
+    labels = np.asarray(manifest.labels(test))
+    head = trained_head(ctx)
+    classes = np.asarray(head.classes)
+    unseen = ~np.isin(labels, classes)
+    if unseen.any():
+        names = sorted({manifest.items[i].class_name for i, u in zip(test, unseen, strict=True) if u})
+        raise HarnessError(
+            f"dataset '{ctx.dataset.id}': {int(unseen.sum())} {ctx.params['split']} images belong to "
+            f"{len(names)} classes absent from the training split (e.g. {names[0]!r}); classification needs "
+            "every evaluated class in training (metric-learning splits with disjoint classes: use retrieval)"
+        )
+    # The test split is touched here, once, after the search and the final training.
+    x, _ = split_embeddings(ctx.model, ctx.dataset, ctx.params["split"], ctx.cache, ctx.extraction)
+    metrics = classification_metrics(np.searchsorted(classes, labels), head.predict_proba(x))
+    return {**metrics, **head_costs(head), "n_classes": float(len(classes)), "n_test": float(len(labels))}

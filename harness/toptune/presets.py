@@ -1,0 +1,36 @@
+"""Top-tuning presets, read from suites/toptune.toml (data, not code)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+PRESETS_FILE = Path(__file__).resolve().parents[2] / "suites" / "toptune.toml"
+
+
+@dataclass(frozen=True)
+class Preset:
+    max_trials: int
+    executions_per_trial: int
+    epochs: int
+    final_epochs: int
+    patience: int
+    val_fraction: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_preset(name: str, path: Path = PRESETS_FILE) -> Preset:
+    with path.open("rb") as f:
+        presets = tomllib.load(f)
+    if name not in presets:
+        raise HarnessError(f"unknown top-tuning preset '{name}' (in {path}: {', '.join(presets)})")
+    try:
+        return Preset(**presets[name])
+    except TypeError as exc:
+        raise HarnessError(f"top-tuning preset '{name}' in {path} is malformed: {exc}") from exc

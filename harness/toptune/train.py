@@ -1,0 +1,157 @@
+"""Search, retrain and cache a top-tuning head. Everything here works on arrays; suites bring the data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import numpy as np
+from rich.progress import Progress
+
+from harness.datasets.splits import stratified_split
+from harness.embed import atomic_write
+from harness.errors import HarnessError
+from harness.toptune.hypermodel import HeadHyperModel, hidden_model
+from harness.toptune.presets import Preset
+
+#: bump when the head, the search space or the training procedure changes
+HEAD_FORMAT = 1
+
+
+@dataclass
+class TrainedHead:
+    head: keras.Model
+    classes: list[int]  # the dataset label of each output unit
+    best_hyperparameters: dict[str, Any]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    search_s: float = 0.0
+    final_train_s: float = 0.0
+    final_epochs: int = 0
+    val_accuracy: float = 0.0
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """The top-tuned embedding: the output of the head's last hidden layer."""
+        return np.asarray(hidden_model(self.head).predict(normalise(x), verbose=0, batch_size=1024), dtype=np.float32)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.head.predict(normalise(x), verbose=0, batch_size=1024), dtype=np.float64)
+
+
+def job_key(embeddings_key: str, preset: Preset, seed: int) -> str:
+    """One top-tuning job = the training embeddings (model, weights, data, preprocessing) + preset + seed."""
+    fields = {"embeddings": embeddings_key, "preset": preset.as_dict(), "seed": seed, "format": HEAD_FORMAT}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Heads see L2-normalised embeddings, like the retrieval suite, so the scale of a backbone's features
+    does not decide the learning rate that works."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def check_inputs(x: np.ndarray, labels: np.ndarray, what: str) -> None:
+    if not np.isfinite(x).all():
+        raise HarnessError(f"{what}: the embeddings contain NaN or infinite values")
+    if len(x) > 1 and np.ptp(x, axis=0).max() == 0.0:
+        raise HarnessError(f"{what}: every embedding is the same vector; a head cannot learn from constant input")
+    if len(np.unique(labels)) < 2:
+        raise HarnessError(f"{what}: top-tuning needs at least 2 classes, found {len(np.unique(labels))}")
+
+
+def train_head(
+    x: np.ndarray, labels: np.ndarray, preset: Preset, seed: int, directory: Path, overwrite: bool, what: str
+) -> TrainedHead:
+    """Search and retrain a head on (x, labels), or load it from ``directory`` when that job finished before.
+
+    The validation split is carved from these training data only (seeded, stratified; a class with a single
+    example stays in training). The search's state lives in ``directory``: an interrupted search resumes
+    where it stopped, unless ``overwrite``.
+    """
+    check_inputs(x, labels, what)
+    if overwrite and directory.exists():
+        shutil.rmtree(directory)
+    if (directory / "head.json").exists():  # written last: the job finished
+        meta = json.loads((directory / "head.json").read_text())
+        return TrainedHead(head=keras.models.load_model(directory / "head.keras"), **meta)
+
+    classes, y = np.unique(labels, return_inverse=True)
+    carve = np.array(stratified_split(y.tolist(), preset.val_fraction, seed))
+    train, val = carve == "train", carve == "test"
+    if not val.any():
+        raise HarnessError(f"{what}: no class has the 2 examples needed to carve a validation split")
+    x = normalise(x)
+    data = (x[train], y[train])
+    validation = (x[val], y[val])
+    hypermodel = HeadHyperModel(x[train].mean(axis=0), x[train].var(axis=0), len(classes))
+
+    keras.utils.set_random_seed(seed)
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"top-tuning search ({what})", total=preset.max_trials)
+        tuner = _Tuner(
+            on_trial=lambda: progress.advance(task),
+            hypermodel=hypermodel,
+            objective="val_accuracy",
+            max_trials=preset.max_trials,
+            executions_per_trial=preset.executions_per_trial,
+            seed=seed,
+            directory=str(directory),
+            project_name="search",
+            overwrite=False,  # resume an interrupted search; a forced rerun removed the directory above
+        )
+        progress.update(task, completed=len(tuner.oracle.trials))
+        started = time.perf_counter()
+        tuner.search(*data, validation_data=validation, epochs=preset.epochs, verbose=0)
+        search_s = time.perf_counter() - started
+    best = tuner.get_best_hyperparameters(1)[0]
+
+    keras.utils.set_random_seed(seed)
+    head = hypermodel.build(best)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=preset.patience, restore_best_weights=True)
+    started = time.perf_counter()
+    history = hypermodel.fit(
+        best, head, *data, validation_data=validation, epochs=preset.final_epochs, callbacks=[stop], verbose=0
+    )
+    trained = TrainedHead(
+        head=head,
+        classes=classes.tolist(),
+        best_hyperparameters=dict(best.values),
+        trials=[
+            {"trial_id": t.trial_id, "hyperparameters": t.hyperparameters.values, "score": t.score, "status": t.status}
+            for t in tuner.oracle.trials.values()
+        ],
+        search_s=search_s,
+        final_train_s=time.perf_counter() - started,
+        final_epochs=len(history.history["loss"]),
+        val_accuracy=float(head.evaluate(*validation, verbose=0, return_dict=True)["accuracy"]),
+    )
+    _save(trained, directory)
+    return trained
+
+
+def _save(trained: TrainedHead, directory: Path) -> None:
+    """Head file first, then its metadata: the metadata's presence marks a complete job."""
+    tmp = directory / "head.tmp.keras"
+    trained.head.save(tmp)
+    meta = {f.name: getattr(trained, f.name) for f in fields(trained) if f.name != "head"}
+    os.replace(tmp, directory / "head.keras")
+    atomic_write(directory / "head.json", json.dumps(meta, default=float).encode())
+
+
+class _Tuner(kt.BayesianOptimization):
+    """KerasTuner's Bayesian optimisation with a progress callback per finished trial."""
+
+    def __init__(self, on_trial: Any, **kwargs: Any) -> None:
+        self._on_trial = on_trial
+        super().__init__(**kwargs)
+
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)
+        self._on_trial()
