@@ -18,7 +18,10 @@ suites = ["retrieval"]
 [params.retrieval]
 backend = "{backend}"
 """
-N_METRICS = 12  # 8 retrieval metrics + search_s, search_depth, embedding_dim, embeddings_cached (+ extract_s)
+N_METRICS = 12  # 8 retrieval metrics + search_s, search_depth, embedding_dim, embeddings_cached
+# a run that computed its embeddings also records extract_s and its price: extract_device_s,
+# extract_device_hours, extract_price_usd, extract_usd_per_hour (the CPU is in the price table)
+EXTRACT_METRICS = 5
 
 
 def snapshot(folder: Path) -> dict[str, float]:
@@ -45,7 +48,7 @@ def test_grid_end_to_end_then_nothing_recomputed(tmp_path: Path, backend: str) -
         ).fetchall()
     )
     con.close()
-    assert len(per_run) == 4 and all(n == N_METRICS + 1 for _, n in per_run)  # + extract_s on a fresh run
+    assert len(per_run) == 4 and all(n == N_METRICS + EXTRACT_METRICS for _, n in per_run)
     assert len(runs) == 4
     for model, status, random_init, *provenance, library, used_backend in runs:
         assert status == "ok" and random_init is True, model

@@ -31,7 +31,7 @@ Metrics (names are contracts; times of one run, ``_ms`` in milliseconds):
 Every metric whose name ends in ``_s``, ``_ms``, ``_ms_per_image``, ``_mb``, ``_hours``, ``_usd``,
 ``_per_hour``, ``_spread`` or ``_unstable``, starts with ``gflops`` or ``embedding_bytes``, or is ``params``,
 ``best_batch_size`` or ``pipeline_efficiency`` (from any suite: retrieval's ``extract_s`` and ``search_s``,
-classification's ``search_s`` and ``final_train_s``, ...) is in the ``cost_ledger`` view of the results
+top-tuning's ``tuner_search_s`` and ``head_train_s``, ...) is in the ``cost_ledger`` view of the results
 database, with the device, GPU, CPU and ``shared_machine`` of its run.
 """
 

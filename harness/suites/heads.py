@@ -52,11 +52,18 @@ def expand_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def head_costs(head: TrainedHead) -> dict[str, Any]:
-    """The head's share of the cost ledger (names distinct from the retrieval suite's own ``search_s``)."""
+    """The head's share of the cost ledger (names distinct from the retrieval suite's own ``search_s``),
+    priced as device time: Keras on torch trains on the GPU when there is one."""
+    import torch
+
+    from harness.cost.prices import price_metrics
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     return {
         "tuner_trials": float(len(head.trials)),
         "tuner_search_s": head.search_s,
         "head_train_s": head.final_train_s,
         "head_epochs": float(head.final_epochs),
         "head_val_accuracy": head.val_accuracy,
+        **price_metrics(head.search_s + head.final_train_s, device, prefix="toptune_"),
     }

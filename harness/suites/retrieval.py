@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.cost.prices import price_metrics
 from harness.embed import split_embeddings
 from harness.retrieval import leave_one_out, make_backend
 from harness.retrieval.metrics import relevant_counts, retrieval_metrics
@@ -51,6 +52,6 @@ def run(ctx: Context) -> dict[str, float]:
         embedding_dim=float(vectors.shape[1]),
         embeddings_cached=float(cached),
     )
-    if not cached:
-        metrics["extract_s"] = extract_s
+    if not cached:  # the extraction's cost, once: a cached run did not pay it
+        metrics.update(extract_s=extract_s, **price_metrics(extract_s, ctx.extraction.device, prefix="extract_"))
     return {**metrics, **costs}
