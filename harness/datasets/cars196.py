@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key
+from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key, root_of
+from harness.datasets.options import choice_option
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
 
@@ -96,10 +97,7 @@ class Cars196Dataset(FileDataset):
     @classmethod
     def from_ref(cls, ref: Ref) -> Cars196Dataset:
         check_options(ref, set(cls.OPTIONS), "dataset")
-        split = ref.option("split", "metric_learning")
-        if split not in SPLITS:
-            raise HarnessError(f"option split={split!r} in dataset id '{ref}' must be one of {', '.join(SPLITS)}")
-        return cls(str(ref), str(Path(ref.name).expanduser().absolute()), split)
+        return cls(str(ref), root_of(ref), choice_option(ref, "split", SPLITS, "metric_learning"))
 
     def _layout(self) -> tuple[Path, str]:
         """(base folder, "all-in-one" or "devkit")."""

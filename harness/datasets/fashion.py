@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key
+from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key, root_of
 from harness.datasets.options import SPLIT_OPTIONS, int_option, split_options
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
@@ -71,7 +71,7 @@ class FashionDataset(FileDataset):
         test_fraction, seed = split_options(ref)
         label = ref.option("label", "masterCategory") or "masterCategory"
         min_images = int_option(ref, "min_class_size", 10, minimum=1)
-        return cls(str(ref), str(Path(ref.name).expanduser().absolute()), label, min_images, test_fraction, seed)
+        return cls(str(ref), root_of(ref), label, min_images, test_fraction, seed)
 
     def _base(self) -> Path:
         return self.find_base(STYLES, PREFIXES)

@@ -14,14 +14,14 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 from PIL import Image
 
 from harness.datasets.base import Dataset, Item, Manifest
 from harness.datasets.images import decode_image
 from harness.errors import HarnessError
-from harness.ids import Ref, parse_ref
+from harness.ids import Ref, check_options, parse_ref
 
 #: counts of tolerated oddities met while enumerating (e.g. repaired CSV rows), reported by prepare/info
 Notes = Counter[str]
@@ -60,6 +60,11 @@ def join_key(prefix: PurePosixPath, path: str) -> str:
     return (prefix / path.lstrip("/")).as_posix()
 
 
+def root_of(ref: Ref) -> str:
+    """The dataset root named by an id, absolute, so worker processes with another cwd find the same files."""
+    return str(Path(ref.name).expanduser().absolute())
+
+
 @dataclass
 class FileDataset(Dataset):
     """A dataset of image files under ``root`` (absolute, so that worker processes find the same files)."""
@@ -74,6 +79,12 @@ class FileDataset(Dataset):
     root: str
     _manifest: Manifest | None = field(default=None, init=False, repr=False, compare=False)
     _report: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_ref(cls, ref: Ref) -> Self:
+        """For a dataset whose id holds only its root; one with options of its own overrides this."""
+        check_options(ref, set(cls.OPTIONS), "dataset")
+        return cls(str(ref), root_of(ref))
 
     @abstractmethod
     def entries(self, notes: Notes) -> Iterator[Entry]:

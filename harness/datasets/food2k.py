@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key
+from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key, root_of
+from harness.datasets.options import choice_option
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
 
@@ -56,10 +57,7 @@ class Food2kDataset(FileDataset):
     @classmethod
     def from_ref(cls, ref: Ref) -> Food2kDataset:
         check_options(ref, set(cls.OPTIONS), "dataset")
-        val = ref.option("val", "drop")
-        if val not in VAL:
-            raise HarnessError(f"option val={val!r} in dataset id '{ref}' must be one of {', '.join(VAL)}")
-        return cls(str(ref), str(Path(ref.name).expanduser().absolute()), val)
+        return cls(str(ref), root_of(ref), choice_option(ref, "val", VAL, "drop"))
 
     def _images(self) -> Path:
         root = Path(self.root)

@@ -49,3 +49,10 @@ def given_split_options(ref: Ref) -> tuple[str, ...]:
 def reject_split_options(dataset_id: str, given: tuple[str, ...], why: str) -> None:
     if given:
         raise HarnessError(f"option(s) {', '.join(given)} of dataset '{dataset_id}' do not apply: {why}")
+
+
+def choice_option(ref: Ref, key: str, choices: tuple[str, ...], default: str) -> str:
+    value = ref.option(key, default) or default
+    if value not in choices:
+        raise HarnessError(f"option {key}={value!r} in dataset id '{ref}' must be one of {', '.join(choices)}")
+    return value

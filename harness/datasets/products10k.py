@@ -28,7 +28,6 @@ from typing import ClassVar
 
 from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key
 from harness.errors import HarnessError
-from harness.ids import Ref, check_options
 
 SOURCE = Source(
     "Products-10K",
@@ -42,11 +41,6 @@ LISTS = {"train": "train.csv", "test": "test_kaggletest.csv"}
 @dataclass
 class Products10kDataset(FileDataset):
     SOURCE: ClassVar[Source | None] = SOURCE
-
-    @classmethod
-    def from_ref(cls, ref: Ref) -> Products10kDataset:
-        check_options(ref, set(cls.OPTIONS), "dataset")
-        return cls(str(ref), str(Path(ref.name).expanduser().absolute()))
 
     def _base(self) -> Path:
         return self.find_base(LISTS["train"])

@@ -26,7 +26,6 @@ from typing import ClassVar
 from harness.datasets.base import SPLITS
 from harness.datasets.files import Entry, FileDataset, Notes, Source
 from harness.datasets.folder import class_folders, scan
-from harness.ids import Ref, check_options
 
 SOURCE = Source(
     "RP2K",
@@ -38,11 +37,6 @@ SOURCE = Source(
 @dataclass
 class Rp2kDataset(FileDataset):
     SOURCE: ClassVar[Source | None] = SOURCE
-
-    @classmethod
-    def from_ref(cls, ref: Ref) -> Rp2kDataset:
-        check_options(ref, set(cls.OPTIONS), "dataset")
-        return cls(str(ref), str(Path(ref.name).expanduser().absolute()))
 
     def _base(self) -> Path:
         base = self.find_base("train", ("", "all"), folder=True)

@@ -24,7 +24,6 @@ from typing import ClassVar
 
 from harness.datasets.files import Entry, FileDataset, Notes, Source, join_key
 from harness.errors import HarnessError
-from harness.ids import Ref, check_options
 
 SOURCE = Source(
     "Stanford Online Products",
@@ -39,11 +38,6 @@ HEADER = "image_id class_id super_class_id path"
 @dataclass
 class SopDataset(FileDataset):
     SOURCE: ClassVar[Source | None] = SOURCE
-
-    @classmethod
-    def from_ref(cls, ref: Ref) -> SopDataset:
-        check_options(ref, set(cls.OPTIONS), "dataset")
-        return cls(str(ref), str(Path(ref.name).expanduser().absolute()))
 
     def _base(self) -> Path:
         return self.find_base(LISTS["train"], ("", "Stanford_Online_Products"))
