@@ -5,6 +5,7 @@ A failing cell becomes an ``error`` shard (failure is data), so one bad cell nev
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import traceback
@@ -19,6 +20,9 @@ from harness.shards import Cell, Shard, finished_ok
 from harness.store import ingest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from harness.datasets.base import Dataset
     from harness.models.base import EmbeddingModel
 
 log = logging.getLogger(__name__)
@@ -69,32 +73,40 @@ def _describe(exc: BaseException) -> str:
 def run_cells(cells: list[Cell], settings: RunSettings) -> list[Outcome]:
     """Run every cell (each model loaded once), then ingest all their shards into the database."""
     from harness import provenance
+    from harness.datasets import resolve_dataset
     from harness.models import load_model
 
     env = provenance.environment(settings.extraction.device)
+    # One Dataset object per id for the whole grid: its manifest (possibly hashing every file) is built once.
+    resolve = functools.cache(resolve_dataset)
     outcomes: list[Outcome] = []
     shards: list[Shard] = []
-    for model_id, group in itertools.groupby(cells, key=lambda c: c.model):
-        try:
-            loaded: EmbeddingModel | str = load_model(model_id)
-        except Exception as exc:
-            loaded = _describe(exc)
-        for cell in group:
-            shard, cached = _run_cell(cell, loaded, settings, env)
-            shards.append(shard)
-            status = "cached" if cached else shard.status
-            outcomes.append(Outcome(cell, shard.run_id, status, shard.metrics, shard.error))
-    ingest(settings.db, shards)
+    try:
+        for model_id, group in itertools.groupby(cells, key=lambda c: c.model):
+            try:
+                loaded: EmbeddingModel | str = load_model(model_id)
+            except Exception as exc:
+                loaded = _describe(exc)
+            for cell in group:
+                shard, cached = _run_cell(cell, loaded, resolve, settings, env)
+                shards.append(shard)
+                status = "cached" if cached else shard.status
+                outcomes.append(Outcome(cell, shard.run_id, status, shard.metrics, shard.error))
+    finally:  # an interrupted grid still records the cells it finished
+        ingest(settings.db, shards)
     return outcomes
 
 
 def _run_cell(
-    cell: Cell, loaded: EmbeddingModel | str, settings: RunSettings, env: dict[str, object]
+    cell: Cell,
+    loaded: EmbeddingModel | str,
+    resolve: Callable[[str], Dataset],
+    settings: RunSettings,
+    env: dict[str, object],
 ) -> tuple[Shard, bool]:
     """Returns the cell's shard and whether it was finished earlier (and so not recomputed)."""
     import torch
 
-    from harness.datasets import resolve_dataset
     from harness.suites import Context, get_suite
 
     shard = Shard(run_id="", cell=cell, status="error", started_at=_now(), finished_at="")
@@ -104,7 +116,7 @@ def _run_cell(
             raise HarnessError(loaded)
         shard.random_init, shard.weights_digest = loaded.random_init, loaded.weights_digest
         shard.preprocessing = loaded.preprocessing
-        dataset = resolve_dataset(cell.dataset)
+        dataset = resolve(cell.dataset)
         shard.manifest_digest = dataset.manifest().digest
         shard.provenance["dataset_excluded"] = dataset.manifest().excluded
         shard.run_id = cell.key(loaded.weights_digest, shard.manifest_digest)
