@@ -164,12 +164,26 @@ def grid(
 @app.command()
 def report(
     db: Db = Path("results.duckdb"),
-    out: Annotated[Path, typer.Option(help="where to write the Markdown report")] = Path("reports/out/report.md"),
+    out: Annotated[Path, typer.Option(help="folder for report.<format> (a path ending in .md: that file)")] = Path(
+        "reports/out"
+    ),
+    format: Annotated[str, typer.Option("--format", help="comma-separated: html, md, tex")] = "md",
+    dataset: Annotated[str | None, typer.Option(help="only this dataset id")] = None,
+    model: Annotated[str | None, typer.Option(help="only this model id")] = None,
+    strategy: Annotated[str | None, typer.Option(help="only this strategy")] = None,
 ) -> None:
-    """Render the Markdown comparison table (model x dataset, mMP@5 and mR@1) from the database."""
+    """Render reports from the database: paper-style tables per strategy, a decision summary and (HTML) the
+    provenance and rerun command of every value."""
     from harness.report import render_markdown
+    from harness.report.data import Filters
+    from harness.report.render import parse_formats, write_reports
 
-    console.print(f"report written to {render_markdown(db, out)}")
+    formats, filters = parse_formats(format), Filters(model, dataset, strategy)
+    if out.suffix == ".md" and formats == ["md"]:  # the older `--out FILE.md`
+        console.print(f"report written to {render_markdown(db, out, filters)}")
+        return
+    for path in write_reports(db, out, formats, filters):
+        console.print(f"report written to {path}")
 
 
 @models_app.command("list")

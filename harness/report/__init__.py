@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.report.data import Filters
 from harness.store import connect, failed_runs, latest_metrics
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "reports"
 
 #: metric column name -> label in the comparison tables
 COMPARISON_METRICS = {"mmp_at_5": "mMP@5", "recall_at_1": "mR@1"}
@@ -26,11 +24,19 @@ class Table:
     best: set[tuple[str, str, str]]
 
 
-def comparison_tables(db: Path) -> tuple[list[Table], list[tuple[str, ...]]]:
+def comparison_tables(db: Path, filters: Filters | None = None) -> tuple[list[Table], list[tuple[str, ...]]]:
+    f = filters or Filters()
+
+    def keep(model: str, dataset: str, strategy: str) -> bool:
+        return all(
+            want is None or want == got
+            for want, got in ((f.model, model), (f.dataset, dataset), (f.strategy, strategy))
+        )
+
     con = connect(db, read_only=True)
     try:
-        records = latest_metrics(con, "retrieval", list(COMPARISON_METRICS))
-        failures = [tuple(map(str, row)) for row in failed_runs(con)]
+        records = [r for r in latest_metrics(con, "retrieval", list(COMPARISON_METRICS)) if keep(r[0], r[1], r[2])]
+        failures = [tuple(map(str, row)) for row in failed_runs(con) if keep(row[0], row[1], row[2])]
     finally:
         con.close()
     tables = []
@@ -48,24 +54,11 @@ def comparison_tables(db: Path) -> tuple[list[Table], list[tuple[str, ...]]]:
     return tables, failures
 
 
-def render_markdown(db: Path, out: Path) -> Path:
-    import jinja2
+def render_markdown(db: Path, out: Path, filters: Filters | None = None) -> Path:
+    """The Markdown report written to the file ``out`` (see harness.report.render for all formats)."""
+    from harness.report.data import load
+    from harness.report.render import render
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    tables, failures = comparison_tables(db)
-    text = env.get_template("comparison.md.j2").render(
-        tables=tables,
-        failures=failures,
-        any_random=any(row[2] for t in tables for row in t.rows),
-        db=db,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(render("md", db, load(db, filters)))
     return out

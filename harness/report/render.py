@@ -1,0 +1,84 @@
+"""Jinja environments (HTML autoescaped; Markdown; LaTeX with LaTeX-friendly delimiters) and writing files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.errors import HarnessError
+from harness.report import latex
+from harness.report.data import Filters, ReportData, load
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "reports"
+FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
+
+
+def environment(fmt: str) -> jinja2.Environment:
+    common: dict[str, Any] = {
+        "loader": jinja2.FileSystemLoader(TEMPLATES),
+        "undefined": jinja2.StrictUndefined,
+        "keep_trailing_newline": True,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+    }
+    if fmt == "html":
+        env = jinja2.Environment(autoescape=True, **common)
+    elif fmt == "tex":  # braces are LaTeX's: \BLOCK{...} and \VAR{...} instead of {% %} and {{ }}
+        env = jinja2.Environment(
+            autoescape=False,
+            block_start_string=r"\BLOCK{",
+            block_end_string="}",
+            variable_start_string=r"\VAR{",
+            variable_end_string="}",
+            comment_start_string=r"\#{",
+            comment_end_string="}",
+            **common,
+        )
+        env.filters["tex"] = latex.escape
+        env.filters["texcell"] = latex.cell
+    else:
+        env = jinja2.Environment(autoescape=False, **common)
+    env.filters["fmt4"] = lambda v: f"{v:.4f}"
+    return env
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if not formats or unknown:
+        raise HarnessError(f"--format '{text}': expected a comma-separated subset of {', '.join(FORMATS)}")
+    return list(dict.fromkeys(formats))
+
+
+def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
+    from harness.report import comparison_tables
+
+    tables, failures = comparison_tables(db, data.filters) if fmt == "md" else ([], [])
+    return (
+        environment(fmt)
+        .get_template(FORMATS[fmt])
+        .render(
+            data=data,
+            tables=tables,
+            failures=failures,
+            any_random=data.any_random,
+            db=db,
+            generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **extra,
+        )
+    )
+
+
+def write_reports(db: Path, out: Path, formats: list[str], filters: Filters | None = None) -> list[Path]:
+    """Render each format to ``out/report.<fmt>``; returns the files written."""
+    data = load(db, filters)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = out / f"report.{fmt}"
+        path.write_text(render(fmt, db, data))
+        written.append(path)
+    return written
