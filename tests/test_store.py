@@ -74,3 +74,30 @@ def test_a_file_that_is_not_duckdb_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("not a database")
     with pytest.raises(HarnessError, match=r"cannot open results database '.*bad.duckdb'"):
         connect(bad)
+
+
+def test_an_interrupted_grid_keeps_the_cells_it_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.suites.retrieval as retrieval
+    from harness.grid import make_cells
+    from harness.runner import RunSettings, run_cells
+
+    cells = make_cells(
+        ["pixels:4"], ["synthetic[classes=2,per_class=4,size=16]", "synthetic[classes=3,per_class=4,size=16]"],
+        ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}},
+    )  # fmt: skip
+    real_run, calls = retrieval.run, []
+
+    def interrupted_on_the_second_cell(ctx: object) -> dict[str, float]:
+        calls.append(ctx)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second cell
+        return real_run(ctx)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retrieval, "run", interrupted_on_the_second_cell)
+    settings = RunSettings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(cells, settings)
+    con = duckdb.connect(str(settings.db), read_only=True)
+    datasets = con.execute("SELECT dataset, status FROM runs").fetchall()
+    con.close()
+    assert datasets == [("synthetic[classes=2,per_class=4,size=16]", "ok")]
