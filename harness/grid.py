@@ -15,12 +15,12 @@ Every id is checked before anything runs, so a typo fails in a second, not after
 from __future__ import annotations
 
 import itertools
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.shards import Cell
+from harness.tomlfile import read_toml
 
 
 def make_cells(
@@ -49,12 +49,7 @@ def make_cells(
 
 
 def load_grid(path: Path) -> list[Cell]:
-    try:
-        spec = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise HarnessError(f"suite file '{path}' does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"suite file '{path}' is not valid TOML: {exc}") from exc
+    spec = read_toml(path, "suite file")
     grid = spec.get("grid")
     if not isinstance(grid, dict):
         raise HarnessError(f"suite file '{path}' has no [grid] table")

@@ -8,11 +8,11 @@ that every training and inference cost lands in the ``cost_ledger`` view in the 
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.tomlfile import read_toml
 
 #: the price table shipped with the harness (suites/prices.toml at the repository root)
 DEFAULT_PRICES = Path(__file__).resolve().parents[2] / "suites" / "prices.toml"
@@ -27,12 +27,7 @@ class Price:
 def load_prices(path: Path | None = None) -> list[Price]:
     """Read a price table: ``[[price]]`` entries with ``match`` (fnmatch pattern) and ``usd_per_hour``."""
     path = path or DEFAULT_PRICES
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise HarnessError(f"price table '{path}' does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"price table '{path}' is not valid TOML: {exc}") from exc
+    data = read_toml(path, "price table")
     prices = []
     for i, entry in enumerate(data.get("price", [])):
         match, rate = entry.get("match"), entry.get("usd_per_hour")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.tomlfile import read_toml
 
 PRESETS_FILE = Path(__file__).resolve().parents[2] / "suites" / "toptune.toml"
 
@@ -26,8 +26,7 @@ class Preset:
 
 
 def load_preset(name: str, path: Path = PRESETS_FILE) -> Preset:
-    with path.open("rb") as f:
-        presets = tomllib.load(f)
+    presets = read_toml(path, "top-tuning presets")
     if name not in presets:
         raise HarnessError(f"unknown top-tuning preset '{name}' (in {path}: {', '.join(presets)})")
     try:

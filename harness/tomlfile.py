@@ -1,0 +1,19 @@
+"""Reading the project's data files (suite files, price table, presets): one clear error per bad file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Parse ``path``; ``what`` names the file in errors, e.g. "suite file" or "price table"."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise HarnessError(f"{what} '{path}' does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"{what} '{path}' is not valid TOML: {exc}") from exc
