@@ -25,14 +25,7 @@ class Table:
 
 
 def comparison_tables(db: Path, filters: Filters | None = None) -> tuple[list[Table], list[tuple[str, ...]]]:
-    f = filters or Filters()
-
-    def keep(model: str, dataset: str, strategy: str) -> bool:
-        return all(
-            want is None or want == got
-            for want, got in ((f.model, model), (f.dataset, dataset), (f.strategy, strategy))
-        )
-
+    keep = (filters or Filters()).matches
     con = connect(db, read_only=True)
     try:
         records = [r for r in latest_metrics(con, "retrieval", list(COMPARISON_METRICS)) if keep(r[0], r[1], r[2])]

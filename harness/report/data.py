@@ -48,7 +48,13 @@ class Filters:
     strategy: str | None = None
 
     def params(self) -> list[str | None]:
+        """Bound parameters of the SQL filter: each value twice, for ``(? IS NULL OR column = ?)``."""
         return [v for v in (self.model, self.dataset, self.strategy) for _ in range(2)]
+
+    def matches(self, model: str, dataset: str, strategy: str) -> bool:
+        """The same filter, for rows already read."""
+        wanted = ((self.model, model), (self.dataset, dataset), (self.strategy, strategy))
+        return all(want is None or want == got for want, got in wanted)
 
 
 @dataclass
@@ -139,8 +145,9 @@ def load(db: Path, filters: Filters | None = None) -> ReportData:
     try:
         wanted = [f"{suite}/{metric}" for suite, metric in COLUMNS]
         records = con.execute(LATEST, [wanted, *filters.params()]).fetchall()
-        columns = [d[0] for d in con.execute(RUNS, filters.params()).description or []]
-        raw = [dict(zip(columns, row, strict=True)) for row in con.execute(RUNS, filters.params()).fetchall()]
+        cursor = con.execute(RUNS, filters.params())
+        columns = [d[0] for d in cursor.description or []]
+        raw = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     finally:
         con.close()
     runs = [_run(r) for r in raw]
