@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from harness.cost.prices import price_metrics
-from harness.embed import split_embeddings
+from harness.embed import l2_normalise, split_embeddings
 from harness.retrieval import leave_one_out, make_backend
 from harness.retrieval.metrics import relevant_counts, retrieval_metrics
 from harness.suites import Context
@@ -35,7 +35,7 @@ def run(ctx: Context) -> dict[str, float]:
     if ctx.strategy == "toptuned":
         head = trained_head(ctx)  # trained on the training split only: no leakage into the evaluation
         vectors, costs = head.embed(vectors), head_costs(head)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    vectors = l2_normalise(vectors)
     n_relevant = relevant_counts(labels, labels, leave_one_out=True)
     # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))

@@ -17,7 +17,7 @@ import numpy as np
 from rich.progress import Progress
 
 from harness.datasets.splits import stratified_split
-from harness.embed import atomic_write
+from harness.embed import atomic_write, l2_normalise
 from harness.errors import HarnessError
 from harness.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.toptune.presets import Preset
@@ -54,7 +54,7 @@ def job_key(embeddings_key: str, preset: Preset, seed: int) -> str:
 def normalise(x: np.ndarray) -> np.ndarray:
     """Heads see L2-normalised embeddings, like the retrieval suite, so the scale of a backbone's features
     does not decide the learning rate that works."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return l2_normalise(x)
 
 
 def check_inputs(x: np.ndarray, labels: np.ndarray, what: str) -> None:
