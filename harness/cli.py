@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -18,8 +19,10 @@ from harness.errors import HarnessError
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 datasets_app = typer.Typer(no_args_is_help=True, help="The dataset registry.")
+containers_app = typer.Typer(no_args_is_help=True, help="Pinned images per model family and the Milvus sidecar.")
 app.add_typer(models_app, name="models")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(containers_app, name="containers")
 # Piped output (CI logs, nox) is not wrapped at 80 columns: tables of long ids stay readable.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -122,14 +125,31 @@ def run(
     batch_size: BatchSize = 32,
     workers: Workers = 2,
     force: Force = False,
+    container: Annotated[
+        str | None, typer.Option(help="run in this model family's image (e.g. timm; see `containers list`)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit in seconds")] = 3600,
+    ingest: Annotated[bool, typer.Option(hidden=True, help="write the database (off inside containers)")] = True,
 ) -> None:
-    """Run one cell natively and print its metrics."""
+    """Run one cell natively, or in its family's container with --container, and print its metrics."""
+    import dataclasses
+
     from harness.grid import make_cells
     from harness.runner import run_cells
 
     given = {**_parse_params(param or []), **({"backend": backend} if backend else {})}
     cells = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
-    [outcome] = run_cells(cells, _settings(db, workdir, milvus_uri, device, batch_size, workers, force))
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
+    if container:
+        from harness.containers.run import run_in_container
+
+        args = ["--suite", suite, "--strategy", strategy, *(a for p in param or [] for a in ("--param", p))]
+        args += ["--backend", backend] if backend else []
+        sidecar = suite == "retrieval" and cells[0].params.get("backend", "milvus") == "milvus"
+        echo = functools.partial(print, end="", file=sys.stderr, flush=True)
+        outcome = run_in_container(container, model, dataset, args, settings, sidecar, timeout, echo)
+    else:
+        [outcome] = run_cells(cells, dataclasses.replace(settings, ingest=ingest))
     if outcome.status == "error":
         err.print(
             f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}",
@@ -162,6 +182,36 @@ def grid(
 
 
 @app.command()
+def finetune(
+    model: Annotated[str, typer.Option(help="timm backbone to fine-tune, e.g. timm:resnet50.a1_in1k")],
+    dataset: Annotated[str, typer.Option(help="dataset id; its training split is used")],
+    preset: Annotated[str, typer.Option(help="recipe in suites/finetune.toml: paper or quick")] = "quick",
+    seed: Annotated[int, typer.Option(help="seed of the hold-out split, the data order and the augmentations")] = 0,
+    gpus: Annotated[int, typer.Option(min=1, help="training processes, one per GPU (torchrun, DDP)")] = 1,
+    db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
+    device: Device = "cpu",
+    force: Annotated[bool, typer.Option(help="train again from scratch, even if finished")] = False,
+) -> None:
+    """Fine-tune the whole backbone (checkpoints every epoch; a killed run resumes). The result is a
+    `checkpoint:` model; `--strategy finetuned` in retrieval and classification evaluates it."""
+    from harness.grid import make_cells
+    from harness.runner import run_cells
+    from harness.shards import Shard
+
+    params = {"finetune": {"finetune_preset": preset, "seed": seed, "gpus": gpus}}
+    cells = make_cells([model], [dataset], ["finetuned"], ["finetune"], params)
+    settings = _settings(db, workdir, None, device, 32, 2, force)
+    [outcome] = run_cells(cells, settings)
+    if outcome.status == "error":
+        err.print(f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}", soft_wrap=True)
+        raise typer.Exit(1)
+    _print_metrics(outcome)
+    details = Shard.read(settings.shard_dir / f"{outcome.run_id}.json").details
+    console.print(f"fine-tuned model: {escape(details['finetuned_model'])}", soft_wrap=True)
+
+
+@app.command()
 def report(
     db: Db = Path("results.duckdb"),
     out: Annotated[Path, typer.Option(help="folder for report.<format> (a path ending in .md: that file)")] = Path(
@@ -171,18 +221,21 @@ def report(
     dataset: Annotated[str | None, typer.Option(help="only this dataset id")] = None,
     model: Annotated[str | None, typer.Option(help="only this model id")] = None,
     strategy: Annotated[str | None, typer.Option(help="only this strategy")] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="decision summary: the cheapest model within this absolute mMP@5 of the best")
+    ] = 0.01,
 ) -> None:
-    """Render reports from the database: paper-style tables per strategy, a decision summary and (HTML) the
-    provenance and rerun command of every value."""
+    """Render reports from the database: paper-style tables per strategy, a decision summary, figures and (HTML)
+    the provenance and rerun command of every value."""
     from harness.report import render_markdown
     from harness.report.data import Filters
     from harness.report.render import parse_formats, write_reports
 
     formats, filters = parse_formats(format), Filters(model, dataset, strategy)
     if out.suffix == ".md" and formats == ["md"]:  # the older `--out FILE.md`
-        console.print(f"report written to {render_markdown(db, out, filters)}")
+        console.print(f"report written to {render_markdown(db, out, filters, tolerance)}")
         return
-    for path in write_reports(db, out, formats, filters):
+    for path in write_reports(db, out, formats, filters, tolerance):
         console.print(f"report written to {path}")
 
 
@@ -244,6 +297,37 @@ def datasets_info(dataset: DatasetArg, root: Root = None, db: Db = Path("results
     info_command(dataset, root, db, console, err)
 
 
+@containers_app.command("build")
+def containers_build(
+    names: Annotated[list[str] | None, typer.Argument(help="a family, milvus-lite or base (default: all)")] = None,
+    base_image: Annotated[
+        str | None, typer.Option(help="Debian image the base is built FROM (default: the digest-pinned debian)")
+    ] = None,
+) -> None:
+    """Build the base and the named images with BuildKit, streaming the build log."""
+    from harness.containers import engine, image_id
+    from harness.containers.build import build
+
+    for image in build(names or [], base_image or os.environ.get("ECOMBENCH_BASE_IMAGE")):
+        console.print(f"{image.tag} {image_id(engine(), image)}", highlight=False)
+
+
+@containers_app.command("list")
+def containers_list() -> None:
+    """The images, what each runs, and whether it is built (with its id)."""
+    from harness.containers import IMAGES, engine
+
+    client = engine()
+    built = {tag: image.id for image in client.images.list(name="ecombench/*") for tag in image.tags}
+    table = Table(title="containers")
+    for column in ("image", "tag", "runs", "id"):
+        table.add_column(column, overflow="fold")
+    for image in IMAGES.values():
+        runs = ", ".join(image.model_kinds) or image.description
+        table.add_row(image.name, image.tag, runs, built.get(image.tag, "[yellow]not built[/]"))
+    console.print(table)
+
+
 def main() -> None:
     """Console entry point: a HarnessError is one line on stderr and exit code 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -251,6 +335,7 @@ def main() -> None:
     # AllocTimestamp) as an error with a traceback; they are harmless. Client-side failures still surface
     # as MilvusException and then as one clear HarnessError.
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    logging.getLogger("harness.finetune").setLevel(logging.INFO)  # one line per epoch
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         app()

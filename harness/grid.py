@@ -34,6 +34,7 @@ def make_cells(
     from harness.datasets import resolve_dataset
     from harness.models import parse_model_id
     from harness.suites import resolve_params
+    from harness.suites.tuning import PAIRED
 
     params = params or {}
     unused = sorted(set(params) - set(suites))
@@ -41,10 +42,20 @@ def make_cells(
         raise HarnessError(f"parameters given for suite(s) {', '.join(unused)} that the grid does not run")
     model_ids = [str(parse_model_id(m)) for m in models]
     dataset_ids = [resolve_dataset(d).id for d in datasets]
-    resolved = {(s, st): resolve_params(s, st, params.get(s, {})) for s in suites for st in strategies}
+
+    def variants(suite: str, strategy: str) -> list[dict[str, Any]]:
+        """One parameter set, or one per dataset of the grid for a paired strategy (cross-tuning's source)."""
+        given = params.get(suite, {})
+        paired = PAIRED.get(strategy)
+        if paired is None or paired in given:
+            return [resolve_params(suite, strategy, given)]
+        return [resolve_params(suite, strategy, {**given, paired: d}) for d in dataset_ids]
+
+    resolved = {(s, st): variants(s, st) for s in suites for st in strategies}
     return [
-        Cell(model, dataset, strategy, suite, resolved[suite, strategy])
+        Cell(model, dataset, strategy, suite, cell_params)
         for model, dataset, strategy, suite in itertools.product(model_ids, dataset_ids, strategies, suites)
+        for cell_params in resolved[suite, strategy]
     ]
 
 

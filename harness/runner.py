@@ -36,6 +36,7 @@ class RunSettings:
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
     force: bool = False
     seed: int = 0
+    ingest: bool = True  # False in a container: the host ingests its shards (it alone opens the database)
 
     @property
     def shard_dir(self) -> Path:
@@ -93,7 +94,8 @@ def run_cells(cells: list[Cell], settings: RunSettings) -> list[Outcome]:
                 status = "cached" if cached else shard.status
                 outcomes.append(Outcome(cell, shard.run_id, status, shard.metrics, shard.error))
     finally:  # an interrupted grid still records the cells it finished
-        ingest(settings.db, shards)
+        if settings.ingest:
+            ingest(settings.db, shards)
     return outcomes
 
 
@@ -125,7 +127,7 @@ def _run_cell(
         torch.manual_seed(settings.seed)
         ctx = Context(
             loaded, dataset, cell.strategy, cell.params, settings.cache, settings.extraction, settings.milvus,
-            settings.workdir, settings.force,
+            settings.workdir, settings.force, resolve=resolve,
         )  # fmt: skip
         shard.metrics = get_suite(cell.suite).run(ctx)
         shard.details = ctx.details

@@ -69,7 +69,7 @@ def test_grid_end_to_end_then_nothing_recomputed(tmp_path: Path, backend: str) -
     report = run_cli("report", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "reports" / "out" / "report.md").read_text()
-    assert "| ⚠ `timm:test_vit[init=random]` (random-init) | pretrained |" in text
+    assert "## Paper table: pretrained" in text and "| ⚠ `timm:test_vit[init=random]` (random-init) |" in text
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The Markdown report: values from the DB, best per dataset in bold, random-init rows marked."""
+"""The Markdown report: values from the DB, best per column in bold, second underlined, random-init rows marked."""
 
 from pathlib import Path
 
@@ -20,16 +20,15 @@ def test_markdown_table_bold_best_and_random_init_marked(tmp_path: Path) -> None
         ],
     )
     text = render_markdown(db, tmp_path / "out" / "report.md").read_text()
-    mmp = text.split("## mMP@5")[1].split("## mR@1")[0]
-    recall = text.split("## mR@1")[1].split("## Failed cells")[0]
-    assert (  # consecutive lines: a valid Markdown table
-        "| model | strategy | digits | synthetic |\n"
-        "|---|---|---:|---:|\n"
-        "| `timm:a` | pretrained | **0.6100** | **0.3000** |\n"
-        "| ⚠ `timm:b` (random-init) | pretrained | 0.4200 | — |\n"
-    ) in mmp
-    assert "| `timm:a` | pretrained | 0.7000 | **0.3000** |" in recall
-    assert "| ⚠ `timm:b` (random-init) | pretrained | **0.9000** | — |" in recall
+    table = text.split("## Paper table: pretrained")[1].split("## Failed cells")[0]
+    assert (  # consecutive lines: a valid Markdown table; best per column bold, second underlined
+        "| family | model | digits mMP@5 | digits mR@1 | synthetic mMP@5 | synthetic mR@1 |\n"
+        "|---|---|---:|---:|---:|---:|\n"
+        "| other | `timm:a` | **0.6100** | <u>0.7000</u> | **0.3000** | **0.3000** |\n"
+        "|  | ⚠ `timm:b` (random-init) | <u>0.4200</u> | **0.9000** | — | — |\n"
+        "|  | ⚠ `timm:c` (random-init) | — | — | ✗ failed: boom | ✗ failed: boom |\n"
+    ) in table
+    assert text.count("## Paper table:") == 1  # one table per strategy, no second copy per metric
     assert "RANDOM-INIT" in text
     assert "| `timm:c` | synthetic | pretrained | retrieval | boom |" in text
 

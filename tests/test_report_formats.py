@@ -128,8 +128,8 @@ def test_rerun_command(out: dict[str, str], db: Path) -> None:
 
 def test_decision_summary_accuracy_and_gain(out: dict[str, str]) -> None:
     sentence = (
-        "On digits, the best pretrained model by mMP@5 is timm:resnet50.a1_in1k (0.6100), ahead of "
-        "timm:vit_base_patch16_224.dino (0.4200) among 3 models."
+        "On digits, the best pretrained model of 3 is timm:resnet50.a1_in1k (mMP@5 0.6100), ahead of "
+        "timm:vit_base_patch16_224.dino (0.4200). No other model is within 0.01 of it."
     )
     assert sentence in out["md"] and sentence in out["html"]
     toptuned = out["md"].split("## Paper table: toptuned")[1]

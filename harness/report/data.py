@@ -2,7 +2,12 @@
 
 Paper-style tables per strategy (model x dataset; mMP@5, mR@1 and, where measured, classification accuracy),
 models grouped by pre-training family, each value ranked in its column (1 best, 2 second) and tied to the run
-that produced it; the runs' provenance and rerun commands; a decision summary; the top-tuning gain.
+that produced it; the runs' provenance and rerun commands; cost figures (the ``cost_ledger`` view); images per
+class (``dataset_classes``). What is derived from them (decision summary, gains, Pareto frontiers, cross-tuning
+deltas) is in harness.report.analysis; the drawings in harness.report.figures.
+
+Cross-tuned rows (strategy ``crosstuned``) are told apart by their params' ``source`` (the dataset tuned on) and
+``tuning`` (``toptuned`` or ``finetuned``): each pair is its own table row, e.g. ``toptuned on sop``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ COLUMNS = {
     ("classification", "accuracy"): "acc",
 }
 OTHER_FAMILY = "other"
+#: strategies in the order a report shows them; any other after them, alphabetically
+STRATEGY_ORDER = ("pretrained", "toptuned", "finetuned", "crosstuned")
+#: default --tolerance: absolute mMP@5 within which a cheaper model counts as good as the best
+DEFAULT_TOLERANCE = 0.01
 PROVENANCE = ("git_sha", "harness_version", "lock_hash", "image_digest", "weights_digest", "manifest_digest", "seed",
               "torch_version", "cuda_version", "device", "gpu", "cpu")  # fmt: skip
 
@@ -30,9 +39,37 @@ _FILTER = (
     "(?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?) AND (?::VARCHAR IS NULL OR strategy = ?)"
 )
 LATEST = f"""
-    SELECT run_id, model, dataset, strategy, suite, metric, value, random_init FROM results
+    SELECT run_id, model, dataset, strategy, suite, metric, value, random_init, params FROM results
     WHERE list_contains(?, suite || '/' || metric) AND {_FILTER}
-    QUALIFY row_number() OVER (PARTITION BY model, dataset, strategy, suite, metric ORDER BY finished_at DESC) = 1
+    QUALIFY row_number() OVER (
+        PARTITION BY model, dataset, strategy, suite, metric,
+                     CASE WHEN strategy = 'crosstuned' THEN params->>'source' END,
+                     CASE WHEN strategy = 'crosstuned' THEN params->>'tuning' END
+        ORDER BY finished_at DESC) = 1
+"""
+#: cost-suite figures a decision can rest on, in order of preference (see harness.report.analysis)
+COST_METRICS = ("latency_b1_p50_ms", "gflops_per_image", "params")
+# The model filter only: a model's inference cost does not depend on the dataset its cost cell read images from.
+COSTS = """
+    SELECT run_id, model, dataset, metric, value, device FROM cost_ledger
+    WHERE suite = 'cost' AND list_contains(?, metric) AND (?::VARCHAR IS NULL OR model = ?)
+    QUALIFY row_number() OVER (PARTITION BY model, dataset, metric ORDER BY finished_at DESC) = 1
+    ORDER BY model, finished_at DESC
+"""
+# device-hours a run spent (extraction, tuning, training), the cost suite's own measurement left out
+DEVICE_HOURS = r"""
+    SELECT run_id, sum(value) FROM cost_ledger
+    WHERE metric LIKE '%\_device\_hours' ESCAPE '\' AND metric NOT LIKE 'measure\_%' ESCAPE '\'
+      AND (?::VARCHAR IS NULL OR model = ?)
+    GROUP BY run_id
+"""
+# images per class of each dataset's newest recorded manifest
+CLASS_COUNTS = """
+    SELECT c.dataset, c.split, c.class_name, c.images FROM dataset_classes c
+    JOIN (SELECT dataset, digest FROM datasets
+          QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY recorded_at DESC) = 1) d USING (dataset, digest)
+    WHERE ?::VARCHAR IS NULL OR c.dataset = ?
+    ORDER BY c.dataset, c.split <> 'train', c.split, c.images DESC, c.label
 """
 RUNS = f"""
     SELECT run_id, model, dataset, strategy, suite, params, status, error, random_init, {", ".join(PROVENANCE)},
@@ -88,8 +125,18 @@ class Row:
     model: str
     family: str
     random_init: bool
+    source: str = ""  # cross-tuned rows: the dataset tuned on
+    tuning: str = ""  # cross-tuned rows: toptuned or finetuned
     values: dict[tuple[str, str], Value] = field(default_factory=dict)  # (dataset, label) -> value
     failed: dict[str, Run] = field(default_factory=dict)  # dataset -> the failed run (no value there)
+
+    @property
+    def variant(self) -> str:
+        return f"{self.tuning} on {self.source}" if self.source or self.tuning else ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.variant}" if self.variant else self.model
 
 
 @dataclass
@@ -102,26 +149,45 @@ class PaperTable:
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(d for d, _ in self.columns))
 
+    @property
+    def rows(self) -> list[Row]:
+        return [row for _, rows in self.groups for row in rows]
+
 
 @dataclass
-class Gain:
-    model: str
-    dataset: str
-    pretrained: float
-    toptuned: float
+class Cost:
+    value: float
+    device: str
+    dataset: str  # the dataset whose images the cost cell read
+    run_id: str
 
-    @property
-    def gain(self) -> float:
-        return self.toptuned - self.pretrained
+
+@dataclass
+class Costs:
+    figures: dict[tuple[str, str], list[Cost]] = field(default_factory=dict)  # (model, metric) -> newest first
+    device_hours: dict[str, float] = field(default_factory=dict)  # run_id -> device-hours the run spent
+
+    def of(self, model: str, metric: str, dataset: str) -> Cost | None:
+        """The cost cell on the same dataset where there is one, else the model's newest on any dataset."""
+        found = self.figures.get((model, metric), [])
+        return next((c for c in found if c.dataset == dataset), found[0] if found else None)
+
+
+@dataclass
+class ClassCounts:
+    dataset: str
+    split: str
+    counts: list[tuple[str, int]]  # (class name, images), most images first
 
 
 @dataclass
 class ReportData:
     tables: list[PaperTable]
     runs: list[Run]
-    summary: list[str]
-    gains: list[Gain]
+    costs: Costs
+    class_counts: list[ClassCounts]
     filters: Filters
+    tolerance: float = DEFAULT_TOLERANCE
 
     @property
     def failures(self) -> list[Run]:
@@ -131,6 +197,9 @@ class ReportData:
     def any_random(self) -> bool:
         return any(r.random_init for r in self.runs)
 
+    def table(self, strategy: str) -> PaperTable | None:
+        return next((t for t in self.tables if t.strategy == strategy), None)
+
 
 def families() -> dict[str, str]:
     """Model id -> pre-training family, in catalogue order."""
@@ -139,7 +208,7 @@ def families() -> dict[str, str]:
     return {entry["id"]: entry["pretraining"] for entry in catalog()}
 
 
-def load(db: Path, filters: Filters | None = None) -> ReportData:
+def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
     filters = filters or Filters()
     con = connect(db, read_only=True)
     try:
@@ -148,11 +217,23 @@ def load(db: Path, filters: Filters | None = None) -> ReportData:
         cursor = con.execute(RUNS, filters.params())
         columns = [d[0] for d in cursor.description or []]
         raw = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        costs = Costs()
+        for run_id, model, dataset, metric, value, device in con.execute(
+            COSTS, [list(COST_METRICS), filters.model, filters.model]
+        ).fetchall():
+            costs.figures.setdefault((model, metric), []).append(Cost(float(value), device or "", dataset, run_id))
+        costs.device_hours = dict(con.execute(DEVICE_HOURS, [filters.model, filters.model]).fetchall())
+        counts: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for dataset, split, class_name, images in con.execute(
+            CLASS_COUNTS, [filters.dataset, filters.dataset]
+        ).fetchall():
+            counts.setdefault((dataset, split), []).append((class_name, int(images)))
     finally:
         con.close()
     runs = [_run(r) for r in raw]
     tables = build_tables(records, runs, families())
-    return ReportData(tables, runs, summarise(tables), gains(tables), filters)
+    class_counts = [ClassCounts(dataset, split, rows) for (dataset, split), rows in counts.items()]
+    return ReportData(tables, runs, costs, class_counts, filters, tolerance)
 
 
 def _run(r: dict[str, Any]) -> Run:
@@ -161,34 +242,50 @@ def _run(r: dict[str, Any]) -> Run:
                r["status"], r["error"], bool(r["random_init"]), provenance, str(r["finished_at"] or ""))  # fmt: skip
 
 
+def _cross(strategy: str, params: dict[str, Any]) -> tuple[str, str]:
+    """(source, tuning) of a cross-tuned run; ("", "") for every other strategy."""
+    if strategy != "crosstuned":
+        return "", ""
+    return str(params.get("source", "?")), str(params.get("tuning", "?"))
+
+
 def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dict[str, str]) -> list[PaperTable]:
-    """One table per strategy from (run_id, model, dataset, strategy, suite, metric, value, random_init) rows."""
-    rows: dict[str, dict[str, Row]] = {}
+    """One table per strategy from (run_id, model, dataset, strategy, suite, metric, value, random_init, params)."""
+    rows: dict[str, dict[tuple[str, str, str], Row]] = {}
     present: dict[str, set[tuple[str, str]]] = {}
-    for run_id, model, dataset, strategy, suite, metric, value, random_init in records:
+
+    def row_of(model: str, strategy: str, params: dict[str, Any]) -> Row:
+        source, tuning = _cross(strategy, params)
+        return rows.setdefault(strategy, {}).setdefault(
+            (model, source, tuning), Row(model, _family(model, family_of), False, source, tuning)
+        )
+
+    for run_id, model, dataset, strategy, suite, metric, value, random_init, params in records:
         label = COLUMNS[(suite, metric)]
-        row = rows.setdefault(strategy, {}).setdefault(model, Row(model, _family(model, family_of), False))
+        row = row_of(model, strategy, json.loads(params) if isinstance(params, str) else dict(params or {}))
         row.random_init |= bool(random_init)
         row.values[(dataset, label)] = Value(float(value), run_id)
         present.setdefault(strategy, set()).add((dataset, label))
     for run in runs:
         if run.status == "error":
-            row = rows.setdefault(run.strategy, {}).setdefault(
-                run.model, Row(run.model, _family(run.model, family_of), False)
-            )
+            row = row_of(run.model, run.strategy, run.params)
             row.random_init |= run.random_init
             row.failed.setdefault(run.dataset, run)
             present.setdefault(run.strategy, set()).add((run.dataset, COLUMNS[("retrieval", "mmp_at_5")]))
     order = [*dict.fromkeys(family_of.values()), OTHER_FAMILY]
     labels = list(COLUMNS.values())
     tables = []
-    for strategy in sorted(rows, key=lambda s: (s != "pretrained", s != "toptuned", s)):
+    for strategy in sorted(rows, key=strategy_order):
         columns = sorted(present[strategy], key=lambda c: (c[0], labels.index(c[1])))
         _rank(list(rows[strategy].values()), columns)
-        groups = [(fam, sorted((r for r in rows[strategy].values() if r.family == fam), key=lambda r: r.model))
+        groups = [(fam, sorted((r for r in rows[strategy].values() if r.family == fam), key=lambda r: r.label))
                   for fam in order]  # fmt: skip
         tables.append(PaperTable(strategy, columns, [(fam, members) for fam, members in groups if members]))
     return tables
+
+
+def strategy_order(strategy: str) -> tuple[int, str]:
+    return (STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER), strategy)
 
 
 def _family(model: str, family_of: dict[str, str]) -> str:
@@ -201,38 +298,3 @@ def _rank(rows: list[Row], columns: list[tuple[str, str]]) -> None:
         distinct = sorted({c.value for c in cells}, reverse=True)
         for cell in cells:
             cell.rank = distinct.index(cell.value) + 1 if cell.value in distinct[:2] else 0
-
-
-def summarise(tables: list[PaperTable]) -> list[str]:
-    """One sentence per (dataset, strategy): the best model by mMP@5 and the runner-up."""
-    sentences = []
-    for table in tables:
-        for dataset in table.datasets:
-            scored = sorted(
-                ((row.values[(dataset, "mMP@5")].value, row) for _, rows in table.groups for row in rows
-                 if (dataset, "mMP@5") in row.values),
-                key=lambda pair: (-pair[0], pair[1].model),
-            )  # fmt: skip
-            if not scored:
-                continue
-            value, best = scored[0]
-            text = f"On {dataset}, the best {table.strategy} model by mMP@5 is {best.model} ({value:.4f})"
-            if len(scored) > 1:
-                text += f", ahead of {scored[1][1].model} ({scored[1][0]:.4f})"
-            text += f" among {len(scored)} model{'s' if len(scored) > 1 else ''}."
-            if best.random_init:
-                text += " It is a RANDOM-INIT backbone: this checks the harness, not the model."
-            sentences.append(text)
-    return sentences
-
-
-def gains(tables: list[PaperTable]) -> list[Gain]:
-    """toptuned - pretrained mMP@5 for each (model, dataset) measured both ways."""
-    by = {t.strategy: {r.model: r for _, rows in t.groups for r in rows} for t in tables}
-    out = []
-    for model, pre in sorted(by.get("pretrained", {}).items()):
-        tuned = by.get("toptuned", {}).get(model)
-        for (dataset, label), value in sorted(pre.values.items()):
-            if label == "mMP@5" and tuned and (dataset, label) in tuned.values:
-                out.append(Gain(model, dataset, value.value, tuned.values[(dataset, label)].value))
-    return out

@@ -9,8 +9,8 @@ from typing import Any
 import jinja2
 
 from harness.errors import HarnessError
-from harness.report import latex
-from harness.report.data import Filters, ReportData, load
+from harness.report import analysis, figures, latex
+from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports"
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -54,17 +54,17 @@ def parse_formats(text: str) -> list[str]:
 
 
 def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
-    from harness.report import comparison_tables
-
-    tables, failures = comparison_tables(db, data.filters) if fmt == "md" else ([], [])
     return (
         environment(fmt)
         .get_template(FORMATS[fmt])
         .render(
             data=data,
-            tables=tables,
-            failures=failures,
-            any_random=data.any_random,
+            summary=analysis.summarise(data),
+            gains=analysis.gains(data),
+            scatters=analysis.quality_vs_cost(data),
+            hours=analysis.quality_vs_device_hours(data),
+            grids=analysis.cross_grids(data),
+            fig=figures,
             db=db,
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             **extra,
@@ -72,9 +72,11 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
     )
 
 
-def write_reports(db: Path, out: Path, formats: list[str], filters: Filters | None = None) -> list[Path]:
+def write_reports(
+    db: Path, out: Path, formats: list[str], filters: Filters | None = None, tolerance: float = DEFAULT_TOLERANCE
+) -> list[Path]:
     """Render each format to ``out/report.<fmt>``; returns the files written."""
-    data = load(db, filters)
+    data = load(db, filters, tolerance)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:

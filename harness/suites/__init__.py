@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,14 @@ class Context:
     workdir: Path
     force: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    #: dataset id -> Dataset, for cells that also read another dataset (a cross-tuning source)
+    resolve: Callable[[str], Dataset] = field(default_factory=lambda: _resolve_dataset)
+
+
+def _resolve_dataset(dataset_id: str) -> Dataset:
+    from harness.datasets import resolve_dataset
+
+    return resolve_dataset(dataset_id)
 
 
 class Suite(Protocol):
@@ -49,6 +58,7 @@ SUITES: dict[str, str] = {
     "retrieval": "harness.suites.retrieval",
     "classification": "harness.suites.classification",
     "cost": "harness.suites.cost",
+    "finetune": "harness.suites.finetune",
 }
 
 

@@ -1,4 +1,7 @@
-"""The classification suite: a top-tuned MLP head on frozen embeddings, scored once on the test split."""
+"""The classification suite: a top-tuned MLP head on frozen embeddings, scored once on the test split.
+
+``finetuned``: the same head procedure on the embeddings of the backbone fine-tuned on the training split.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +12,23 @@ import numpy as np
 from harness.embed import split_embeddings
 from harness.errors import HarnessError
 from harness.suites import Context
-from harness.suites.heads import expand_params, head_costs, trained_head
+from harness.suites.heads import head_costs, trained_head
+from harness.suites.tuning import backbone, expand_params, tuned_on
 from harness.toptune.metrics import classification_metrics
 
 DEFAULTS: dict[str, Any] = {"preset": "quick", "seed": 0, "split": "test"}
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {}
+STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {"finetuned": {"finetune_preset": "quick"}}
 __all__ = ["DEFAULTS", "STRATEGIES", "STRATEGY_DEFAULTS", "expand_params", "run"]
-STRATEGIES = ("pretrained",)
+STRATEGIES = ("pretrained", "finetuned")
 
 
 def run(ctx: Context) -> dict[str, float]:
     manifest = ctx.dataset.manifest()
     test = manifest.indices(ctx.params["split"])
     labels = np.asarray(manifest.labels(test))
-    head = trained_head(ctx)
+    tuning, source = tuned_on(ctx)
+    model, costs = backbone(ctx, tuning, source)
+    head = trained_head(ctx, model, ctx.dataset)
     classes = np.asarray(head.classes)
     unseen = ~np.isin(labels, classes)
     if unseen.any():
@@ -33,6 +39,6 @@ def run(ctx: Context) -> dict[str, float]:
             "every evaluated class in training (metric-learning splits with disjoint classes: use retrieval)"
         )
     # The test split is touched here, once, after the search and the final training.
-    x, _ = split_embeddings(ctx.model, ctx.dataset, ctx.params["split"], ctx.cache, ctx.extraction)
+    x, _ = split_embeddings(model, ctx.dataset, ctx.params["split"], ctx.cache, ctx.extraction)
     metrics = classification_metrics(np.searchsorted(classes, labels), head.predict_proba(x))
-    return {**metrics, **head_costs(head), "n_classes": float(len(classes)), "n_test": float(len(labels))}
+    return {**metrics, **costs, **head_costs(head), "n_classes": float(len(classes)), "n_test": float(len(labels))}

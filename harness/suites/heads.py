@@ -10,15 +10,19 @@ from harness.embed import split_embeddings
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.datasets.base import Dataset
+    from harness.models.base import EmbeddingModel
     from harness.suites import Context
     from harness.toptune.train import TrainedHead
 
 
-def trained_head(ctx: Context) -> TrainedHead:
-    """Search and train (or load) the head on the training split's embeddings; records the search in details.
+def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> TrainedHead:
+    """Search and train (or load) the head on ``dataset``'s training-split embeddings from ``model``; records
+    the search in details.
 
     The job directory is keyed by the training embeddings + preset + seed, so the classification cell and
-    the ``toptuned`` retrieval cell of one model and dataset share a single search.
+    the ``toptuned`` retrieval cell of one model and dataset share a single search, and so do all cross-tuned
+    cells of one source.
     """
     from harness.toptune.presets import load_preset
     from harness.toptune.train import job_key, train_head
@@ -27,11 +31,11 @@ def trained_head(ctx: Context) -> TrainedHead:
     if preset.as_dict() != ctx.params["preset_config"]:
         raise HarnessError(f"top-tuning preset '{ctx.params['preset']}' changed since this cell was planned; re-run")
     seed = int(ctx.params["seed"])
-    manifest = ctx.dataset.manifest()
-    x, _ = split_embeddings(ctx.model, ctx.dataset, "train", ctx.cache, ctx.extraction)
+    manifest = dataset.manifest()
+    x, _ = split_embeddings(model, dataset, "train", ctx.cache, ctx.extraction)
     labels = np.asarray(manifest.labels(manifest.indices("train")))
-    key = job_key(ctx.cache.key(ctx.model, manifest, "train"), preset, seed)
-    what = f"{ctx.model.model_id} on {ctx.dataset.id}/train"
+    key = job_key(ctx.cache.key(model, manifest, "train"), preset, seed)
+    what = f"{model.model_id} on {dataset.id}/train"
     head = train_head(x, labels, preset, seed, ctx.workdir / "toptune" / key, overwrite=ctx.force, what=what)
     ctx.details.update(
         toptune_job=key,
@@ -40,15 +44,6 @@ def trained_head(ctx: Context) -> TrainedHead:
         trials=head.trials,
     )
     return head
-
-
-def expand_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Add the contents of the named top-tuning preset to a cell's parameters (and so to its key)."""
-    if "preset" not in params:
-        return params
-    from harness.toptune.presets import load_preset
-
-    return {**params, "preset_config": load_preset(params["preset"]).as_dict()}
 
 
 def head_costs(head: TrainedHead) -> dict[str, Any]:

@@ -12,28 +12,30 @@ from harness.embed import l2_normalise, split_embeddings
 from harness.retrieval import leave_one_out, make_backend
 from harness.retrieval.metrics import relevant_counts, retrieval_metrics
 from harness.suites import Context
-from harness.suites.heads import expand_params, head_costs, trained_head
+from harness.suites.heads import head_costs, trained_head
+from harness.suites.tuning import CROSS, FINETUNE, TOPTUNE, backbone, expand_params, tuned_on
 
 DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test"}
-#: ``toptuned``: the embedding is the last hidden layer of a head top-tuned on the training split
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {"toptuned": {"preset": "quick", "seed": 0}}
+#: the strategies of harness.suites.tuning; ``toptuned``'s embedding is the head's last hidden layer
+STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {"toptuned": TOPTUNE, "finetuned": FINETUNE, "crosstuned": CROSS}
 __all__ = ["DEFAULTS", "STRATEGIES", "STRATEGY_DEFAULTS", "expand_params", "run"]
-STRATEGIES = ("pretrained", "toptuned")
+STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
 #: at least this many neighbours are searched (NDCG@10), and at most Milvus's limit
 MIN_DEPTH, MAX_DEPTH = 10, 16_383
 
 
 def run(ctx: Context) -> dict[str, float]:
     split = ctx.params["split"]
+    tuning, source = tuned_on(ctx)  # tuned on a training split only: no leakage into the evaluation
+    model, costs = backbone(ctx, tuning, source)
     started = time.perf_counter()
-    vectors, cached = split_embeddings(ctx.model, ctx.dataset, split, ctx.cache, ctx.extraction)
+    vectors, cached = split_embeddings(model, ctx.dataset, split, ctx.cache, ctx.extraction)
     extract_s = time.perf_counter() - started
     manifest = ctx.dataset.manifest()
     labels = np.asarray(manifest.labels(manifest.indices(split)))
 
-    costs: dict[str, float] = {}
-    if ctx.strategy == "toptuned":
-        head = trained_head(ctx)  # trained on the training split only: no leakage into the evaluation
+    if tuning == "toptuned":
+        head = trained_head(ctx, model, source)
         vectors, costs = head.embed(vectors), head_costs(head)
     vectors = l2_normalise(vectors)
     n_relevant = relevant_counts(labels, labels, leave_one_out=True)
