@@ -5,6 +5,7 @@
     nox -s bench-smoke    the smoke grid on embedded defaults, then the Markdown report
     nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
     nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
+    nox -s containers     images + one cell in a container against the Milvus sidecar, on a real Docker engine
 
 Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
 """
@@ -67,3 +68,22 @@ def bench_retrieval(session: nox.Session) -> None:
     Options after ``--``: see benchmarks/retrieval_backends.py."""
     install(session)
     session.run("python", "benchmarks/retrieval_backends.py", *session.posargs)
+
+
+@nox.session
+def containers(session: nox.Session) -> None:
+    """The container path on a real Docker engine (CI; root on Debian, no registry): install and start the
+    engine if needed, debootstrap a local Debian base image, build the base, timm and milvus-lite images
+    (BuildKit; the CA bundle as a build secret), run a retrieval cell in the timm container against the
+    sidecar, ingest its shard and check the rows and image ids (tests marked ``docker``). Containers, networks
+    and volumes are removed by the harness, also on failure; dangling images of earlier builds are pruned."""
+    install(session)
+    session.run("containers/engine.sh", external=True)
+    base = "ecombench/debian-base:bookworm"
+    session.run("containers/make-base-image.sh", base, external=True)
+    env = {"KERAS_BACKEND": "torch", "ECOMBENCH_BASE_IMAGE": base, "ECOMBENCH_REQUIRE_DOCKER": "1"}
+    try:
+        session.run("pytest", "-m", "docker", "tests/test_containers.py", *session.posargs, env=env)
+    finally:
+        label = "label=org.opencontainers.image.source=ecombench"
+        session.run("docker", "image", "prune", "--force", "--filter", label, external=True)

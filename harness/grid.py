@@ -29,8 +29,13 @@ def make_cells(
     strategies: list[str],
     suites: list[str],
     params: dict[str, dict[str, Any]] | None = None,
+    pair_datasets: bool = False,
 ) -> list[Cell]:
-    """Validate and canonicalise every id, then return the cells, grouped by model."""
+    """Validate and canonicalise every id, then return the cells, grouped by model.
+
+    With ``pair_datasets`` (suite files), a paired strategy given no partner gets one cell per dataset of the
+    grid as its partner (cross-tuning's source); otherwise the partner must be given.
+    """
     from harness.datasets import resolve_dataset
     from harness.models import parse_model_id
     from harness.suites import resolve_params
@@ -47,7 +52,7 @@ def make_cells(
         """One parameter set, or one per dataset of the grid for a paired strategy (cross-tuning's source)."""
         given = params.get(suite, {})
         paired = PAIRED.get(strategy)
-        if paired is None or paired in given:
+        if paired is None or paired in given or not pair_datasets:
             return [resolve_params(suite, strategy, given)]
         return [resolve_params(suite, strategy, {**given, paired: d}) for d in dataset_ids]
 
@@ -70,7 +75,7 @@ def load_grid(path: Path) -> list[Cell]:
     try:
         return make_cells(
             grid["models"], grid["datasets"], grid.get("strategies", ["pretrained"]), grid["suites"],
-            spec.get("params", {}),
+            spec.get("params", {}), pair_datasets=True,
         )  # fmt: skip
     except HarnessError as exc:
         raise HarnessError(f"suite file '{path}': {exc}") from exc

@@ -58,6 +58,8 @@ def environment(device: str) -> dict[str, Any]:
         "harness_version": harness.__version__,
         "lock_hash": _lock_hash(),
         "image_digest": os.environ.get("ECOMBENCH_IMAGE_DIGEST"),
+        "image": os.environ.get("ECOMBENCH_IMAGE"),  # the tag of the container image (None natively)
+        "milvus_image_digest": os.environ.get("ECOMBENCH_MILVUS_IMAGE_DIGEST"),  # the Milvus sidecar's image
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,

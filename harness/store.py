@@ -82,6 +82,19 @@ CREATE OR REPLACE VIEW toptune_trials AS
            TRY_CAST(t.value->>'score' AS DOUBLE) AS score, t.value->'hyperparameters' AS hyperparameters
     FROM runs r, json_each(r.details->'trials') t
     WHERE r.status = 'ok';
+-- one row per epoch of each fine-tune; every cell that used a fine-tune carries its curve, so one per job
+CREATE OR REPLACE VIEW training_curves AS
+    SELECT DISTINCT ON (job, epoch)
+           r.details->>'finetune_job' AS job, r.model, r.details->>'finetune_source' AS dataset,
+           r.details->'finetune_preset'->>'name' AS preset, CAST(c.value->>'epoch' AS INTEGER) AS epoch,
+           TRY_CAST(c.value->>'train_loss' AS DOUBLE) AS train_loss,
+           TRY_CAST(c.value->>'val_loss' AS DOUBLE) AS val_loss,
+           TRY_CAST(c.value->>'val_accuracy' AS DOUBLE) AS val_accuracy,
+           TRY_CAST(c.value->>'lr' AS DOUBLE) AS lr, TRY_CAST(c.value->>'epoch_s' AS DOUBLE) AS epoch_s,
+           TRY_CAST(c.value->>'images_per_s' AS DOUBLE) AS images_per_s
+    FROM runs r, json_each(r.details->'curve') c
+    WHERE r.status = 'ok'
+    ORDER BY job, epoch, r.finished_at DESC;
 CREATE OR REPLACE VIEW results AS
     SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite, m.metric, m.value,
            r.random_init, r.params, r.device, r.git_sha, r.finished_at

@@ -40,7 +40,7 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
     # Contiguous CPU copies: safetensors refuses tensors that share storage (e.g. tied weights).
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(plain, str(tmp), metadata={META_KEY: json.dumps(meta, default=str)})
+    save_file(plain, str(tmp), metadata={META_KEY: json.dumps(meta)})  # no default=str: a tensor here is a bug
     os.replace(tmp, path)
 
 
@@ -75,7 +75,8 @@ def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch
 
 
 def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An optimizer state dict as (tensors, JSON-able rest)."""
+    """An optimizer state dict as (tensors, JSON-able rest). Tensors may sit in the per-parameter state
+    (``optim/<param>/<name>``) and in the param groups (``optim_group/<group>/<name>``, e.g. LAMB's step)."""
     import torch
 
     tensors: dict[str, torch.Tensor] = {}
@@ -86,19 +87,32 @@ def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], d
                 tensors[f"optim/{param}/{name}"] = value
             else:
                 scalars[f"{param}/{name}"] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+    groups = []
+    for index, group in enumerate(state["param_groups"]):
+        plain = {}
+        for name, value in group.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim_group/{index}/{name}"] = value
+            else:
+                plain[name] = value
+        groups.append(plain)
+    return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
+    groups = [dict(group) for group in meta["param_groups"]]
     for key, value in tensors.items():
-        if key.startswith("optim/"):
-            _, param, name = key.split("/", 2)
-            state.setdefault(int(param), {})[name] = value
-    for key, value in rest["scalars"].items():
+        kind, _, rest_of_key = key.partition("/")
+        index, _, name = rest_of_key.partition("/")
+        if kind == "optim":
+            state.setdefault(int(index), {})[name] = value
+        elif kind == "optim_group":
+            groups[int(index)][name] = value
+    for key, value in meta["scalars"].items():
         param, name = key.split("/", 1)
         state.setdefault(int(param), {})[name] = value
-    return {"state": state, "param_groups": rest["param_groups"]}
+    return {"state": state, "param_groups": groups}
 
 
 def prune(folder: Path, keep: int) -> None:

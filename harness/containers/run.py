@@ -1,0 +1,258 @@
+"""One cell in its family's container, next to a Milvus sidecar on a private Docker network.
+
+The container reads data and weights through read-only mounts, writes its run shard into an exchange folder
+(read-write), and never opens ``results.duckdb``: the host moves the shard next to its native shards and
+ingests it. The image id goes in as ECOMBENCH_IMAGE_DIGEST (a container cannot know its own image), so every
+row records the image that produced it. Containers, the network and anonymous volumes are removed whatever
+happens.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.containers import SIDECAR, engine, get_family, image_id
+from harness.errors import HarnessError
+from harness.ids import parse_ref
+from harness.runner import Outcome, RunSettings
+from harness.shards import Shard
+from harness.store import ingest
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+    from docker.models.networks import Network
+
+WORK = "/ecombench/work"  # the harness's workdir inside the container (a tmpfs)
+WEIGHTS = "/ecombench/weights"
+USER = "10001:10001"  # the images' non-root user
+LABELS = {"org.ecombench.managed": "1"}
+SIDECAR_PORT = 19530
+SIDECAR_START_S = 120.0
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+    def spec(self) -> str:
+        return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
+
+
+def plan_mounts(
+    model: str, dataset: str, exchange: Path, cache: Path, cwd: Path, environ: Mapping[str, str]
+) -> tuple[list[Mount], dict[str, str]]:
+    """Bind mounts and environment of a cell container: data, manifests and weights read-only, at the path the
+    ids name (relative ids resolve against ``cwd``, the container's working directory too); the shard exchange
+    folder and the embedding cache read-write."""
+    mounts = [Mount(exchange, f"{WORK}/shards", False), Mount(cache, f"{WORK}/embeddings", False)]
+    env: dict[str, str] = {}
+    paths = [parse_ref(dataset, "dataset").name]
+    model_ref = parse_ref(model, "model")
+    if model_ref.kind == "checkpoint":
+        paths.append(model_ref.name.partition("@")[2])
+    for text in filter(None, paths):
+        path = cwd / text
+        if path.exists():
+            folder = path if path.is_dir() else path.parent
+            mounts.append(Mount(folder, str(folder)))
+    home = cwd / environ.get("ECOMBENCH_HOME", ".ecombench")
+    if (home / "manifests").is_dir():
+        mounts.append(Mount(home / "manifests", str(home / "manifests")))
+        env["ECOMBENCH_HOME"] = str(home)
+    user_cache = Path(environ.get("XDG_CACHE_HOME", Path(environ.get("HOME", "/root")) / ".cache"))
+    weights = {
+        "HF_HOME": Path(environ.get("HF_HOME", user_cache / "huggingface")),
+        "TORCH_HOME": Path(environ.get("TORCH_HOME", user_cache / "torch")),
+    }
+    for variable, folder in weights.items():
+        if folder.is_dir():
+            target = f"{WEIGHTS}/{variable.lower()}"
+            mounts.append(Mount(folder, target))
+            env[variable] = target
+    return list(dict.fromkeys(mounts)), env
+
+
+def gpu_requests(device: str, gpu_runtime: bool) -> list[Any]:
+    """All GPUs when the host has the NVIDIA container toolkit; ``--device cuda`` without it is an error."""
+    import docker
+
+    if device.startswith("cuda") and not gpu_runtime:
+        raise HarnessError(
+            f"--device {device} in a container needs the NVIDIA container toolkit on the host "
+            "(no 'nvidia' runtime in `docker info`); use --device cpu or install nvidia-container-toolkit"
+        )
+    return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu_runtime else []
+
+
+def has_gpu_runtime(client: docker.DockerClient) -> bool:
+    return "nvidia" in (client.info().get("Runtimes") or {}) or shutil.which("nvidia-container-cli") is not None
+
+
+def container_user() -> str:
+    """The host user (files come back owned by them), or the images' user when the host runs as root."""
+    uid = os.getuid()
+    return USER if uid == 0 else f"{uid}:{os.getgid()}"
+
+
+def _own(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:  # the container's user must be able to write the read-write mounts
+        uid, gid = map(int, USER.split(":"))
+        os.chown(path, uid, gid)
+
+
+class LogTail:
+    """Streams a container's log to ``echo`` in a thread, keeping the last lines for error messages."""
+
+    def __init__(self, container: Container, echo: Callable[[str], None], lines: int = 40) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=lines)
+        self._thread = threading.Thread(target=self._follow, args=(container, echo), daemon=True)
+        self._thread.start()
+
+    def _follow(self, container: Container, echo: Callable[[str], None]) -> None:
+        for chunk in container.logs(stream=True, follow=True):
+            text = chunk.decode(errors="replace")
+            echo(text)
+            self.lines.extend(text.splitlines())
+
+    def text(self) -> str:
+        self._thread.join(timeout=5)
+        return "\n".join(self.lines)
+
+
+def remove(container: Container | None) -> None:
+    """Remove a container and its anonymous volumes, running or not."""
+    import docker
+
+    if container is not None:
+        with suppress(docker.errors.NotFound):
+            container.remove(force=True, v=True)
+
+
+@contextmanager
+def private_network(client: docker.DockerClient) -> Iterator[Network]:
+    """A fresh internal network (no route out) for one run's containers; removed afterwards."""
+    name = f"ecombench-{uuid.uuid4().hex[:12]}"
+    network = client.networks.create(name, driver="bridge", internal=True, labels=LABELS)
+    try:
+        yield network
+    finally:
+        for container in client.containers.list(all=True, filters={"network": network.id}):
+            remove(container)
+        network.remove()
+
+
+def start_sidecar(client: docker.DockerClient, network: Network) -> tuple[Container, str]:
+    """Start the milvus-lite sidecar on ``network`` (no port published to the host) and wait until it
+    accepts connections. Returns the container and the URI cell containers reach it by."""
+    name = f"{network.name}-milvus"
+    image_id(client, SIDECAR)
+    container = client.containers.run(
+        SIDECAR.tag, name=name, network=network.name, detach=True, labels=LABELS, user=USER, read_only=True,
+        tmpfs={"/tmp": "rw,mode=1777"}, security_opt=["no-new-privileges"],
+    )  # fmt: skip
+    deadline = time.monotonic() + SIDECAR_START_S
+    while (state := _state(container))["Status"] == "running" and state.get("Health", {}).get("Status") != "healthy":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if state.get("Health", {}).get("Status") != "healthy":
+        logs = container.logs(tail=20).decode(errors="replace")
+        remove(container)
+        raise HarnessError(f"the Milvus sidecar {name} did not become healthy (state {state['Status']}):\n{logs}")
+    return container, f"http://{name}:{SIDECAR_PORT}"
+
+
+def _state(container: Container) -> dict[str, Any]:
+    container.reload()
+    return dict(container.attrs["State"])
+
+
+def run_in_container(
+    family: str,
+    model: str,
+    dataset: str,
+    cli_args: list[str],
+    settings: RunSettings,
+    sidecar: bool,
+    timeout_s: float,
+    echo: Callable[[str], None],
+) -> Outcome:
+    """Run ``ecombench run --model MODEL --dataset DATASET *cli_args`` in the family's image, then ingest its shard.
+
+    With ``sidecar`` and no ``settings.milvus_uri``, a milvus-lite sidecar serves the retrieval; ``cli_args``
+    must not name a workdir, database or Milvus URI (the host decides those).
+    """
+    image = get_family(family)
+    kind = parse_ref(model, "model").kind
+    if kind not in image.model_kinds:
+        raise HarnessError(f"model '{model}' is not in the {family} image: it runs {', '.join(image.model_kinds)} ids")
+    client = engine()
+    digest = image_id(client, image)
+    exchange = settings.workdir.absolute() / "containers" / uuid.uuid4().hex[:12]
+    cache = settings.workdir.absolute() / "containers" / f"embeddings-{family}"
+    for folder in (exchange, cache):
+        _own(folder)
+    mounts, env = plan_mounts(model, dataset, exchange, cache, Path.cwd(), os.environ)
+    env |= {"ECOMBENCH_IMAGE_DIGEST": digest, "ECOMBENCH_IMAGE": image.tag, "HOME": "/tmp", "HF_HUB_OFFLINE": "1"}
+    device = settings.extraction.device
+    container = None
+    try:
+        with private_network(client) as network:
+            uri = settings.milvus_uri
+            if uri is None and sidecar:
+                uri = start_sidecar(client, network)[1]
+                env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, SIDECAR)
+            command = ["run", "--model", model, "--dataset", dataset, *cli_args, "--workdir", WORK, "--no-ingest"]
+            command += ["--device", device, "--batch-size", str(settings.extraction.batch_size)]
+            command += ["--workers", str(settings.extraction.workers), *(["--milvus-uri", uri] if uri else [])]
+            container = client.containers.create(
+                image.tag, command, environment=env, volumes=[m.spec() for m in mounts], working_dir=str(Path.cwd()),
+                user=container_user(), network=network.name, labels=LABELS, read_only=True,
+                tmpfs={"/tmp": "rw,mode=1777", WORK: "rw,mode=1777"}, security_opt=["no-new-privileges"],
+                device_requests=gpu_requests(device, has_gpu_runtime(client)), shm_size="1g",
+            )  # fmt: skip
+            container.start()
+            logs = LogTail(container, echo)
+            code = _wait(container, timeout_s, logs, model)
+            shards = [Shard.read(path) for path in sorted(exchange.glob("*.json"))]
+            if not shards:
+                raise HarnessError(f"the {family} container exited with code {code} and wrote no shard:\n{logs.text()}")
+    finally:
+        remove(container)
+    return _collect(shards, exchange, settings)
+
+
+def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> int:
+    import requests
+
+    try:
+        return int(container.wait(timeout=timeout_s)["StatusCode"])
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        container.kill()
+        raise HarnessError(f"the container for {model} ran past its {timeout_s:g} s timeout and was killed; last lines:"
+                           f"\n{logs.text()}") from None  # fmt: skip
+
+
+def _collect(shards: list[Shard], exchange: Path, settings: RunSettings) -> Outcome:
+    """Move the container's shard next to the native ones and ingest it (this process owns the database)."""
+    settings.shard_dir.mkdir(parents=True, exist_ok=True)
+    for shard in shards:
+        shard.write(settings.shard_dir)
+    ingest(settings.db, shards)
+    shutil.rmtree(exchange, ignore_errors=True)
+    [shard] = shards
+    return Outcome(shard.cell, shard.run_id, shard.status, shard.metrics, shard.error)

@@ -1,0 +1,217 @@
+"""Containers: mount planning, the GPU decision and error messages (no engine needed), then, marked ``docker``,
+the real thing: images built with BuildKit, a retrieval cell in the timm image against the milvus-lite sidecar,
+its shard ingested on the host, and the image ids recorded in the database.
+
+The ``docker`` tests are deselected by default (``-m "not docker"`` in pyproject.toml); ``nox -s containers``
+runs them on a real engine (the base image from ``containers/make-base-image.sh`` via ECOMBENCH_BASE_IMAGE).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_cli
+
+from harness.containers import FAMILIES, SIDECAR, Image, engine, get_family, image_id
+from harness.containers.build import build_command, build_plan
+from harness.containers.run import LABELS, WEIGHTS, WORK, Mount, gpu_requests, plan_mounts
+from harness.errors import HarnessError
+
+MODEL = "timm:resnet18[init=random]"
+DATASET = "synthetic[classes=4,per_class=6]"
+
+
+# --- no engine needed -----------------------------------------------------------------------------------------
+
+
+def test_mounts_data_read_only_at_the_ids_paths_and_results_read_write(tmp_path: Path) -> None:
+    (tmp_path / "shoes").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tuned.safetensors").write_bytes(b"")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / ".ecombench" / "manifests").mkdir(parents=True)
+    exchange, cache = tmp_path / "x", tmp_path / "c"
+    environ = {"HF_HOME": str(tmp_path / "hf"), "HOME": str(tmp_path / "nohome")}
+    mounts, env = plan_mounts(
+        "checkpoint:resnet50@models/tuned.safetensors", "folder:shoes", exchange, cache, tmp_path, environ
+    )
+    assert mounts == [
+        Mount(exchange, f"{WORK}/shards", read_only=False),
+        Mount(cache, f"{WORK}/embeddings", read_only=False),
+        Mount(tmp_path / "shoes", str(tmp_path / "shoes")),
+        Mount(tmp_path / "models", str(tmp_path / "models")),  # a file's folder
+        Mount(tmp_path / ".ecombench" / "manifests", str(tmp_path / ".ecombench" / "manifests")),
+        Mount(tmp_path / "hf", f"{WEIGHTS}/hf_home"),
+    ]
+    assert env == {"ECOMBENCH_HOME": str(tmp_path / ".ecombench"), "HF_HOME": f"{WEIGHTS}/hf_home"}
+    assert mounts[2].spec() == f"{tmp_path / 'shoes'}:{tmp_path / 'shoes'}:ro"
+
+
+def test_generated_datasets_and_absent_caches_mount_nothing_more(tmp_path: Path) -> None:
+    mounts, env = plan_mounts(MODEL, DATASET, tmp_path / "x", tmp_path / "c", tmp_path, {"HOME": str(tmp_path)})
+    assert [m.target for m in mounts] == [f"{WORK}/shards", f"{WORK}/embeddings"] and env == {}
+
+
+def test_gpus_are_requested_exactly_when_the_host_has_the_nvidia_runtime() -> None:
+    assert gpu_requests("cpu", gpu_runtime=False) == []
+    [request] = gpu_requests("cuda", gpu_runtime=True)
+    assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
+    assert len(gpu_requests("cpu", gpu_runtime=True)) == 1
+    with pytest.raises(HarnessError, match=r"--device cuda:1 in a container needs the NVIDIA container toolkit"):
+        gpu_requests("cuda:1", gpu_runtime=False)
+
+
+def test_build_plan_puts_the_base_first_and_passes_the_ca_only_as_a_secret(tmp_path: Path) -> None:
+    assert [i.name for i in build_plan(["timm"])] == ["base", "timm"]
+    assert [i.name for i in build_plan([])] == ["base", *FAMILIES, "milvus-lite"]
+    ca = tmp_path / "ca.crt"
+    cmd = build_command(FAMILIES["timm"], ["docker", "build"], "local/debian", ca)
+    assert cmd[cmd.index("--secret") + 1] == f"id=ca,src={ca}"
+    assert "BASE_IMAGE=local/debian" not in cmd  # only the base image takes the Debian image
+    assert "--secret" not in build_command(FAMILIES["timm"], ["docker", "build"], None, None)
+
+
+def test_unknown_family_and_unreachable_engine_are_clear_errors() -> None:
+    with pytest.raises(HarnessError, match=r"^unknown model family 'tim' for --container: known are timm, open_clip$"):
+        get_family("tim")
+    os.environ["DOCKER_HOST"], saved = "unix:///nonexistent/docker.sock", os.environ.get("DOCKER_HOST")
+    try:
+        with pytest.raises(HarnessError, match=r"^cannot reach the Docker engine at unix:///nonexistent/docker.sock: "):
+            engine()
+    finally:
+        os.environ.pop("DOCKER_HOST")
+        if saved is not None:
+            os.environ["DOCKER_HOST"] = saved
+
+
+# --- a real engine ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[dict[str, str]]:
+    """Build the base, timm and milvus-lite images (layers reused) and return their ids by name."""
+    try:
+        client = engine()
+    except HarnessError as exc:
+        if os.environ.get("ECOMBENCH_REQUIRE_DOCKER") == "1":
+            raise
+        pytest.skip(str(exc))
+    result = run_cli("containers", "build", "timm", "milvus-lite", cwd=Path.cwd())
+    assert result.returncode == 0, result.stdout + result.stderr
+    ids = {name: image_id(client, image) for name, image in (("timm", FAMILIES["timm"]), ("milvus-lite", SIDECAR))}
+    volumes = {v.id for v in client.volumes.list()}
+    yield ids
+    assert {v.id for v in client.volumes.list()} == volumes  # anonymous volumes went with their containers
+    leftovers = client.containers.list(all=True, filters={"label": next(iter(LABELS))})
+    networks = [n.name for n in client.networks.list() if n.name.startswith("ecombench-")]
+    assert leftovers == [] and networks == [], (leftovers, networks)
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.docker
+def test_retrieval_cell_in_the_timm_container_against_the_sidecar(images: dict[str, str], tmp_path: Path) -> None:
+    volumes_before = set(_docker("volume", "ls", "-q").split())
+    result = run_cli("run", "--container", "timm", "--model", MODEL, "--dataset", DATASET, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mMP@5" in result.stdout
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    [(run_id, status, digest, provenance)] = con.execute(
+        "SELECT run_id, status, image_digest, provenance FROM runs"
+    ).fetchall()
+    provenance = json.loads(provenance)
+    inspected = _docker("image", "inspect", "--format", "{{.Id}}", "ecombench/timm:0.1.0").strip()
+    assert status == "ok" and digest == inspected == images["timm"]
+    assert provenance["image"] == "ecombench/timm:0.1.0"
+    assert provenance["milvus_image_digest"] == images["milvus-lite"]
+    metrics = dict(con.execute("SELECT metric, value FROM results WHERE run_id = ?", [run_id]).fetchall())
+    assert {"mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10"} <= set(metrics)
+    assert metrics["n_queries"] == 12  # 4 classes x 6 images, half in the test split
+    shard = json.loads((tmp_path / ".ecombench" / "shards" / f"{run_id}.json").read_text())
+    assert shard["cell"]["params"]["backend"] == "milvus" and len(metrics) == len(shard["metrics"])
+    assert set(_docker("volume", "ls", "-q").split()) == volumes_before  # the sidecar's volume went with it
+
+
+@pytest.mark.docker
+def test_a_failing_cell_in_a_container_is_recorded_as_an_error(images: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "--container", "timm", "--model", MODEL, "--dataset", "folder:/no/such/folder", cwd=tmp_path
+    )
+    assert result.returncode == 1 and "/no/such/folder" in result.stderr
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    [(status, digest)] = con.execute("SELECT status, image_digest FROM runs").fetchall()
+    assert status == "error" and digest == images["timm"]
+
+
+@pytest.mark.docker
+def test_timeout_kills_the_container_and_says_so(images: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "--container", "timm", "--model", MODEL, "--dataset", DATASET, "--backend", "exact",
+        "--timeout", "2", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"error: the container for {MODEL} ran past its 2 s timeout and was killed" in result.stderr
+
+
+@pytest.mark.docker
+def test_images_run_as_a_non_root_user_and_carry_no_ca_bundle(images: dict[str, str]) -> None:
+    client = engine()
+    with pytest.raises(HarnessError, match=r"^image ecombench/nope:.* is not built: run `ecombench containers build"):
+        image_id(client, Image("nope", ""))
+    for tag in ("ecombench/base:0.1.0", "ecombench/timm:0.1.0", "ecombench/milvus-lite:0.1.0"):
+        assert client.images.get(tag).attrs["Config"]["User"] == "10001:10001"
+        history = _docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
+        assert "BEGIN CERTIFICATE" not in history and "SSL_CERT_FILE" not in str(client.images.get(tag).attrs["Config"])
+        assert not [line for line in history.splitlines() if line.startswith(("COPY", "ADD")) and ".crt" in line]
+        # The build's CA bundle (a TLS-intercepting proxy's CA among Debian's) was a secret mounted for single RUN
+        # steps: none of the host's certificates that Debian does not ship may be anywhere in the image.
+        script = (
+            "cat /etc/ssl/certs/*.pem /etc/ssl/certs/ca-certificates.crt 2>/dev/null; ls -A /run/secrets 2>/dev/null"
+        )
+        inside = _output(tag, script).decode()
+        assert "ca" not in inside.split()
+        if certs := _host_only_certificates(inside):
+            patterns = " ".join(f"-e '{cert}'" for cert in certs)
+            found = _output(tag, f"grep -rlF {patterns} /etc /run /root /home /tmp /opt /var 2>/dev/null || true", "0")
+            assert found == b"", (tag, found)
+
+
+def _output(tag: str, script: str, user: str = "") -> bytes:
+    """A shell script's output in a fresh container of ``tag``, removed with its anonymous volumes."""
+    container = engine().containers.run(tag, entrypoint=["sh", "-c", script], detach=True, user=user)
+    try:
+        container.wait(timeout=60)
+        return bytes(container.logs())
+    finally:
+        container.remove(force=True, v=True)
+
+
+def _host_only_certificates(image_bundle: str) -> list[str]:
+    """One base64 line of each certificate in the host's bundle that the image's trust store lacks."""
+    host = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
+    if not host.is_file():
+        return []
+    blocks = host.read_text().split("-----BEGIN CERTIFICATE-----")[1:]
+    lines = [block.strip().splitlines()[3] for block in blocks if len(block.strip().splitlines()) > 4]
+    return [line for line in lines if line not in image_bundle]
+
+
+def test_published_images_are_pinned_by_digest_and_ports_bound_to_localhost(repo: Path) -> None:
+    import yaml
+
+    compose = yaml.safe_load((repo / "containers" / "compose.yaml").read_text())
+    for name, service in compose["services"].items():
+        assert "@sha256:" in service["image"], name
+        assert all(str(port).startswith("127.0.0.1:") for port in service.get("ports", [])), name
+    base = (repo / "containers" / "base" / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=debian:bookworm-slim@sha256:" in base and "\nUSER 10001:10001\n" in base
+    for family in FAMILIES:
+        assert (repo / "containers" / family / "Dockerfile").read_text().splitlines()[-1].startswith("RUN python -c")
