@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import multiprocessing
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +92,7 @@ def main() -> None:
         spec = dataclasses.replace(spec, recipe={**spec.recipe, **overrides})
         recipe = Recipe.from_dict(spec.recipe, "benchmark recipe")
         alone = model_alone(spec, recipe, args.device, args.iterations)
+        print(f"model alone: {alone:.1f} img/s; training {args.epochs} epochs...", flush=True)
         job = Path(tmp) / "job"
         job.mkdir()
         train(job, spec, args.device)
@@ -107,5 +108,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    multiprocessing.set_start_method("forkserver", force=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # one line per epoch
     main()
