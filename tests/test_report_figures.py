@@ -197,7 +197,7 @@ def test_empty_figures_say_so_in_one_sentence(tmp_path: Path) -> None:
     ingest(db, [shard("timm:a", "d", {"mmp_at_5": 0.5})])
     [html] = (p.read_text() for p in write_reports(db, tmp_path, ["html"]))
     assert "<svg" not in html
-    assert len(re.findall(r'<p class="muted empty">', html)) == 5
+    assert len(re.findall(r'<p class="muted empty">', html)) == 6
 
 
 def test_cli_tolerance_option(db: Path, tmp_path: Path) -> None:
@@ -207,3 +207,29 @@ def test_cli_tolerance_option(db: Path, tmp_path: Path) -> None:
     assert "timm:mid (mMP@5 0.7950) is within 0.005 of it at 4.0x lower batch-1 latency" in text
     bad = run_cli("report", "--db", str(db), "--tolerance", "-1", cwd=tmp_path)
     assert bad.returncode == 2 and "tolerance" in bad.stderr
+
+
+def test_a_finetune_curve_is_drawn_once_however_many_cells_carry_it(tmp_path: Path) -> None:
+    """The fine-tune cell and an evaluation cell that reused its job both carry the curve: one figure."""
+    curve = [{"epoch": 1, "train_loss": 0.7, "val_accuracy": 0.2}, {"epoch": 2, "train_loss": 0.5, "val_accuracy": 0.5},
+             {"epoch": 3, "train_loss": 0.4, "val_accuracy": 0.75}]  # fmt: skip
+    details = {"finetune_job": "job1", "finetune_source": "shop", "finetune_preset": {"name": "quick"}, "curve": curve}
+    trained = shard(XSS, "shop", {"finetune_s": 9.0}, "finetuned", suite="finetune")
+    evaluated = shard(XSS, "shop", {"mmp_at_5": 0.6}, "finetuned")
+    no_holdout = shard("timm:a", "shop", {"finetune_s": 1.0}, "finetuned", suite="finetune")
+    trained.details = evaluated.details = details
+    no_holdout.details = {**details, "finetune_job": "job2", "curve": [{"epoch": 1, "train_loss": 0.9}]}
+    db = tmp_path / "r.duckdb"
+    ingest(db, [trained, evaluated, no_holdout])
+    data = load(db)
+    assert [(c.job, c.model, c.epochs, c.train_loss, c.val_accuracy) for c in data.curves] == [
+        ("job1", XSS, [1, 2, 3], [0.7, 0.5, 0.4], [0.2, 0.5, 0.75]),  # ordered by model id: "<" sorts before "a"
+        ("job2", "timm:a", [1], [0.9], [None]),
+    ]
+    svg = str(figures.curve_chart(data.curves[0]))
+    assert svg.count("<circle") == 6 and "epoch 3: held-out accuracy 0.7500" in svg
+    assert ESCAPED in svg and "<script" not in svg
+    assert str(figures.curve_chart(data.curves[1])).count("<circle") == 1  # no hold-out: the loss alone
+    assert load(db, Filters(model="timm:a")).curves == data.curves[1:]
+    [html] = (p.read_text() for p in write_reports(db, tmp_path, ["html"]))
+    assert html.count('aria-label="fine-tuning curve of') == 2

@@ -71,6 +71,12 @@ CLASS_COUNTS = """
     WHERE ?::VARCHAR IS NULL OR c.dataset = ?
     ORDER BY c.dataset, c.split <> 'train', c.split, c.images DESC, c.label
 """
+# the per-epoch curve of each fine-tune (view training_curves: one row per job and epoch)
+CURVES = """
+    SELECT job, model, dataset, preset, epoch, train_loss, val_accuracy FROM training_curves
+    WHERE (?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?)
+    ORDER BY model, dataset, preset, job, epoch
+"""
 RUNS = f"""
     SELECT run_id, model, dataset, strategy, suite, params, status, error, random_init, {", ".join(PROVENANCE)},
            finished_at
@@ -181,6 +187,19 @@ class ClassCounts:
 
 
 @dataclass
+class Curve:
+    """One fine-tune's per-epoch training loss and held-out accuracy (None where it kept no hold-out)."""
+
+    job: str
+    model: str
+    dataset: str
+    preset: str
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+
+
+@dataclass
 class ReportData:
     tables: list[PaperTable]
     runs: list[Run]
@@ -188,6 +207,7 @@ class ReportData:
     class_counts: list[ClassCounts]
     filters: Filters
     tolerance: float = DEFAULT_TOLERANCE
+    curves: list[Curve] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Run]:
@@ -228,12 +248,27 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
             CLASS_COUNTS, [filters.dataset, filters.dataset]
         ).fetchall():
             counts.setdefault((dataset, split), []).append((class_name, int(images)))
+        curves = _curves(con, filters)
     finally:
         con.close()
     runs = [_run(r) for r in raw]
     tables = build_tables(records, runs, families())
     class_counts = [ClassCounts(dataset, split, rows) for (dataset, split), rows in counts.items()]
-    return ReportData(tables, runs, costs, class_counts, filters, tolerance)
+    return ReportData(tables, runs, costs, class_counts, filters, tolerance, curves)
+
+
+def _curves(con: Any, filters: Filters) -> list[Curve]:
+    """Fine-tuning curves; a database last written before fine-tuning existed has no such view, so none."""
+    if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'training_curves'").fetchone()[0]:
+        return []
+    curves: dict[str, Curve] = {}
+    params = [filters.model, filters.model, filters.dataset, filters.dataset]
+    for job, model, dataset, preset, epoch, loss, accuracy in con.execute(CURVES, params).fetchall():
+        curve = curves.setdefault(job, Curve(job, model, dataset, preset or ""))
+        curve.epochs.append(int(epoch))
+        curve.train_loss.append(float(loss))
+        curve.val_accuracy.append(None if accuracy is None else float(accuracy))
+    return list(curves.values())
 
 
 def _run(r: dict[str, Any]) -> Run:

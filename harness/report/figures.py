@@ -12,7 +12,7 @@ import statistics
 from markupsafe import Markup, escape
 
 from harness.report.analysis import CrossGrid, Gain, Scatter
-from harness.report.data import ClassCounts
+from harness.report.data import ClassCounts, Curve
 
 CHAR = 6.8  # approximate width of a 12px sans-serif character, for margins
 MAX_LABEL = 44  # longer labels are cut (the whole text stays in the <title>)
@@ -238,3 +238,46 @@ def class_chart(counts: ClassCounts) -> Markup:
         _text(left + plot_w / 2, height - 8, "classes, most images first", "middle", f' fill="{MUTED}" font-size="11"')
     )
     return _svg(width, height, f"images per class of {counts.dataset}, {counts.split} split", body)
+
+
+def curve_chart(curve: Curve) -> Markup:
+    """Training loss (solid) and held-out accuracy (dashed) per epoch of one fine-tune, on one 0..max axis."""
+    width, height, left, right, top, bottom = 420.0, 240.0, 46.0, 16.0, 30.0, 40.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = curve.train_loss + [a for a in curve.val_accuracy if a is not None]
+    y_hi = max(1.0, math.ceil(max(values, default=1.0) * 10) / 10)
+    first, last = curve.epochs[0], curve.epochs[-1]
+
+    def px(epoch: int) -> float:
+        return left + (epoch - first) / ((last - first) or 1) * plot_w
+
+    def py(value: float) -> float:
+        return top + (1 - value / y_hi) * plot_h
+
+    body = [_rect(left, top, plot_w, plot_h, "none", extra=f' stroke="{LINE}"')]
+    for tick in _nice_ticks(0.0, y_hi, 4):
+        body.append(_line(left, py(tick), left + plot_w, py(tick), GRID))
+        body.append(_text(left - 6, py(tick) + 4, f"{tick:.2f}", "end"))
+    for tick in sorted({first, last, *_nice_ticks(first, last, 5)}):
+        if first <= tick <= last and float(tick).is_integer():
+            body.append(_text(px(int(tick)), top + plot_h + 15, f"{int(tick)}", "middle"))
+    body.append(_text(left + plot_w / 2, height - 6, "epoch", "middle", f' fill="{MUTED}"'))
+    solid = ' stroke-width="2"'
+    series = (
+        ("training loss", curve.train_loss, ACCENT, solid),
+        ("held-out accuracy", curve.val_accuracy, WARN, DASHED),
+    )
+    for name, points, colour, style in series:
+        kept = [(e, v) for e, v in zip(curve.epochs, points, strict=True) if v is not None]
+        if not kept:
+            continue
+        path = " ".join(f"{'M' if i == 0 else 'L'}{px(e):.1f},{py(v):.1f}" for i, (e, v) in enumerate(kept))
+        body.append(f'<path d="{path}" fill="none" stroke="{colour}"{style}/>')
+        for e, v in kept:
+            tip = f"epoch {e}: {name} {v:.4f}"
+            body.append(f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}">{_title(tip)}</circle>')
+    body.append(_line(left, 13, left + 24, 13, ACCENT, solid))
+    body.append(_text(left + 30, 17, "training loss", "start", SMALL))
+    body.append(_line(left + 130, 13, left + 154, 13, WARN, DASHED))
+    body.append(_text(left + 160, 17, "held-out accuracy", "start", SMALL))
+    return _svg(width, height, f"fine-tuning curve of {curve.model} on {curve.dataset} ({curve.preset})", body)
