@@ -163,3 +163,27 @@ def test_clear_errors_for_what_cannot_be_fine_tuned(tmp_path: Path) -> None:
     assert "strategy crosstuned needs a source dataset: --param source=DATASET" in done.stderr
     done = run_cli("finetune", "--model", MODEL, "--dataset", "digits", "--preset", "huge", cwd=tmp_path)
     assert done.returncode == 2 and "unknown fine-tuning preset 'huge'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("suite", "strategy", "given"),
+    [
+        ("retrieval", "crosstuned", {"source": "synthetic", "finetune_preset": "smoke", "backend": "exact"}),
+        ("retrieval", "crosstuned", {"source": "synthetic", "tuning": "toptuned"}),
+        ("classification", "finetuned", {"finetune_preset": "paper"}),
+        ("finetune", "finetuned", {"gpus": 4}),
+    ],
+)
+def test_the_reports_rerun_command_plans_the_same_cell(suite: str, strategy: str, given: dict) -> None:
+    import shlex
+
+    from harness.cli import _parse_params
+    from harness.grid import make_cells
+    from harness.report.rerun import rerun_command
+
+    [cell] = make_cells([MODEL], ["digits"], [strategy], [suite], {suite: given})
+    words = shlex.split(rerun_command(cell.model, cell.dataset, cell.suite, cell.strategy, cell.params))
+    pairs = [words[i + 1] for i, word in enumerate(words) if word == "--param"]
+    assert words[words.index("--suite") + 1] == suite and words[words.index("--strategy") + 1] == strategy
+    assert make_cells([MODEL], ["digits"], [strategy], [suite], {suite: _parse_params(pairs)}) == [cell]
+    assert "_config" not in " ".join(pairs)

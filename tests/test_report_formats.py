@@ -119,7 +119,8 @@ def test_rerun_command(out: dict[str, str], db: Path) -> None:
     )
     assert run.command == expected
     assert expected.replace("'", "&#39;") in out["html"]
-    params = {"preset_config": {"lr": 1}, "warmup": 5, "flag": True, "name": "two words"}
+    params = {"preset_config": {"lr": 1}, "finetune_config": {"epochs": 2}, "warmup": 5, "flag": True,
+              "name": "two words"}  # fmt: skip
     assert rerun_command("m'x", "d", "classification", "toptuned", params) == (
         "ecombench run --model 'm'\"'\"'x' --dataset 'd' --suite classification --strategy toptuned"
         " --param flag=true --param 'name=\"two words\"' --param warmup=5"

@@ -27,6 +27,8 @@ CROSS: dict[str, Any] = {"source": "", "tuning": "finetuned", **TOPTUNE, **FINET
 TUNINGS = ("finetuned", "toptuned")
 #: strategy -> its parameter that a grid fills with each of its datasets in turn
 PAIRED = {"crosstuned": "source"}
+#: parameters that expand_params derives from others (never given by a user)
+DERIVED = ("preset_config", "finetune_config")
 
 
 def expand_params(params: dict[str, Any]) -> dict[str, Any]:
