@@ -240,8 +240,9 @@ def report(
 
 
 @models_app.command("list")
-def models_list() -> None:
-    """The model families and the paper's backbones (imports no torch)."""
+def models_list(workdir: Workdir = Path(".ecombench")) -> None:
+    """The model families, the paper's backbones and the fine-tunes finished in workdir (imports no torch)."""
+    from harness.finetune.job import finished_jobs
     from harness.models import FAMILIES, catalog
 
     families = Table(title="families")
@@ -256,6 +257,16 @@ def models_list() -> None:
     for entry in catalog():
         models.add_row(escape(entry["id"]), entry["pretraining"], entry["name"])
     console.print(models)
+    tuned = finished_jobs(workdir)
+    if tuned:
+        table = Table(title=f"fine-tuned in {escape(str(workdir))} (`ecombench finetune`)")
+        for column in ("id", "fine-tune of", "on", "preset", "epochs", "held-out acc"):
+            table.add_column(column, overflow="fold")
+        for job in tuned:
+            accuracy = "—" if job["val_accuracy"] is None else f"{job['val_accuracy']:.4f}"
+            row = (job["id"], job["base"], job["dataset"], job["preset"], str(job["epochs"]), accuracy)
+            table.add_row(*map(escape, row))
+        console.print(table)
 
 
 @datasets_app.command("list")

@@ -18,6 +18,7 @@ from conftest import run_cli
 
 from harness.errors import HarnessError
 from harness.finetune import checkpoints
+from harness.finetune.job import finished_jobs
 from harness.finetune.recipe import Recipe, load_recipe
 
 MODEL = "timm:test_resnet[init=random]"
@@ -117,6 +118,11 @@ def test_a_killed_finetune_resumes_from_its_last_checkpoint(tmp_path: Path) -> N
     assert curve_epochs(db) == [(job.name, 1), (job.name, 2), (job.name, 3)]
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM runs WHERE suite = 'finetune'").fetchone() == (1,)
+    [listed] = finished_jobs(tmp_path / ".ecombench")  # registered: `models list` shows it
+    assert listed["id"] == f"checkpoint:test_resnet@{job / 'final.safetensors'}" and listed["epochs"] == 3
+    assert (listed["base"], listed["dataset"], listed["preset"]) == (MODEL, "digits", "smoke")
+    shown = run_cli("models", "list", cwd=tmp_path)
+    assert shown.returncode == 0 and "fine-tuned in .ecombench" in shown.stdout
     # finished: a third call trains nothing and adds no row
     third = run_cli("finetune", "--model", MODEL, "--dataset", "digits", "--preset", "smoke", cwd=tmp_path)
     assert third.returncode == 0 and "epoch" not in third.stderr, third.stderr

@@ -139,3 +139,23 @@ def read_spec(job_dir: Path) -> JobSpec:
         return JobSpec(**json.loads((job_dir / "job.json").read_text()))
     except (OSError, ValueError, TypeError) as exc:
         raise HarnessError(f"'{job_dir}' holds no readable fine-tuning job (job.json): {exc}") from exc
+
+
+def finished_jobs(workdir: Path) -> list[dict[str, Any]]:
+    """The fine-tunes finished under ``workdir``, as models: id, starting point, data, recipe, last held-out
+    accuracy. Reads only the checkpoints' headers (no torch import)."""
+    found = []
+    for final in sorted((workdir / "finetune").glob("*/final.safetensors")):
+        meta = checkpoints.read_metadata(final)
+        spec, curve = meta["spec"], meta["curve"]
+        found.append(
+            {
+                "id": f"checkpoint:{spec['architecture']}@{final.resolve()}",
+                "base": spec["base_model"],
+                "dataset": spec["dataset"],
+                "preset": spec["recipe_name"],
+                "epochs": meta["epoch"],
+                "val_accuracy": curve[-1].get("val_accuracy") if curve else None,
+            }
+        )
+    return found
