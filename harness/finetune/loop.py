@@ -107,14 +107,13 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         sampler.set_epoch(epoch)
         started = time.perf_counter()
         net.train()
-        losses: list[float] = []
+        losses: list[torch.Tensor] = []  # kept on the device: reading each one would sync every step
         updates = epoch * len(loader)
         for images, labels, errors in loader:
             if images is None:
                 raise HarnessError(errors[0])
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            targets = mixup(images, labels) if mix else (images, labels)
-            images, soft = targets
+            images, soft = mixup(images, labels) if mix else (images, labels)
             with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
                 loss = criterion(net(images), soft)
             optimizer.zero_grad(set_to_none=True)
@@ -125,7 +124,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
             if ema is not None:
                 ema.update(model, step=updates)
             scheduler.step_update(num_updates=updates)
-            losses.append(float(loss.detach()))
+            losses.append(loss.detach())
         scheduler.step(epoch + 1)
         if cuda:
             torch.cuda.synchronize(device)
@@ -134,7 +133,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         val = _evaluate(scored, dataset, val_items, val_tf, per_rank, recipe.workers, device, amp_dtype)
         row = {
             "epoch": epoch + 1,
-            "train_loss": float(np.mean(_gather(losses, ranks))),
+            "train_loss": float(np.mean(_gather(torch.stack(losses).float().cpu().tolist(), ranks))),
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_s": epoch_s,
             "images_per_s": len(loader) * recipe.batch_size / epoch_s,
