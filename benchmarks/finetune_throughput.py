@@ -39,18 +39,17 @@ def parse_args() -> argparse.Namespace:
 
 def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: ignore[no-untyped-def]
     """Images per second of forward + loss + backward + optimizer step on a batch already on the device."""
-    import timm.loss
-    import timm.optim
     import torch
 
+    from harness.finetune.loop import AMP_DTYPES, optimizer_and_loss
+
     model = spec.build_model().to(device).train()
-    optimizer = timm.optim.create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    criterion = timm.loss.BinaryCrossEntropy(smoothing=0.0, target_threshold=recipe.bce_threshold or None)
+    optimizer, criterion = optimizer_and_loss(model, recipe)
     size = recipe.img_size or 224
     images = torch.randn(recipe.batch_size, 3, size, size, device=device)
     labels = torch.randint(0, spec.num_classes, (recipe.batch_size,), device=device)
     cuda = device.startswith("cuda")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.amp) if cuda else None
+    dtype = AMP_DTYPES.get(recipe.amp) if cuda else None
 
     def step() -> None:
         with torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):

@@ -88,7 +88,6 @@ class JobSpec:
         import timm
 
         from harness.models import load_model
-        from harness.models.base import state_digest
         from harness.models.checkpoint_family import is_head
 
         base = load_model(self.base_model)
@@ -100,8 +99,6 @@ class JobSpec:
         result = model.load_state_dict(state, strict=False)
         if result.unexpected_keys or not all(is_head(model, k) for k in result.missing_keys):
             raise HarnessError(f"cannot start a fine-tune of '{self.architecture}' from '{self.base_model}'")
-        del base
-        log.debug("fine-tune starts from %s (%s)", self.base_model, state_digest(model)[:12])
         return model
 
 

@@ -52,8 +52,6 @@ class Ranks:
 
 def train(job_dir: Path, spec: JobSpec, device: str) -> None:
     """Train (or resume) the job in ``job_dir`` to its last epoch and write ``final.safetensors``."""
-    import timm.loss
-    import timm.optim
     import timm.scheduler
     import timm.utils
     from timm.data import Mixup
@@ -81,16 +79,16 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         train_set, batch_size=per_rank, sampler=sampler, num_workers=recipe.workers, collate_fn=collate,
         drop_last=True, pin_memory=device.startswith("cuda"), persistent_workers=False,
     )  # fmt: skip
-    optimizer = timm.optim.create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    optimizer, criterion = optimizer_and_loss(model, recipe)
     scheduler, _ = timm.scheduler.create_scheduler_v2(
         optimizer, sched="cosine", num_epochs=recipe.epochs, warmup_epochs=recipe.warmup_epochs,
         min_lr=recipe.min_lr, warmup_lr=recipe.warmup_lr, step_on_epochs=False, updates_per_epoch=len(loader),
     )  # fmt: skip
-    mix = recipe.mixup > 0 or recipe.cutmix > 0
-    mixup = Mixup(
-        mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, label_smoothing=0.0, num_classes=spec.num_classes
+    mixup = (
+        Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, label_smoothing=0.0, num_classes=spec.num_classes)
+        if recipe.mixup or recipe.cutmix
+        else None
     )
-    criterion = timm.loss.BinaryCrossEntropy(smoothing=0.0, target_threshold=recipe.bce_threshold or None)
     ema = timm.utils.ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None
     net: torch.nn.Module = model
     if ranks.world > 1:
@@ -113,7 +111,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
             if images is None:
                 raise HarnessError(errors[0])
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            images, soft = mixup(images, labels) if mix else (images, labels)
+            images, soft = mixup(images, labels) if mixup else (images, labels)
             with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
                 loss = criterion(net(images), soft)
             optimizer.zero_grad(set_to_none=True)
@@ -159,6 +157,16 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         checkpoints.save(job_dir / "final.safetensors", final, meta)
     if ranks.world > 1:
         torch.distributed.destroy_process_group()
+
+
+def optimizer_and_loss(model: torch.nn.Module, recipe: Recipe) -> tuple[torch.optim.Optimizer, torch.nn.Module]:
+    """timm's optimizer of the recipe (no weight decay on biases and norm layers) and its BCE loss."""
+    import timm.loss
+    import timm.optim
+
+    optimizer = timm.optim.create_optimizer_v2(model, opt=recipe.opt, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    criterion = timm.loss.BinaryCrossEntropy(smoothing=0.0, target_threshold=recipe.bce_threshold or None)
+    return optimizer, criterion
 
 
 def _init_distributed(ranks: Ranks, device: str) -> str:

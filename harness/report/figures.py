@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
@@ -50,6 +51,22 @@ def _svg(width: float, height: float, label: str, body: list[str]) -> Markup:
         f' width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="system-ui, sans-serif" font-size="12"'
         f' fill="#1d1d1f">{_title(label)}{"".join(body)}</svg>'
     )
+
+
+def _plot_frame(
+    left: float, top: float, plot_w: float, plot_h: float, y_ticks: list[float], py: Callable[[float], float]
+) -> list[str]:
+    """The plot area's border and its horizontal grid lines, each value written at the left."""
+    body = [_rect(left, top, plot_w, plot_h, "none", extra=f' stroke="{LINE}"')]
+    for tick in y_ticks:
+        body.append(_line(left, py(tick), left + plot_w, py(tick), GRID))
+        body.append(_text(left - 6, py(tick) + 4, f"{tick:.2f}", "end"))
+    return body
+
+
+def _legend_entry(x: float, colour: str, style: str, text: str) -> list[str]:
+    """A short line in the series' colour and style, then its name, along the top of a chart."""
+    return [_line(x, 13, x + 24, 13, colour, style), _text(x + 30, 17, text, "start", SMALL)]
 
 
 def gain_chart(gains: list[Gain]) -> Markup:
@@ -124,13 +141,10 @@ def scatter_chart(scatter: Scatter) -> Markup:
     def py(y: float) -> float:
         return top + (1 - (y - y_lo) / (y_hi - y_lo)) * plot_h
 
-    body = [_rect(left, top, plot_w, plot_h, "none", extra=f' stroke="{LINE}"')]
+    body = _plot_frame(left, top, plot_w, plot_h, _nice_ticks(y_lo, y_hi, 4), py)
     for tick in ticks:
         body.append(_line(px(tick), top, px(tick), top + plot_h, GRID))
         body.append(_text(px(tick), top + plot_h + 15, _tick_text(tick), "middle"))
-    for tick in _nice_ticks(y_lo, y_hi, 4):
-        body.append(_line(left, py(tick), left + plot_w, py(tick), GRID))
-        body.append(_text(left - 6, py(tick) + 4, f"{tick:.2f}", "end"))
     x_title = scatter.axis.label + (" — log scale" if log else "")
     body.append(_text(left + plot_w / 2, height - 8, x_title, "middle", f' fill="{MUTED}"'))
     middle = top + plot_h / 2
@@ -152,8 +166,7 @@ def scatter_chart(scatter: Scatter) -> Markup:
         label = ("⚠ " if point.random_init else "") + _label(point.label, 40)
         right_half = x > left + plot_w * 0.55  # label on the side with room for it
         body.append(_text(x - 7 if right_half else x + 7, y - 7, label, "end" if right_half else "start", SMALL))
-    body.append(_line(left, 13, left + 24, 13, ACCENT, DASHED))
-    body.append(_text(left + 30, 17, "Pareto frontier (blue); grey points are dominated", "start", SMALL))
+    body += _legend_entry(left, ACCENT, DASHED, "Pareto frontier (blue); grey points are dominated")
     label = f"mMP@5 against {scatter.axis.what} on {scatter.dataset} ({scatter.strategy})"
     return _svg(width, height, label, body)
 
@@ -254,10 +267,7 @@ def curve_chart(curve: Curve) -> Markup:
     def py(value: float) -> float:
         return top + (1 - value / y_hi) * plot_h
 
-    body = [_rect(left, top, plot_w, plot_h, "none", extra=f' stroke="{LINE}"')]
-    for tick in _nice_ticks(0.0, y_hi, 4):
-        body.append(_line(left, py(tick), left + plot_w, py(tick), GRID))
-        body.append(_text(left - 6, py(tick) + 4, f"{tick:.2f}", "end"))
+    body = _plot_frame(left, top, plot_w, plot_h, _nice_ticks(0.0, y_hi, 4), py)
     for tick in sorted({first, last, *_nice_ticks(first, last, 5)}):
         if first <= tick <= last and float(tick).is_integer():
             body.append(_text(px(int(tick)), top + plot_h + 15, f"{int(tick)}", "middle"))
@@ -276,8 +286,7 @@ def curve_chart(curve: Curve) -> Markup:
         for e, v in kept:
             tip = f"epoch {e}: {name} {v:.4f}"
             body.append(f'<circle cx="{px(e):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}">{_title(tip)}</circle>')
-    body.append(_line(left, 13, left + 24, 13, ACCENT, solid))
-    body.append(_text(left + 30, 17, "training loss", "start", SMALL))
-    body.append(_line(left + 130, 13, left + 154, 13, WARN, DASHED))
-    body.append(_text(left + 160, 17, "held-out accuracy", "start", SMALL))
+    body += _legend_entry(left, ACCENT, solid, "training loss") + _legend_entry(
+        left + 130, WARN, DASHED, "held-out accuracy"
+    )
     return _svg(width, height, f"fine-tuning curve of {curve.model} on {curve.dataset} ({curve.preset})", body)
