@@ -14,7 +14,7 @@ import harness
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _git_sha() -> str:
+def git_sha() -> str:
     """The commit of the harness code; ECOMBENCH_GIT_SHA wins (set in containers, which have no .git)."""
     if sha := os.environ.get("ECOMBENCH_GIT_SHA"):
         return sha
@@ -54,7 +54,7 @@ def environment(device: str) -> dict[str, Any]:
     cuda = device.startswith("cuda") and torch.cuda.is_available()
     gpu = torch.cuda.get_device_name(torch.device(device)) if cuda else None
     return {
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "harness_version": harness.__version__,
         "lock_hash": _lock_hash(),
         "image_digest": os.environ.get("ECOMBENCH_IMAGE_DIGEST"),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.containers import BASE, CONTAINERS, FAMILIES, SIDECAR, Image, get_image
 from harness.errors import HarnessError
-from harness.provenance import REPO, _git_sha
+from harness.provenance import REPO, git_sha
 
 #: proxy settings forwarded as build arguments by name (their values stay out of the command line)
 FORWARDED_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -58,7 +58,7 @@ def buildkit_cli() -> list[str]:
 
 def build_command(image: Image, cli: list[str], base_image: str | None, ca: Path | None) -> list[str]:
     cmd = [*cli, "--progress=plain", "-f", str(REPO / image.dockerfile), "-t", image.tag]
-    cmd += ["--build-arg", f"ECOMBENCH_GIT_SHA={_git_sha()}"]
+    cmd += ["--build-arg", f"ECOMBENCH_GIT_SHA={git_sha()}"]
     if image is BASE and base_image:
         cmd += ["--build-arg", f"BASE_IMAGE={base_image}"]
     if image.base:
