@@ -26,7 +26,7 @@ from pipeline_efficiency import write_jpegs
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="timm:test_resnet[init=random]")
-    parser.add_argument("--preset", default="quick", help="recipe in suites/finetune.toml")
+    parser.add_argument("--preset", default="quick", help="recipe in harness/presets/finetune.toml")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of the loop (the recipe's own are replaced)")
     parser.add_argument("--images", type=int, default=512, help="JPEG files written (90%% train)")
     parser.add_argument("--classes", type=int, default=16)
@@ -73,7 +73,7 @@ def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: i
 def main() -> None:
     args = parse_args()
     from harness.datasets import resolve_dataset
-    from harness.finetune.job import JobSpec
+    from harness.finetune.spec import JobSpec
     from harness.finetune.loop import train
     from harness.finetune.recipe import Recipe
     from harness.models import load_model

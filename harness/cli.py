@@ -40,9 +40,32 @@ Force = Annotated[bool, typer.Option(help="recompute cells that already finished
 
 def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool):  # type: ignore[no-untyped-def]
     from harness.embed import ExtractionSettings
-    from harness.runner import RunSettings
+    from harness.execute import RunSettings
 
+    if workdir.exists() and not workdir.is_dir():
+        raise HarnessError(f"--workdir '{workdir}' is a file, not a folder")
     return RunSettings(workdir, db, milvus_uri, ExtractionSettings(batch_size, workers, device), force)
+
+
+def _plan(grid: Any, settings: Any) -> Any:
+    from harness.plan import make_plan
+
+    return make_plan(grid.cells, settings.extraction.device, settings.workdir, grid.skipped)
+
+
+def _run_plan(plan: Any, settings: Any, jobs: int = 1) -> list[Any]:
+    """Run a plan; a database held by another process costs no computed cell (they stay in their shards)."""
+    from harness.runner import run_plan
+    from harness.store import DatabaseLocked
+
+    try:
+        return run_plan(plan, settings, jobs)
+    except DatabaseLocked as exc:
+        raise HarnessError(
+            f"{exc}\nEvery computed cell is kept in {settings.workdir / 'shards'}: run "
+            f"`ecombench ingest --db {settings.db} --workdir {settings.workdir}` once the database is free "
+            "(or run the same command again: it recomputes nothing)"
+        ) from exc
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -135,10 +158,10 @@ def run(
     import dataclasses
 
     from harness.grid import make_cells
-    from harness.runner import run_cells
 
     given = {**_parse_params(param or []), **({"backend": backend} if backend else {})}
-    cells = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
+    grid = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
+    cells = grid.cells
     settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
     if container:
         from harness.containers.run import run_in_container
@@ -149,7 +172,10 @@ def run(
         echo = functools.partial(print, end="", file=sys.stderr, flush=True)
         outcome = run_in_container(container, model, dataset, args, settings, sidecar, timeout, echo)
     else:
-        [outcome] = run_cells(cells, dataclasses.replace(settings, ingest=ingest))
+        settings = dataclasses.replace(settings, ingest=ingest)
+        [outcome] = _run_plan(_plan(grid, settings), settings)
+        if outcome.status == "cached":
+            console.print(f"finished earlier (run {outcome.run_id}): reused, nothing recomputed; --force recomputes")
     if outcome.status == "error":
         err.print(
             f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}",
@@ -170,22 +196,138 @@ def grid(
     batch_size: BatchSize = 32,
     workers: Workers = 2,
     force: Force = False,
+    jobs: Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")] = 1,
 ) -> None:
     """Run every cell of a suite file; finished cells are not recomputed. Exit code 1 if any cell failed."""
     from harness.grid import load_grid
-    from harness.runner import run_cells
 
-    cells = load_grid(spec)
-    console.print(f"{len(cells)} cells from {spec}")
-    outcomes = run_cells(cells, _settings(db, workdir, milvus_uri, device, batch_size, workers, force))
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
+    plan = _plan(load_grid(spec), settings)
+    counts = plan.counts()
+    console.print(
+        f"{len(plan.cells)} cells from {spec}: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        + (f"; {len(plan.skipped)} suite/strategy pairs skipped (see `ecombench plan`)" if plan.skipped else "")
+    )  # fmt: skip
+    outcomes = _run_plan(plan, settings, jobs)
     raise typer.Exit(1 if _print_outcomes(outcomes) else 0)
+
+
+@app.command("plan")
+def plan_command(
+    spec: Annotated[Path, typer.Argument(help="suite file, e.g. suites/smoke.toml")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print one cell spec per line (for `ecombench execute`)")
+    ] = False,
+    pending: Annotated[bool, typer.Option(help="with --json: only the cells that are not done")] = False,
+    db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
+    milvus_uri: MilvusUri = None,
+    device: Device = "cpu",
+    batch_size: BatchSize = 32,
+    workers: Workers = 2,
+) -> None:
+    """Every cell of a suite file with its status (done / pending / failed / stale), the sub-jobs it needs and
+    the cells that share them, and the pairs skipped. Loads no model."""
+    import json
+
+    from harness.grid import load_grid
+
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False)
+    plan = _plan(load_grid(spec), settings)
+    if json_out:
+        for planned in plan.cells:
+            if not pending or planned.status != "done":
+                line = json.loads(planned.spec.to_json())
+                print(json.dumps({**line, "settings": settings.as_dict()}, sort_keys=True))
+        return
+    colour = {"done": "green", "pending": "yellow", "failed": "red", "stale": "magenta"}
+    table = Table(title=f"plan of {escape(str(spec))}")
+    for column in ("run_id", "model", "dataset", "strategy", "suite", "status", "sub-jobs"):
+        table.add_column(column, overflow="fold")
+    for planned in plan.cells:
+        c = planned.spec.cell
+        jobs = ", ".join(f"{j.kind} {j.key[:8]}" for j in planned.spec.subjobs) or "—"
+        row = (planned.spec.key[:12], c.model, c.dataset, c.strategy, c.suite)
+        table.add_row(*map(escape, row), f"[{colour[planned.status]}]{planned.status}[/]", jobs)
+    console.print(table)
+    shared = plan.jobs()
+    if shared:
+        jobs_table = Table(title="sub-jobs (trained once, before the cells that consume them)")
+        for column in ("key", "job", "status", "consumed by"):
+            jobs_table.add_column(column, overflow="fold")
+        for key, (job, consumers) in shared.items():
+            users = ", ".join(p.spec.key[:8] for p in consumers)
+            jobs_table.add_row(key[:8], escape(job.label), plan.job_status[key], f"{len(consumers)} cells: {users}")
+        console.print(jobs_table)
+    for skipped in plan.skipped:
+        console.print(f"skipped: suite {skipped.suite} x strategy {skipped.strategy}: {escape(skipped.reason)}")
+    counts = plan.counts()
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" ({len(plan.cells)} cells)")
+
+
+@app.command()
+def execute(
+    spec: Annotated[str, typer.Argument(help="a line of `ecombench plan --json`: a file, or - for stdin")] = "-",
+    workdir: Annotated[Path | None, typer.Option(help="override the spec's workdir")] = None,
+    device: Annotated[str | None, typer.Option(help="override the spec's device (cuda:1, ...)")] = None,
+) -> None:
+    """Run exactly one cell from its spec and write its shard; never opens the results database."""
+    import dataclasses
+    import json
+
+    from harness.cells import CellSpec
+    from harness.execute import RunSettings, Worker
+
+    text = sys.stdin.read() if spec == "-" else _read_text(Path(spec), "cell spec")
+    try:
+        data = json.loads(text)
+        settings = RunSettings.from_dict(data.pop("settings"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise HarnessError(f"not a line of `ecombench plan --json`: {exc}") from exc
+    cell_spec = CellSpec.from_json(json.dumps(data))
+    if workdir is not None:
+        settings = dataclasses.replace(settings, workdir=workdir)
+    if device is not None:
+        settings = dataclasses.replace(settings, extraction=dataclasses.replace(settings.extraction, device=device))
+    shard, cached = Worker(settings, None).run(cell_spec)
+    status = "cached" if cached and shard.status == "ok" else shard.status
+    console.print(f"{status} {escape(shard.cell.label())}: {settings.shards.path(shard.run_id)}", soft_wrap=True)
+    if shard.status == "error":
+        err.print(f"[red]error[/] in {escape(shard.cell.label())}: {escape(shard.error or '')}", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    shards: Annotated[
+        list[Path] | None, typer.Option("--shards", help="shard folder (repeatable; default: <workdir>/shards)")
+    ] = None,
+    db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
+) -> None:
+    """Write shards into the database: the one writer; idempotent, safe to run again."""
+    from harness.store import ingest_folder
+
+    total = 0
+    for folder in shards or [workdir / "shards"]:
+        count = ingest_folder(db, folder)
+        console.print(f"{count} runs ingested from {escape(str(folder))}")
+        total += count
+    console.print(f"{total} runs in {escape(str(db))}")
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"cannot read {what} '{path}': {exc}") from exc
 
 
 @app.command()
 def finetune(
     model: Annotated[str, typer.Option(help="timm backbone to fine-tune, e.g. timm:resnet50.a1_in1k")],
     dataset: Annotated[str, typer.Option(help="dataset id; its training split is used")],
-    preset: Annotated[str, typer.Option(help="recipe in suites/finetune.toml: paper or quick")] = "quick",
+    preset: Annotated[str, typer.Option(help="recipe in harness/presets/finetune.toml: paper or quick")] = "quick",
     seed: Annotated[int, typer.Option(help="seed of the hold-out split, the data order and the augmentations")] = 0,
     gpus: Annotated[int, typer.Option(min=1, help="training processes, one per GPU (torchrun, DDP)")] = 1,
     db: Db = Path("results.duckdb"),
@@ -196,18 +338,18 @@ def finetune(
     """Fine-tune the whole backbone (checkpoints every epoch; a killed run resumes). The result is a
     `checkpoint:` model; `--strategy finetuned` in retrieval and classification evaluates it."""
     from harness.grid import make_cells
-    from harness.runner import run_cells
-    from harness.shards import Shard
 
     params = {"finetune": {"finetune_preset": preset, "seed": seed, "gpus": gpus}}
-    cells = make_cells([model], [dataset], ["finetuned"], ["finetune"], params)
+    grid = make_cells([model], [dataset], ["finetuned"], ["finetune"], params)
     settings = _settings(db, workdir, None, device, 32, 2, force)
-    [outcome] = run_cells(cells, settings)
+    [outcome] = _run_plan(_plan(grid, settings), settings)
     if outcome.status == "error":
         err.print(f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}", soft_wrap=True)
         raise typer.Exit(1)
     _print_metrics(outcome)
-    details = Shard.read(settings.shard_dir / f"{outcome.run_id}.json").details
+    shard = settings.shards.get(outcome.run_id)
+    assert shard is not None
+    details = shard.details
     console.print(f"fine-tuned model: {escape(details['finetuned_model'])}", soft_wrap=True)
 
 
@@ -242,7 +384,7 @@ def report(
 @models_app.command("list")
 def models_list(workdir: Workdir = Path(".ecombench")) -> None:
     """The model families, the paper's backbones and the fine-tunes finished in workdir (imports no torch)."""
-    from harness.finetune.job import finished_jobs
+    from harness.finetune.catalogue import finished_jobs
     from harness.models import FAMILIES, catalog
 
     families = Table(title="families")

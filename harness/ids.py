@@ -30,6 +30,11 @@ class Ref:
     def option(self, key: str, default: str | None = None) -> str | None:
         return dict(self.options).get(key, default)
 
+    def split_at(self) -> tuple[str, str]:
+        """``arch@tag`` or ``arch@path`` -> (arch, tag or path); ("arch", "") without an ``@``."""
+        left, _, right = self.name.partition("@")
+        return left, right
+
     def __str__(self) -> str:
         text = f"{self.kind}:{self.name}" if self.name else self.kind
         if self.options:

@@ -35,7 +35,7 @@ def _lock_hash() -> str:
     return os.environ.get("ECOMBENCH_LOCK_HASH", "unknown")
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -65,7 +65,7 @@ def environment(device: str) -> dict[str, Any]:
         "cuda_version": torch.version.cuda,
         "device": device,
         "gpu": gpu,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_threads": torch.get_num_threads(),
         "hostname": platform.node(),
         "cudnn_version": torch.backends.cudnn.version() if cuda else None,

@@ -1,54 +1,25 @@
-"""Run cells: resolve model and dataset, skip finished cells, run the suite, write a shard, ingest.
+"""Run a plan: hand the cells that are not done to an executor, ingest every shard, report the outcomes.
 
-A failing cell becomes an ``error`` shard (failure is data), so one bad cell never stops a grid.
+The driver (this process) is the one writer of the results database (DESIGN.md §3). It ingests in a
+``finally``, so an interrupted grid still records the cells it finished; cells that finished earlier but never
+reached the database (a run killed before its ingest, a database locked by a reader) are ingested too.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import logging
-import traceback
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
+import sys
+import time
+from dataclasses import dataclass
 
-from harness.embed import EmbeddingCache, ExtractionSettings
-from harness.errors import HarnessError
-from harness.shards import Cell, Shard, finished_ok
-from harness.store import ingest
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from harness.datasets.base import Dataset
-    from harness.models.base import EmbeddingModel
+from harness.cells import Cell
+from harness.execute import RunSettings
+from harness.executors import Executor, PoolExecutor, SerialExecutor
+from harness.plan import Plan
+from harness.shards import Shard
+from harness.store import ingest_missing
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    workdir: Path = Path(".ecombench")
-    db: Path = Path("results.duckdb")
-    milvus_uri: str | None = None  # None: the Milvus Lite file inside workdir
-    extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
-    force: bool = False
-    seed: int = 0
-    ingest: bool = True  # False in a container: the host ingests its shards (it alone opens the database)
-
-    @property
-    def shard_dir(self) -> Path:
-        return self.workdir / "shards"
-
-    @property
-    def cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.workdir / "embeddings")
-
-    @property
-    def milvus(self) -> str:
-        return self.milvus_uri or str(self.workdir / "milvus.db")
 
 
 @dataclass(frozen=True)
@@ -59,83 +30,53 @@ class Outcome:
     metrics: dict[str, float]
     error: str | None = None
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, HarnessError):
-        return str(exc)
-    log.error("unexpected failure:\n%s", "".join(traceback.format_exception(exc)))
-    return f"{type(exc).__name__}: {exc}"
+    @classmethod
+    def of(cls, shard: Shard, cached: bool) -> Outcome:
+        status = "cached" if cached and shard.status == "ok" else shard.status
+        return cls(shard.cell, shard.run_id, status, shard.metrics, shard.error)
 
 
-def run_cells(cells: list[Cell], settings: RunSettings) -> list[Outcome]:
-    """Run every cell (each model loaded once), then ingest all their shards into the database."""
-    from harness import provenance
-    from harness.datasets import resolve_dataset
-    from harness.models import load_model
+def make_executor(settings: RunSettings, jobs: int, force_since: float | None) -> Executor:
+    return PoolExecutor(settings, force_since, jobs) if jobs > 1 else SerialExecutor(settings, force_since)
 
-    env = provenance.environment(settings.extraction.device)
-    # One Dataset object per id for the whole grid: its manifest (possibly hashing every file) is built once.
-    resolve = functools.cache(resolve_dataset)
-    outcomes: list[Outcome] = []
-    shards: list[Shard] = []
+
+def run_plan(plan: Plan, settings: RunSettings, jobs: int = 1) -> list[Outcome]:
+    """Run every cell of the plan that is not done (all of them with --force), then ingest."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    force_since = time.time() if settings.force else None
+    store = settings.shards
+    shards: dict[str, Shard] = {}
+    cached: set[str] = set()
+    todo = []
+    for planned in plan.cells:
+        done = store.get(planned.spec.key) if planned.status == "done" and not settings.force else None
+        if done is not None:
+            shards[done.run_id] = done
+            cached.add(done.run_id)
+        else:
+            todo.append(planned.spec)
+    interactive = sys.stderr.isatty()
+    columns = (TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"), TimeRemainingColumn())
     try:
-        for model_id, group in itertools.groupby(cells, key=lambda c: c.model):
-            try:
-                loaded: EmbeddingModel | str = load_model(model_id)
-            except Exception as exc:
-                loaded = _describe(exc)
-            for cell in group:
-                shard, cached = _run_cell(cell, loaded, resolve, settings, env)
-                shards.append(shard)
-                status = "cached" if cached else shard.status
-                outcomes.append(Outcome(cell, shard.run_id, status, shard.metrics, shard.error))
+        with Progress(*columns, transient=True, disable=not interactive or not todo) as progress:
+            task = progress.add_task("cells", total=len(plan.cells), completed=len(cached))
+
+            def finished(shard: Shard, was_cached: bool) -> None:
+                shards[shard.run_id] = shard
+                if was_cached:
+                    cached.add(shard.run_id)
+                progress.advance(task)
+                if not interactive:  # CI logs, nox, | tee: a plain line per cell instead of a bar
+                    print(
+                        f"[{len(shards)}/{len(plan.cells)}] {shard.status:5} {shard.cell.label()}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+
+            if todo:
+                make_executor(settings, jobs, force_since).run(todo, finished)
     finally:  # an interrupted grid still records the cells it finished
-        if settings.ingest:
-            ingest(settings.db, shards)
-    return outcomes
-
-
-def _run_cell(
-    cell: Cell,
-    loaded: EmbeddingModel | str,
-    resolve: Callable[[str], Dataset],
-    settings: RunSettings,
-    env: dict[str, object],
-) -> tuple[Shard, bool]:
-    """Returns the cell's shard and whether it was finished earlier (and so not recomputed)."""
-    import torch
-
-    from harness.suites import Context, get_suite
-
-    shard = Shard(run_id="", cell=cell, status="error", started_at=_now(), finished_at="")
-    shard.seed, shard.provenance = settings.seed, dict(env)
-    try:
-        if isinstance(loaded, str):
-            raise HarnessError(loaded)
-        shard.random_init, shard.weights_digest = loaded.random_init, loaded.weights_digest
-        shard.preprocessing = loaded.preprocessing
-        dataset = resolve(cell.dataset)
-        shard.manifest_digest = dataset.manifest().digest
-        shard.provenance["dataset_excluded"] = dataset.manifest().excluded
-        shard.run_id = cell.key(loaded.weights_digest, shard.manifest_digest)
-        if not settings.force and finished_ok(settings.shard_dir, shard.run_id):
-            return Shard.read(settings.shard_dir / f"{shard.run_id}.json"), True
-        torch.manual_seed(settings.seed)
-        ctx = Context(
-            loaded, dataset, cell.strategy, cell.params, settings.cache, settings.extraction, settings.milvus,
-            settings.workdir, settings.force, resolve=resolve,
-        )  # fmt: skip
-        shard.metrics = get_suite(cell.suite).run(ctx)
-        shard.details = ctx.details
-        shard.status = "ok"
-    except Exception as exc:
-        shard.error = _describe(exc)
-        # Digests that could not be computed stay empty in the key, so the failure is still one stable row.
-        shard.run_id = shard.run_id or cell.key(shard.weights_digest or "", shard.manifest_digest or "")
-    shard.finished_at = _now()
-    shard.write(settings.shard_dir)
-    return shard, False
+        if settings.ingest and shards:
+            ingest_missing(settings.db, list(shards.values()), replace={k for k in shards if k not in cached})
+    return [Outcome.of(shards[p.spec.key], p.spec.key in cached) for p in plan.cells if p.spec.key in shards]

@@ -6,6 +6,8 @@ Only the process that calls ``ingest`` opens the file for writing (DuckDB allows
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,11 @@ from typing import Any
 import duckdb
 
 from harness.errors import HarnessError
-from harness.shards import Shard
+from harness.shards import Shard, ShardStore
+
+log = logging.getLogger(__name__)
+#: how long a writer waits for another process's lock on the database before giving up
+LOCK_WAIT_S = 120.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -121,13 +127,30 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+class DatabaseLocked(HarnessError):
+    """Another process holds the database (DuckDB allows one writer, and no reader beside a writer)."""
+
+
+def connect(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S) -> duckdb.DuckDBPyConnection:
+    """Open the database; while another process holds its lock, wait (saying so once) up to ``wait_s``."""
     if read_only and not path.exists():
         raise HarnessError(f"results database '{path}' does not exist: run `ecombench run` or `ecombench grid` first")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
-        raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
+    deadline, said = time.monotonic() + wait_s, False
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
+            if time.monotonic() > deadline:
+                raise DatabaseLocked(f"results database '{path}' is locked by another process: {exc}") from exc
+            if not said:
+                log.warning("results database %s is in use by another process; waiting up to %.0f s", path, wait_s)
+                said = True
+            time.sleep(0.5)
+        except duckdb.Error as exc:
+            raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
     if not read_only:
         con.execute(SCHEMA)
     return con
@@ -153,14 +176,20 @@ def _run_row(shard: Shard) -> tuple[Any, ...]:
 def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
     """Insert or replace each shard's run and metrics, one transaction per shard; returns how many.
 
-    Idempotent on run_id. A successful run also removes earlier *failed* runs of the same cell (same model,
-    dataset, strategy, suite and params), so a fixed failure no longer shows as missing.
+    Idempotent on run_id. An error never replaces a finished result of the same run_id (the failed attempt
+    stays in its shard beside it). A successful run also removes earlier *failed* runs of the same cell (same
+    model, dataset, strategy, suite and params), so a fixed failure no longer shows as missing.
     """
     con = connect(db_path)
     placeholders = ", ".join("?" for _ in RUN_COLUMNS)
     count = 0
     try:
         for shard in shards:
+            if shard.status == "error":
+                row = con.execute("SELECT status FROM runs WHERE run_id = ?", [shard.run_id]).fetchone()
+                if row and row[0] == "ok":
+                    log.warning("%s: a failed attempt does not replace its finished result", shard.cell.label())
+                    continue
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [shard.run_id])
@@ -186,8 +215,21 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
     return count
 
 
+def ingest_missing(db_path: Path, shards: list[Shard], replace: set[str]) -> int:
+    """Ingest the shards the database lacks, and those in ``replace`` (just computed); returns how many."""
+    con = connect(db_path)
+    try:
+        present = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE status = 'ok'").fetchall()}
+    finally:
+        con.close()
+    return ingest(db_path, [s for s in shards if s.run_id in replace or s.run_id not in present])
+
+
 def ingest_folder(db_path: Path, folder: Path) -> int:
-    return ingest(db_path, (Shard.read(p) for p in sorted(folder.glob("*.json"))))
+    """Ingest every shard of a folder (e.g. copied back from another machine); safe to run again."""
+    if not folder.is_dir():
+        raise HarnessError(f"shard folder '{folder}' does not exist")
+    return ingest(db_path, ShardStore(folder).all())
 
 
 def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
@@ -219,25 +261,3 @@ def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
         raise
     finally:
         con.close()
-
-
-LATEST_METRICS = """
-    SELECT model, dataset, strategy, metric, value, random_init
-    FROM results
-    WHERE suite = ? AND list_contains(?, metric)
-    QUALIFY row_number() OVER (PARTITION BY model, dataset, strategy, metric ORDER BY finished_at DESC) = 1
-    ORDER BY model, dataset, strategy, metric
-"""
-
-FAILED_RUNS = """
-    SELECT model, dataset, strategy, suite, error FROM runs WHERE status = 'error' ORDER BY model, dataset
-"""
-
-
-def latest_metrics(con: duckdb.DuckDBPyConnection, suite: str, metrics: list[str]) -> list[tuple[Any, ...]]:
-    """The newest successful value of each metric per (model, dataset, strategy)."""
-    return con.execute(LATEST_METRICS, [suite, metrics]).fetchall()
-
-
-def failed_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
-    return con.execute(FAILED_RUNS).fetchall()

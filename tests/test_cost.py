@@ -19,6 +19,7 @@ import timm
 import torch
 from conftest import run_cli
 
+from harness.cells import Cell
 from harness.cli import _parse_params
 from harness.cost.batch_search import find_max_batch, is_out_of_memory
 from harness.cost.flops import flops_per_image
@@ -28,7 +29,7 @@ from harness.cost.prices import DEFAULT_PRICES, load_prices, price_metrics, rate
 from harness.cost.timing import WallTimer, measure, percentile, summarize
 from harness.errors import HarnessError
 from harness.models.base import EmbeddingModel
-from harness.shards import Cell, Shard
+from harness.shards import Shard
 from harness.store import ingest
 from harness.suites import resolve_params
 from harness.suites.cost import DEFAULTS, check_params, spread_metrics

@@ -18,7 +18,7 @@ from conftest import run_cli
 
 from harness.errors import HarnessError
 from harness.finetune import checkpoints
-from harness.finetune.job import finished_jobs
+from harness.finetune.catalogue import finished_jobs
 from harness.finetune.recipe import Recipe, load_recipe
 
 MODEL = "timm:test_resnet[init=random]"
@@ -187,9 +187,9 @@ def test_the_reports_rerun_command_plans_the_same_cell(suite: str, strategy: str
     from harness.grid import make_cells
     from harness.report.rerun import rerun_command
 
-    [cell] = make_cells([MODEL], ["digits"], [strategy], [suite], {suite: given})
+    [cell] = make_cells([MODEL], ["digits"], [strategy], [suite], {suite: given}).cells
     words = shlex.split(rerun_command(cell.model, cell.dataset, cell.suite, cell.strategy, cell.params))
     pairs = [words[i + 1] for i, word in enumerate(words) if word == "--param"]
     assert words[words.index("--suite") + 1] == suite and words[words.index("--strategy") + 1] == strategy
-    assert make_cells([MODEL], ["digits"], [strategy], [suite], {suite: _parse_params(pairs)}) == [cell]
+    assert make_cells([MODEL], ["digits"], [strategy], [suite], {suite: _parse_params(pairs)}).cells == [cell]
     assert "_config" not in " ".join(pairs)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import make_shard, run_cli
+from conftest import cell_run_id, make_shard, run_cli
 from PIL import Image, ImageStat
 
 from harness.shards import Shard
@@ -71,7 +71,7 @@ def console_errors(stderr: str) -> list[str]:
 def supplement(model: str, dataset: str, mmp: float, strategy: str, params: dict[str, object]) -> Shard:
     shard = make_shard(model, dataset, {"mmp_at_5": mmp, "toptune_device_hours": 0.02})
     shard.cell = dataclasses.replace(shard.cell, strategy=strategy, params={**shard.cell.params, **params})
-    shard.run_id = shard.cell.key("w-" + model, "m-" + dataset)
+    shard.run_id = cell_run_id(shard.cell)
     return shard
 
 

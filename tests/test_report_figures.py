@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import make_shard, run_cli
+from conftest import cell_run_id, make_shard, run_cli
 
 from harness.report import analysis, figures
 from harness.report.analysis import Point, pareto_frontier
@@ -28,7 +28,7 @@ def shard(model: str, dataset: str, metrics: dict[str, float], strategy: str = "
           params: dict[str, object] | None = None) -> Shard:  # fmt: skip
     s = make_shard(model, dataset, metrics, random_init=model == XSS)
     s.cell = dataclasses.replace(s.cell, strategy=strategy, suite=suite, params=params or s.cell.params)
-    s.run_id = s.cell.key("w-" + model, "m-" + dataset)
+    s.run_id = cell_run_id(s.cell)
     s.provenance = {**s.provenance, "device": "cpu"}
     return s
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import make_shard, run_cli
+from conftest import cell_run_id, make_shard, run_cli
 
 from harness.report import latex
 from harness.report.data import Filters, load
@@ -25,7 +25,7 @@ def shard(model: str, dataset: str, metrics: dict[str, float], strategy: str = "
           **kw: object) -> Shard:  # fmt: skip
     s = make_shard(model, dataset, metrics, **kw)  # type: ignore[arg-type]
     s.cell = dataclasses.replace(s.cell, strategy=strategy, suite=suite)
-    s.run_id = s.cell.key("w-" + model, "m-" + dataset)
+    s.run_id = cell_run_id(s.cell)
     return s
 
 
@@ -119,8 +119,7 @@ def test_rerun_command(out: dict[str, str], db: Path) -> None:
     )
     assert run.command == expected
     assert expected.replace("'", "&#39;") in out["html"]
-    params = {"preset_config": {"lr": 1}, "finetune_config": {"epochs": 2}, "warmup": 5, "flag": True,
-              "name": "two words"}  # fmt: skip
+    params = {"warmup": 5, "flag": True, "name": "two words"}
     assert rerun_command("m'x", "d", "classification", "toptuned", params) == (
         "ecombench run --model 'm'\"'\"'x' --dataset 'd' --suite classification --strategy toptuned"
         " --param flag=true --param 'name=\"two words\"' --param warmup=5"

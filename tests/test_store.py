@@ -7,6 +7,7 @@ import pytest
 from conftest import make_shard
 
 from harness.errors import HarnessError
+from harness.shards import ShardStore
 from harness.store import connect, ingest, ingest_folder
 
 METRICS = {"mmp_at_5": 0.5, "recall_at_1": 0.75}
@@ -59,7 +60,7 @@ def test_failed_run_is_a_row_without_results_and_is_replaced_by_success(tmp_path
 def test_ingest_folder_reads_written_shards(tmp_path: Path) -> None:
     folder = tmp_path / "shards"
     for model in ("timm:a", "timm:b", "timm:c"):
-        make_shard(model, "synthetic", METRICS).write(folder)
+        ShardStore(folder).write(make_shard(model, "synthetic", METRICS))
     assert ingest_folder(tmp_path / "r.duckdb", folder) == 3
     assert counts(tmp_path / "r.duckdb") == (3, 6, 6)
 
@@ -78,10 +79,12 @@ def test_a_file_that_is_not_duckdb_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_an_interrupted_grid_keeps_the_cells_it_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import harness.suites.retrieval as retrieval
+    from harness.execute import RunSettings
     from harness.grid import make_cells
-    from harness.runner import RunSettings, run_cells
+    from harness.plan import make_plan
+    from harness.runner import run_plan
 
-    cells = make_cells(
+    grid = make_cells(
         ["pixels:4"], ["synthetic[classes=2,per_class=4,size=16]", "synthetic[classes=3,per_class=4,size=16]"],
         ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}},
     )  # fmt: skip
@@ -96,7 +99,7 @@ def test_an_interrupted_grid_keeps_the_cells_it_finished(tmp_path: Path, monkeyp
     monkeypatch.setattr(retrieval, "run", interrupted_on_the_second_cell)
     settings = RunSettings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
     with pytest.raises(KeyboardInterrupt):
-        run_cells(cells, settings)
+        run_plan(make_plan(grid.cells, "cpu", settings.workdir), settings)
     con = duckdb.connect(str(settings.db), read_only=True)
     datasets = con.execute("SELECT dataset, status FROM runs").fetchall()
     con.close()

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.containers import SIDECAR, engine, get_family, image_id
 from harness.errors import HarnessError
+from harness.execute import RunSettings
 from harness.ids import parse_ref
-from harness.runner import Outcome, RunSettings
-from harness.shards import Shard
+from harness.runner import Outcome
+from harness.shards import Shard, ShardStore
 from harness.store import ingest
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def plan_mounts(
     paths = [parse_ref(dataset, "dataset").name]
     model_ref = parse_ref(model, "model")
     if model_ref.kind == "checkpoint":
-        paths.append(model_ref.name.partition("@")[2])
+        paths.append(model_ref.split_at()[1])
     for text in filter(None, paths):
         path = cwd / text
         if path.exists():
@@ -228,7 +229,7 @@ def run_in_container(
             container.start()
             logs = LogTail(container, echo)
             code = _wait(container, timeout_s, logs, model)
-            shards = [Shard.read(path) for path in sorted(exchange.glob("*.json"))]
+            shards = list(ShardStore(exchange).all())  # validated: a shard from a container is untrusted input
             if not shards:
                 raise HarnessError(f"the {family} container exited with code {code} and wrote no shard:\n{logs.text()}")
     finally:
@@ -249,10 +250,10 @@ def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> 
 
 def _collect(shards: list[Shard], exchange: Path, settings: RunSettings) -> Outcome:
     """Move the container's shard next to the native ones and ingest it (this process owns the database)."""
-    settings.shard_dir.mkdir(parents=True, exist_ok=True)
-    for shard in shards:
-        shard.write(settings.shard_dir)
+    if len(shards) != 1:
+        raise HarnessError(f"the container wrote {len(shards)} shards into {exchange}; one was expected")
+    [shard] = shards
+    settings.shards.write(shard)
     ingest(settings.db, shards)
     shutil.rmtree(exchange, ignore_errors=True)
-    [shard] = shards
-    return Outcome(shard.cell, shard.run_id, shard.status, shard.metrics, shard.error)
+    return Outcome.of(shard, cached=False)

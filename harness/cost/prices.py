@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.resources import preset_file
 from harness.tomlfile import read_toml
 
-#: the price table shipped with the harness (suites/prices.toml at the repository root)
-DEFAULT_PRICES = Path(__file__).resolve().parents[2] / "suites" / "prices.toml"
+#: the price table shipped with the harness (harness/presets/prices.toml)
+DEFAULT_PRICES = preset_file("prices.toml")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from PIL import Image
 
@@ -86,3 +87,8 @@ class Dataset(ABC):
     @abstractmethod
     def load_image(self, item: Item) -> Image.Image:
         """Return the item's image in RGB. Raises HarnessError naming the item for an unreadable image."""
+
+    def fingerprint(self) -> list[list[Any]]:
+        """(path, size, mtime_ns) of the files whose change changes the manifest, read without building it (a
+        dataset generated from its id alone, like ``digits``, has none)."""
+        return []

@@ -8,7 +8,6 @@ harness.datasets.prepare, once for every dataset.
 
 from __future__ import annotations
 
-import os
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ from harness.datasets.base import Dataset, Item, Manifest
 from harness.datasets.images import decode_image
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options, parse_ref
+from harness.keys import file_stats
 
 #: counts of tolerated oddities met while enumerating (e.g. repaired CSV rows), reported by prepare/info
 Notes = Counter[str]
@@ -117,14 +117,7 @@ class FileDataset(Dataset):
 
     def fingerprint(self) -> list[list[Any]]:
         """(path, size, mtime_ns) of every annotation file: the cheap validity check of a prepared manifest."""
-        rows: list[list[Any]] = []
-        for path in self.annotation_files():
-            try:
-                stat = os.stat(path)
-                rows.append([str(path), stat.st_size, stat.st_mtime_ns])
-            except OSError:
-                rows.append([str(path), -1, -1])
-        return rows
+        return file_stats(self.annotation_files())
 
     def manifest(self) -> Manifest:
         if self._manifest is None:

@@ -11,8 +11,8 @@ from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.datasets.base import Dataset, Item
-    from harness.finetune.job import JobSpec
     from harness.finetune.recipe import Recipe
+    from harness.finetune.spec import JobSpec
 
 
 class TrainImages(torch.utils.data.Dataset[tuple[torch.Tensor | None, int, str]]):

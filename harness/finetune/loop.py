@@ -27,7 +27,7 @@ from harness.finetune.data import TrainImages, collate, split_items, transforms
 from harness.finetune.recipe import Recipe
 
 if TYPE_CHECKING:
-    from harness.finetune.job import JobSpec
+    from harness.finetune.spec import JobSpec
 
 log = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

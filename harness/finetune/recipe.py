@@ -1,4 +1,4 @@
-"""Fine-tuning recipes, read from suites/finetune.toml (data, not code)."""
+"""Fine-tuning recipes, read from harness/presets/finetune.toml (data, not code)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.resources import preset_file
 from harness.tomlfile import read_toml
 
-RECIPES_FILE = Path(__file__).resolve().parents[2] / "suites" / "finetune.toml"
+RECIPES_FILE = preset_file("finetune.toml")
+#: bump when the training loop changes what a recipe produces (part of every fine-tune job's key)
+LOOP_FORMAT = 1
 PRECISIONS = ("bf16", "fp16", "fp32")
 
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.finetune.job import read_spec
 from harness.finetune.loop import train
+from harness.finetune.spec import read_spec
 
 
 def main(argv: list[str]) -> int:

@@ -6,13 +6,17 @@ Listing families or the catalogue never imports torch, timm or open_clip.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.ids import Ref, parse_ref
+from harness.keys import file_stats
+from harness.models import weights
 
 if TYPE_CHECKING:
     from harness.models.base import EmbeddingModel
@@ -20,25 +24,53 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Family:
+    """A model family.
+
+    Attributes:
+        module: the module with ``load(ref)``, imported only to load a model.
+        grammar, description: for listings and error messages.
+        weight_files: ref -> the files its weights come from, found without loading (harness.models.weights).
+        library: the distribution whose version changes what a random init or a load produces ("" for none).
+        timm_architecture: the model is a timm architecture (what full fine-tuning can train).
+    """
+
     module: str
     grammar: str
     description: str
+    weight_files: Callable[[Ref], list[Path]]
+    library: str = ""
+    timm_architecture: bool = False
 
 
 FAMILIES: dict[str, Family] = {
     "timm": Family(
-        "harness.models.timm_family", "timm:<architecture>[.<tag>]", "timm backbones, pooled pre-logits feature"
+        "harness.models.timm_family",
+        "timm:<architecture>[.<tag>]",
+        "timm backbones, pooled pre-logits feature",
+        weights.timm_files,
+        "timm",
+        timm_architecture=True,
     ),
     "open_clip": Family(
-        "harness.models.open_clip_family", "open_clip:<architecture>@<tag>", "open_clip image towers (encode_image)"
+        "harness.models.open_clip_family",
+        "open_clip:<architecture>@<tag>",
+        "open_clip image towers (encode_image)",
+        weights.open_clip_files,
+        "open_clip_torch",
     ),
     "checkpoint": Family(
         "harness.models.checkpoint_family",
         "checkpoint:<timm architecture>@<file.safetensors>",
         "your own weights for a timm architecture",
+        weights.checkpoint_files,
+        "timm",
+        timm_architecture=True,
     ),
     "pixels": Family(
-        "harness.models.pixels_family", "pixels:<side>[mode=L|RGB]", "raw pixels, resized and flattened (a baseline)"
+        "harness.models.pixels_family",
+        "pixels:<side>[mode=L|RGB]",
+        "raw pixels, resized and flattened (a baseline)",
+        weights.no_files,
     ),
 }
 
@@ -61,6 +93,19 @@ def load_model(text: str) -> EmbeddingModel:
     family = importlib.import_module(FAMILIES[ref.kind].module)
     model: EmbeddingModel = family.load(ref)
     return model
+
+
+def model_fingerprint(text: str) -> dict[str, Any]:
+    """What identifies a model's weights without loading it: its library's version and the (path, size,
+    mtime) of its weight files. ``missing`` is True for a pretrained model none of whose files is cached."""
+    ref = parse_model_id(text)
+    family = FAMILIES[ref.kind]
+    files = file_stats(family.weight_files(ref))
+    library = importlib.metadata.version(family.library) if family.library else ""
+    missing = (not files and not weights.is_random(ref) and family.weight_files is not weights.no_files) or any(
+        size < 0 for _, size, _ in files
+    )
+    return {"library": library, "files": files, "missing": missing}
 
 
 def catalog() -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ OPTIONS: set[str] = set()
 
 def load(ref: Ref) -> EmbeddingModel:
     check_options(ref, OPTIONS, "model")
-    architecture, _, path_text = ref.name.partition("@")
+    architecture, path_text = ref.split_at()
     if not path_text:
         raise HarnessError(
             f"model id '{ref}' names no weights file: write checkpoint:<architecture>@<file.safetensors>"

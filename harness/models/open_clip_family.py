@@ -14,7 +14,7 @@ OPTIONS = {"init", "seed"}
 def load(ref: Ref) -> EmbeddingModel:
     check_options(ref, OPTIONS, "model")
     random_init, seed = init_options(ref)
-    architecture, _, tag = ref.name.partition("@")
+    architecture, tag = ref.split_at()
     if not random_init and not tag:
         raise HarnessError(
             f"model id '{ref}' names no pretrained tag: write open_clip:{architecture}@<tag> "

@@ -7,15 +7,12 @@ import re
 import shlex
 from typing import Any
 
-from harness.suites.tuning import DERIVED
-
 
 def rerun_command(model: str, dataset: str, suite: str, strategy: str, params: dict[str, Any]) -> str:
     words = ["ecombench", "run", "--model", _squote(model), "--dataset", _squote(dataset)]
     words += ["--suite", shlex.quote(suite), "--strategy", shlex.quote(strategy)]
     for key, value in sorted(params.items()):
-        if key not in DERIVED:  # spelled out again from the preset's name when the command runs
-            words += ["--param", shlex.quote(f"{key}={_toml_scalar(value)}")]
+        words += ["--param", shlex.quote(f"{key}={_toml_scalar(value)}")]
     return " ".join(words)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
+    from harness.cells import CellSpec
     from harness.datasets.base import Dataset
     from harness.embed import EmbeddingCache, ExtractionSettings
     from harness.models.base import EmbeddingModel
@@ -24,18 +25,26 @@ class Context:
     ``details``, which lands in the run's shard and in the ``runs.details`` column.
     """
 
+    spec: CellSpec
     model: EmbeddingModel
     dataset: Dataset
-    strategy: str
-    params: dict[str, Any]
     cache: EmbeddingCache
     extraction: ExtractionSettings
     milvus_uri: str
     workdir: Path
-    force: bool = False
+    #: --force: sub-jobs finished before this time (the grid's start) are trained again; None: reuse them
+    force_since: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
     #: dataset id -> Dataset, for cells that also read another dataset (a cross-tuning source)
     resolve: Callable[[str], Dataset] = field(default_factory=lambda: _resolve_dataset)
+
+    @property
+    def strategy(self) -> str:
+        return self.spec.cell.strategy
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.spec.cell.params
 
 
 def _resolve_dataset(dataset_id: str) -> Dataset:
@@ -45,10 +54,10 @@ def _resolve_dataset(dataset_id: str) -> Dataset:
 
 
 class Suite(Protocol):
-    #: parameter defaults; a cell's params are these updated with the suite file's / CLI's values
+    #: parameter defaults; a cell's params are these and its strategy's (harness.strategies), updated with
+    #: the suite file's / CLI's values
     DEFAULTS: dict[str, Any]
-    #: extra defaults that only cells of one strategy carry (e.g. the top-tuning preset of ``toptuned``)
-    STRATEGY_DEFAULTS: dict[str, dict[str, Any]]
+    #: the strategies the suite accepts; a grid skips (and lists) the pairs it does not
     STRATEGIES: tuple[str, ...]
 
     def run(self, ctx: Context) -> dict[str, float]: ...
@@ -69,27 +78,35 @@ def get_suite(name: str) -> Suite:
     return suite
 
 
+def accepts(name: str, strategy: str) -> bool:
+    return strategy in get_suite(name).STRATEGIES
+
+
 def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with ``given``; unknown parameters and unsupported strategies are errors.
+    """Defaults (the suite's and the strategy's) overlaid with ``given``; unknown parameters and strategies the
+    suite does not accept are errors.
 
     A cell keeps only the parameters that apply to its strategy, so e.g. a ``pretrained`` cell's key does not
-    change when the grid's top-tuning preset does.
+    change when the grid's top-tuning preset does. What a parameter refers to (a preset's contents) is hashed
+    into the cell key by harness.identity, not copied here.
     """
+    from harness.strategies import STRATEGIES, get_strategy
+
     suite = get_suite(name)
-    by_strategy = getattr(suite, "STRATEGY_DEFAULTS", {})
-    known = set(suite.DEFAULTS).union(*by_strategy.values())
+    known = set(suite.DEFAULTS).union(*(STRATEGIES[s].defaults for s in suite.STRATEGIES))
     unknown = sorted(set(given) - known)
     if unknown:
         raise HarnessError(
             f"unknown parameter(s) {', '.join(unknown)} for suite '{name}' (known: {', '.join(sorted(known))})"
         )
+    chosen = get_strategy(strategy)
     if strategy not in suite.STRATEGIES:
         raise HarnessError(
             f"strategy '{strategy}' is not available in suite '{name}' (available: {', '.join(suite.STRATEGIES)})"
         )
-    defaults = {**suite.DEFAULTS, **by_strategy.get(strategy, {})}
+    defaults = {**suite.DEFAULTS, **chosen.defaults}
     params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
-    # A suite may spell out what a parameter refers to (e.g. a preset's contents), so that the cell key
-    # changes when that data changes, and a bad reference fails before anything runs.
-    expand = getattr(suite, "expand_params", None)
-    return expand(params) if expand else params
+    check = getattr(suite, "check_params", None)
+    if check:
+        check(params)
+    return chosen.normalise(params)

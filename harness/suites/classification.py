@@ -11,14 +11,14 @@ import numpy as np
 
 from harness.embed import split_embeddings
 from harness.errors import HarnessError
+from harness.strategies import TOPTUNE
 from harness.suites import Context
 from harness.suites.heads import head_costs, trained_head
-from harness.suites.tuning import backbone, expand_params, tuned_on
+from harness.suites.tuning import backbone, tuned_on
 from harness.toptune.metrics import classification_metrics
 
-DEFAULTS: dict[str, Any] = {"preset": "quick", "seed": 0, "split": "test"}
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {"finetuned": {"finetune_preset": "quick"}}
-__all__ = ["DEFAULTS", "STRATEGIES", "STRATEGY_DEFAULTS", "expand_params", "run"]
+DEFAULTS: dict[str, Any] = {**TOPTUNE, "split": "test"}
+#: ``pretrained`` here is a top-tuned head on the frozen pre-trained embeddings (harness.strategies)
 STRATEGIES = ("pretrained", "finetuned")
 
 

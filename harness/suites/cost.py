@@ -61,9 +61,8 @@ DEFAULTS: dict[str, Any] = {
     "pipeline_images": 256,  # real images for the pipeline measurement; 0: all of the dataset
     "pipeline_repeats": 3,  # timed passes over them
     "max_spread": 0.10,  # relative spread (p75 - p25) / p50 above which a measurement is flagged
-    "prices": "",  # price table (TOML); "": suites/prices.toml of the harness
+    "prices": "",  # price table (TOML); "": harness/presets/prices.toml
 }
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {}
 STRATEGIES = ("pretrained",)
 
 #: integer parameter -> its smallest allowed value

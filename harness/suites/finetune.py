@@ -11,15 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from harness.suites import Context
-from harness.suites.tuning import expand_params, finetuned_backbone
+from harness.suites.tuning import finetuned_backbone
 
 #: ``gpus``: training processes, one per GPU (torchrun); not part of the job's key, the global batch is
-DEFAULTS: dict[str, Any] = {"finetune_preset": "quick", "seed": 0, "gpus": 1}
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {}
+DEFAULTS: dict[str, Any] = {"gpus": 1}
 STRATEGIES = ("finetuned",)
-__all__ = ["DEFAULTS", "STRATEGIES", "STRATEGY_DEFAULTS", "expand_params", "run"]
 
 
 def run(ctx: Context) -> dict[str, float]:
-    _, costs = finetuned_backbone(ctx, ctx.dataset, gpus=int(ctx.params["gpus"]), restart=ctx.force)
+    _, costs = finetuned_backbone(ctx, ctx.dataset, gpus=int(ctx.params["gpus"]))
     return costs

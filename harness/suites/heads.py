@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.embed import split_embeddings
-from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.datasets.base import Dataset
@@ -20,25 +19,29 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     """Search and train (or load) the head on ``dataset``'s training-split embeddings from ``model``; records
     the search in details.
 
-    The job directory is keyed by the training embeddings + preset + seed, so the classification cell and
-    the ``toptuned`` retrieval cell of one model and dataset share a single search, and so do all cross-tuned
-    cells of one source.
+    The search is the cell's ``toptune`` sub-job (harness.identity keys it by the backbone, the data, the
+    preset and the seed), so the classification cell and the ``toptuned`` retrieval cell of one model and
+    dataset share one search, as do all cross-tuned cells of one source. It runs under the job's lock: a
+    second process waits for it and reuses it.
     """
+    from harness.locks import file_lock
+    from harness.suites.tuning import stale
     from harness.toptune.presets import load_preset
-    from harness.toptune.train import job_key, train_head
+    from harness.toptune.train import train_head
 
+    job = ctx.spec.subjob("toptune")
     preset = load_preset(ctx.params["preset"])
-    if preset.as_dict() != ctx.params["preset_config"]:
-        raise HarnessError(f"top-tuning preset '{ctx.params['preset']}' changed since this cell was planned; re-run")
     seed = int(ctx.params["seed"])
     manifest = dataset.manifest()
     x, _ = split_embeddings(model, dataset, "train", ctx.cache, ctx.extraction)
     labels = np.asarray(manifest.labels(manifest.indices("train")))
-    key = job_key(ctx.cache.key(model, manifest, "train"), preset, seed)
     what = f"{model.model_id} on {dataset.id}/train"
-    head = train_head(x, labels, preset, seed, ctx.workdir / "toptune" / key, overwrite=ctx.force, what=what)
+    directory = ctx.workdir / "toptune" / job.key
+    with file_lock(directory.with_suffix(".lock"), job.label):
+        overwrite = stale(str(directory / "head.json"), ctx.force_since)
+        head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what)
     ctx.details.update(
-        toptune_job=key,
+        toptune_job=job.key,
         preset={"name": ctx.params["preset"], **preset.as_dict()},
         best_hyperparameters=head.best_hyperparameters,
         trials=head.trials,

@@ -13,12 +13,10 @@ from harness.retrieval import leave_one_out, make_backend
 from harness.retrieval.metrics import relevant_counts, retrieval_metrics
 from harness.suites import Context
 from harness.suites.heads import head_costs, trained_head
-from harness.suites.tuning import CROSS, FINETUNE, TOPTUNE, backbone, expand_params, tuned_on
+from harness.suites.tuning import backbone, tuned_on
 
 DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test"}
-#: the strategies of harness.suites.tuning; ``toptuned``'s embedding is the head's last hidden layer
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {"toptuned": TOPTUNE, "finetuned": FINETUNE, "crosstuned": CROSS}
-__all__ = ["DEFAULTS", "STRATEGIES", "STRATEGY_DEFAULTS", "expand_params", "run"]
+#: harness.strategies; ``toptuned``'s embedding is the head's last hidden layer
 STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
 #: at least this many neighbours are searched (NDCG@10), and at most Milvus's limit
 MIN_DEPTH, MAX_DEPTH = 10, 16_383

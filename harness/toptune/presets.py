@@ -1,4 +1,4 @@
-"""Top-tuning presets, read from suites/toptune.toml (data, not code)."""
+"""Top-tuning presets, read from harness/presets/toptune.toml (data, not code)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.resources import preset_file
 from harness.tomlfile import read_toml
 
-PRESETS_FILE = Path(__file__).resolve().parents[2] / "suites" / "toptune.toml"
+PRESETS_FILE = preset_file("toptune.toml")
+#: bump when the head, the search space or the training procedure changes (part of every search's key)
+HEAD_FORMAT = 1
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,9 +21,6 @@ from harness.errors import HarnessError
 from harness.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.toptune.presets import Preset
 
-#: bump when the head, the search space or the training procedure changes
-HEAD_FORMAT = 1
-
 
 @dataclass
 class TrainedHead:
@@ -43,12 +39,6 @@ class TrainedHead:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.head.predict(normalise(x), verbose=0, batch_size=1024), dtype=np.float64)
-
-
-def job_key(embeddings_key: str, preset: Preset, seed: int) -> str:
-    """One top-tuning job = the training embeddings (model, weights, data, preprocessing) + preset + seed."""
-    fields = {"embeddings": embeddings_key, "preset": preset.as_dict(), "seed": seed, "format": HEAD_FORMAT}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""The plan of a grid: every cell with its key and status, the sub-jobs and which cells share them, and the
+(suite, strategy) pairs skipped because the suite does not accept the strategy. Loads no model and builds
+no manifest: keys come from fingerprints (harness.identity), statuses from the shard store.
+
+    done     a finished shard with this key exists
+    failed   the last attempt with this key failed
+    stale    no shard with this key, but one for the same cell with another key (changed weights, data,
+             presets or harness version): it will be recomputed
+    pending  never run
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.cells import Cell, CellSpec, SubJob
+from harness.identity import EXECUTION_ONLY, JOB_DONE, Identities, plan_cell
+from harness.keys import content_key
+from harness.shards import ShardStore
+
+STATUSES = ("done", "failed", "stale", "pending")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    suite: str
+    strategy: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    spec: CellSpec
+    status: str
+
+
+@dataclass
+class Plan:
+    cells: list[Planned]
+    skipped: list[Skipped] = field(default_factory=list)
+    job_status: dict[str, str] = field(default_factory=dict)  # sub-job key -> done / pending
+
+    def jobs(self) -> dict[str, tuple[SubJob, list[Planned]]]:
+        """Each sub-job with the cells that consume it, in plan order."""
+        found: dict[str, tuple[SubJob, list[Planned]]] = {}
+        for planned in self.cells:
+            for job in planned.spec.subjobs:
+                found.setdefault(job.key, (job, []))[1].append(planned)
+        return found
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for planned in self.cells:
+            counts[planned.status] += 1
+        return counts
+
+
+def signature(cell: Cell) -> str:
+    """The cell without its identity: equal for two runs of the same cell under different keys."""
+    fields = asdict(cell)
+    fields["params"] = {k: v for k, v in cell.params.items() if k not in EXECUTION_ONLY}
+    return content_key(fields)
+
+
+def make_plan(cells: list[Cell], device: str, workdir: Path, skipped: list[Skipped] | None = None) -> Plan:
+    ids = Identities(device)
+    store = ShardStore(workdir / "shards")
+    specs = [plan_cell(cell, ids) for cell in cells]
+    statuses = {spec.key: store.status(spec.key) for spec in specs}
+    others: dict[str, set[str]] = defaultdict(set)
+    if any(status is None for status in statuses.values()):
+        for shard in store.all():
+            others[signature(shard.cell)].add(shard.status)
+    planned = []
+    for spec in specs:
+        status = statuses[spec.key]
+        if status is None:
+            planned.append(Planned(spec, "stale" if "ok" in others.get(signature(spec.cell), ()) else "pending"))
+        else:
+            planned.append(Planned(spec, "done" if status == "ok" else "failed"))
+    plan = Plan(planned, skipped or [])
+    for key, (job, _) in plan.jobs().items():
+        plan.job_status[key] = "done" if (workdir / job.kind / key / JOB_DONE[job.kind]).exists() else "pending"
+    return plan
