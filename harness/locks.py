@@ -4,8 +4,11 @@ or on several sharing a workdir (NFS and Lustre forward ``flock``; see the READM
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import platform
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,3 +42,12 @@ def file_lock(path: Path, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def record_training(job_dir: Path, what: str) -> None:
+    """Append who trained a job, and when, to its ``history.jsonl``: one line per training, however many
+    processes or machines share the job (its lock makes them take turns)."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    line = {"pid": os.getpid(), "host": platform.node(), "finished_at": time.time(), "what": what}
+    with (job_dir / "history.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")

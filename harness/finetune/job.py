@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.finetune import checkpoints
 from harness.finetune.spec import JobSpec
-from harness.locks import file_lock
+from harness.locks import file_lock, record_training
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def run_job(
                 from harness.finetune.loop import train
 
                 train(job_dir, spec, device)
+            record_training(job_dir, spec.label())
     return checkpoints.read_metadata(final)
 
 

@@ -24,7 +24,7 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     dataset share one search, as do all cross-tuned cells of one source. It runs under the job's lock: a
     second process waits for it and reuses it.
     """
-    from harness.locks import file_lock
+    from harness.locks import file_lock, record_training
     from harness.suites.tuning import stale
     from harness.toptune.presets import load_preset
     from harness.toptune.train import train_head
@@ -39,7 +39,10 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     directory = ctx.workdir / "toptune" / job.key
     with file_lock(directory.with_suffix(".lock"), job.label):
         overwrite = stale(str(directory / "head.json"), ctx.force_since)
+        trains = overwrite or not (directory / "head.json").exists()
         head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what)
+        if trains:
+            record_training(directory, job.label)
     ctx.details.update(
         toptune_job=job.key,
         preset={"name": ctx.params["preset"], **preset.as_dict()},

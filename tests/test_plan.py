@@ -1,0 +1,224 @@
+"""Plan / execute / ingest: cell identity without loading anything, executors, sub-jobs and their locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import REPO, run_cli
+
+from harness.cells import Cell, CellSpec
+from harness.errors import HarnessError
+from harness.identity import Identities, plan_cell
+
+CHEAP = """
+[grid]
+models = ["pixels:4", "timm:test_resnet[init=random]"]
+datasets = ["digits[per_class=6]", "synthetic[classes=3,per_class=6,size=16]"]
+suites = ["retrieval"]
+
+[params.retrieval]
+backend = "exact"
+"""
+
+SHARED_JOB = """
+[grid]
+models = ["pixels:4"]
+datasets = ["digits[per_class=8]"]
+strategies = ["pretrained", "toptuned"]
+suites = ["retrieval", "classification"]
+
+[params.retrieval]
+backend = "exact"
+preset = "smoke"
+
+[params.classification]
+preset = "smoke"
+"""
+
+
+def quality(db: Path) -> dict[tuple[str, str, str, str, str], float]:
+    """Every metric that is not a time or a cost (those differ between any two runs)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT model, dataset, strategy, suite, metric, value FROM results r WHERE NOT EXISTS "
+            "(SELECT 1 FROM cost_ledger c WHERE c.run_id = r.run_id AND c.metric = r.metric)"
+            " AND metric <> 'embeddings_cached'"
+        ).fetchall()
+    return {tuple(row[:5]): row[5] for row in rows}
+
+
+def counts(db: Path) -> tuple[int, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        runs, distinct = con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchone()  # type: ignore[misc]
+    return runs, distinct
+
+
+def test_a_cell_planned_for_another_device_is_another_cell() -> None:
+    cell = Cell("pixels:4", "digits", "pretrained", "retrieval", {"backend": "exact", "split": "test"})
+    cpu, cuda = plan_cell(cell, Identities("cpu")), plan_cell(cell, Identities("cuda:1"))
+    assert cpu.key != cuda.key and cuda.context == {"device": "cuda"}
+    assert plan_cell(cell, Identities("cuda:0")).key == cuda.key  # which GPU of a kind does not matter
+    cost = Cell("pixels:4", "digits", "pretrained", "cost", {})
+    assert plan_cell(cost, Identities("cpu")).context["hardware"]  # the CPU model: latencies are per machine
+    with pytest.raises(HarnessError, match="no CUDA device"):
+        plan_cell(cost, Identities("cuda"))
+    spec = plan_cell(cell, Identities("cpu"))
+    assert CellSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(HarnessError, match="not a cell spec"):
+        CellSpec.from_json('{"format": 99}')
+
+
+def test_sub_jobs_are_shared_by_the_cells_that_consume_them(tmp_path: Path) -> None:
+    (tmp_path / "grid.toml").write_text(SHARED_JOB)
+    plan = run_cli("plan", "grid.toml", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    # retrieval/toptuned and classification/pretrained train one head on the same embeddings: one search
+    assert "3 cells" in plan.stdout and "2 cells:" in plan.stdout
+    lines = run_cli("plan", "grid.toml", "--json", cwd=tmp_path).stdout.splitlines()
+    specs = [json.loads(line) for line in lines]
+    heads = {job["key"] for s in specs for job in s["subjobs"] if job["kind"] == "toptune"}
+    assert len(specs) == 3 and len(heads) == 1
+
+
+@pytest.mark.slow
+def test_plan_execute_ingest_equals_grid_and_jobs_2_equals_jobs_1(tmp_path: Path) -> None:
+    (tmp_path / "grid.toml").write_text(CHEAP)
+    serial = run_cli("grid", "grid.toml", "--db", "serial.duckdb", "--workdir", "serial", cwd=tmp_path)
+    assert serial.returncode == 0, serial.stderr
+    pool = run_cli("grid", "grid.toml", "--db", "pool.duckdb", "--workdir", "pool", "--jobs", "2", cwd=tmp_path)
+    assert pool.returncode == 0, pool.stderr
+
+    planned = run_cli("plan", "grid.toml", "--json", "--workdir", "seam", "--db", "seam.duckdb", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    assert len(lines) == 4
+    for line in lines:  # each spec in its own process, as an external scheduler would run them
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "execute", "-"], input=line, cwd=tmp_path, capture_output=True,
+            text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "seam.duckdb").exists()  # execute never opens the database
+    ingested = run_cli("ingest", "--db", "seam.duckdb", "--workdir", "seam", cwd=tmp_path)
+    assert ingested.returncode == 0 and "4 runs ingested" in ingested.stdout, ingested.stderr
+    again = run_cli("ingest", "--db", "seam.duckdb", "--shards", "seam/shards", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+    reference = quality(tmp_path / "serial.duckdb")
+    assert len(reference) > 4 * 5
+    assert quality(tmp_path / "pool.duckdb") == reference  # bit for bit: same floats
+    assert quality(tmp_path / "seam.duckdb") == reference
+    assert counts(tmp_path / "seam.duckdb") == (4, 4)  # ingesting twice doubled nothing
+    after = run_cli("plan", "grid.toml", "--workdir", "seam", cwd=tmp_path)
+    assert "4 done" in after.stdout, after.stdout
+
+
+@pytest.mark.slow
+def test_a_finished_grid_loads_no_model_and_a_changed_weight_file_makes_its_cells_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import timm
+    from safetensors.torch import save_file
+
+    import harness.models
+    from harness.execute import RunSettings
+    from harness.grid import load_grid
+    from harness.plan import make_plan
+    from harness.runner import run_plan
+
+    weights = tmp_path / "tuned.safetensors"
+    save_file(timm.create_model("test_resnet", num_classes=0).state_dict(), str(weights))
+    (tmp_path / "grid.toml").write_text(
+        CHEAP.replace('"timm:test_resnet[init=random]"', f'"checkpoint:test_resnet@{weights}"')
+    )
+    settings = RunSettings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
+    grid = load_grid(tmp_path / "grid.toml")
+    first = run_plan(make_plan(grid.cells, "cpu", settings.workdir), settings)
+    assert [o.status for o in first] == ["ok"] * 4
+
+    def no_loading(model_id: str) -> None:
+        raise AssertionError(f"a finished grid loaded {model_id}")
+
+    monkeypatch.setattr(harness.models, "load_model", no_loading)
+    again = run_plan(make_plan(grid.cells, "cpu", settings.workdir), settings)
+    assert [o.status for o in again] == ["cached"] * 4
+    assert counts(settings.db) == (4, 4)
+
+    save_file(timm.create_model("test_resnet", num_classes=0).state_dict(), str(weights))  # new weights, same name
+    replanned = make_plan(grid.cells, "cpu", settings.workdir)
+    stale = {p.spec.cell.model: p.status for p in replanned.cells if p.status != "done"}
+    assert stale == {f"checkpoint:test_resnet@{weights}": "stale"}
+    assert sum(p.status == "stale" for p in replanned.cells) == 2  # its two datasets, nothing else
+
+
+@pytest.mark.slow
+def test_two_grids_at_once_compute_each_cell_and_job_once(tmp_path: Path) -> None:
+    (tmp_path / "grid.toml").write_text(SHARED_JOB.replace('backend = "exact"', 'backend = "milvus"'))
+    command = [sys.executable, "-m", "harness.cli", "grid", "grid.toml"]
+    env = {"COLUMNS": "200"}
+    processes = [
+        subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env}
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_out, error) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, error
+        assert "Traceback" not in error
+    statuses = [line.split()[1] for out, error in outputs for line in error.splitlines() if line.startswith("[")]
+    assert sorted(statuses).count("ok") == 3  # each of the 3 cells computed by one of the two
+    assert counts(tmp_path / "results.duckdb") == (3, 3)
+    [job] = (tmp_path / ".ecombench" / "toptune").glob("*/history.jsonl")
+    assert len(job.read_text().splitlines()) == 1  # the shared search trained once
+
+
+@pytest.mark.slow
+def test_a_grid_mixing_suites_runs_what_applies_and_lists_what_it_skipped(tmp_path: Path) -> None:
+    (tmp_path / "grid.toml").write_text(
+        SHARED_JOB.replace('suites = ["retrieval", "classification"]', 'suites = ["retrieval", "cost"]').replace(
+            '[params.classification]\npreset = "smoke"\n', ""
+        )
+        + "\n[params.cost]\nwarmup = 1\niterations = 2\nthroughput_iterations = 2\npipeline_images = 8\n"
+        "pipeline_repeats = 1\nmax_batch_cpu = 2\n"
+    )
+    plan = run_cli("plan", "grid.toml", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "skipped: suite cost x strategy toptuned: suite 'cost' accepts only pretrained" in plan.stdout
+    grid = run_cli("grid", "grid.toml", cwd=tmp_path)
+    assert grid.returncode == 0, grid.stderr
+    with duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True) as con:
+        cells = con.execute("SELECT suite, strategy FROM runs WHERE status = 'ok' ORDER BY ALL").fetchall()
+    assert cells == [("cost", "pretrained"), ("retrieval", "pretrained"), ("retrieval", "toptuned")]
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_a_grid_outside_the_repository(tmp_path: Path) -> None:
+    built = subprocess.run(
+        ["uv", "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "dist").glob("ecombench-*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # a pure-Python wheel installs by unpacking
+    assert (site / "harness" / "presets" / "toptune.toml").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "grid.toml").write_text(SHARED_JOB)
+    env = {"PYTHONPATH": str(site)}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import harness; print(harness.__file__)"], cwd=elsewhere, capture_output=True,
+        text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    assert probe.stdout.startswith(str(site)), probe.stdout  # the wheel's code, not the repository's
+    grid = run_cli("grid", "grid.toml", cwd=elsewhere, env=env)
+    assert grid.returncode == 0, grid.stderr
+    assert counts(elsewhere / "results.duckdb") == (3, 3)
