@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -53,13 +52,13 @@ def _plan(grid: Any, settings: Any) -> Any:
     return make_plan(grid.cells, settings.extraction.device, settings.workdir, grid.skipped)
 
 
-def _run_plan(plan: Any, settings: Any, jobs: int = 1) -> list[Any]:
+def _run_plan(plan: Any, settings: Any, execution: Any = None) -> list[Any]:
     """Run a plan; a database held by another process costs no computed cell (they stay in their shards)."""
     from harness.runner import run_plan
     from harness.store import DatabaseLocked
 
     try:
-        return run_plan(plan, settings, jobs)
+        return run_plan(plan, settings, execution)
     except DatabaseLocked as exc:
         raise HarnessError(
             f"{exc}\nEvery computed cell is kept in {settings.workdir / 'shards'}: run "
@@ -161,21 +160,14 @@ def run(
 
     given = {**_parse_params(param or []), **({"backend": backend} if backend else {})}
     grid = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
-    cells = grid.cells
     settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
-    if container:
-        from harness.containers.run import run_in_container
+    from harness.runner import Execution
 
-        args = ["--suite", suite, "--strategy", strategy, *(a for p in param or [] for a in ("--param", p))]
-        args += ["--backend", backend] if backend else []
-        sidecar = suite == "retrieval" and cells[0].params.get("backend", "milvus") == "milvus"
-        echo = functools.partial(print, end="", file=sys.stderr, flush=True)
-        outcome = run_in_container(container, model, dataset, args, settings, sidecar, timeout, echo)
-    else:
-        settings = dataclasses.replace(settings, ingest=ingest)
-        [outcome] = _run_plan(_plan(grid, settings), settings)
-        if outcome.status == "cached":
-            console.print(f"finished earlier (run {outcome.run_id}): reused, nothing recomputed; --force recomputes")
+    settings = dataclasses.replace(settings, ingest=ingest)
+    execution = Execution(container=container or False, timeout_s=timeout)
+    [outcome] = _run_plan(_plan(grid, settings), settings, execution)
+    if outcome.status == "cached":
+        console.print(f"finished earlier (run {outcome.run_id}): reused, nothing recomputed; --force recomputes")
     if outcome.status == "error":
         err.print(
             f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}",
@@ -197,9 +189,14 @@ def grid(
     workers: Workers = 2,
     force: Force = False,
     jobs: Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")] = 1,
+    container: Annotated[
+        bool, typer.Option("--container", help="run each cell in its model family's image (see `containers list`)")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")] = 3600,
 ) -> None:
     """Run every cell of a suite file; finished cells are not recomputed. Exit code 1 if any cell failed."""
     from harness.grid import load_grid
+    from harness.runner import Execution
 
     settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
     plan = _plan(load_grid(spec), settings)
@@ -208,7 +205,9 @@ def grid(
         f"{len(plan.cells)} cells from {spec}: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         + (f"; {len(plan.skipped)} suite/strategy pairs skipped (see `ecombench plan`)" if plan.skipped else "")
     )  # fmt: skip
-    outcomes = _run_plan(plan, settings, jobs)
+    if container and jobs > 1:
+        raise HarnessError("--container runs one cell at a time: leave out --jobs")
+    outcomes = _run_plan(plan, settings, Execution(jobs, container, timeout))
     raise typer.Exit(1 if _print_outcomes(outcomes) else 0)
 
 

@@ -106,7 +106,7 @@ class Worker:
         settings = self.settings
         if (done := self.finished(spec)) is not None:  # cheap path: no lock file, no model
             return done, True
-        with file_lock(settings.workdir / "locks" / f"{spec.key}.lock", spec.cell.label()):
+        with file_lock(settings.workdir / "locks" / f"cell-{spec.key}.lock", spec.cell.label()):
             if (done := self.finished(spec)) is not None:  # another process computed it while we waited
                 return done, True
             shard = self._compute(spec)

@@ -1,6 +1,6 @@
 """Executors: how planned cells get run. One small protocol; the serial one runs them in this process, the
-pool in N worker processes of this machine. Each hands back every shard as its cell finishes; the caller
-(harness.runner) is the one that ingests.
+pool in N worker processes of this machine, the container one each in its model family's image. Each hands
+back every shard as its cell finishes; the caller (harness.runner) is the one that ingests.
 
 Cells are handed out in groups of one model, so each worker loads each of its models once, and the cells
 that share a sub-job (a fine-tune, a top-tune search) run one after the other in one worker.
@@ -98,3 +98,25 @@ class PoolExecutor:
                         ) from exc
                     for text, cached in results:
                         done(Shard.parse(json.loads(text), "a pool worker's shard"), cached)
+
+
+class ContainerExecutor:
+    """Each cell in its family's container (harness.containers.run), one after another; the image is chosen
+    per model (``family``: one image for all)."""
+
+    def __init__(self, settings: RunSettings, timeout_s: float, family: str | None = None) -> None:
+        self.settings, self.timeout_s, self.family = settings, timeout_s, family
+
+    def run(self, specs: list[CellSpec], done: Done) -> None:
+        import functools
+        import sys
+
+        from harness.containers.run import run_in_container
+
+        echo = functools.partial(print, end="", file=sys.stderr, flush=True)
+        worker = Worker(self.settings)
+        for spec in specs:
+            if (finished := worker.finished(spec)) is not None:
+                done(finished, True)
+            else:
+                done(run_in_container(spec, self.settings, self.timeout_s, echo, self.family), False)

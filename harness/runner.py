@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness.cells import Cell
 from harness.execute import RunSettings
-from harness.executors import Executor, PoolExecutor, SerialExecutor
+from harness.executors import ContainerExecutor, Executor, PoolExecutor, SerialExecutor
 from harness.plan import Plan
 from harness.shards import Shard
 from harness.store import ingest_missing
@@ -36,11 +36,25 @@ class Outcome:
         return cls(shard.cell, shard.run_id, status, shard.metrics, shard.error)
 
 
-def make_executor(settings: RunSettings, jobs: int, force_since: float | None) -> Executor:
-    return PoolExecutor(settings, force_since, jobs) if jobs > 1 else SerialExecutor(settings, force_since)
+@dataclass(frozen=True)
+class Execution:
+    """Which executor runs the cells: ``jobs`` worker processes, or containers (``container``: True for each
+    model's family image, or one image's name) with a per-cell ``timeout_s``."""
+
+    jobs: int = 1
+    container: str | bool = False
+    timeout_s: float = 3600.0
+
+    def executor(self, settings: RunSettings, force_since: float | None) -> Executor:
+        if self.container:
+            family = self.container if isinstance(self.container, str) else None
+            return ContainerExecutor(settings, self.timeout_s, family)
+        if self.jobs > 1:
+            return PoolExecutor(settings, force_since, self.jobs)
+        return SerialExecutor(settings, force_since)
 
 
-def run_plan(plan: Plan, settings: RunSettings, jobs: int = 1) -> list[Outcome]:
+def run_plan(plan: Plan, settings: RunSettings, execution: Execution | None = None) -> list[Outcome]:
     """Run every cell of the plan that is not done (all of them with --force), then ingest."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -68,14 +82,12 @@ def run_plan(plan: Plan, settings: RunSettings, jobs: int = 1) -> list[Outcome]:
                     cached.add(shard.run_id)
                 progress.advance(task)
                 if not interactive:  # CI logs, nox, | tee: a plain line per cell instead of a bar
-                    print(
-                        f"[{len(shards)}/{len(plan.cells)}] {shard.status:5} {shard.cell.label()}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    status = "cached" if was_cached and shard.status == "ok" else shard.status
+                    line = f"[{len(shards)}/{len(plan.cells)}] {status} {shard.cell.label()}"
+                    print(line, file=sys.stderr, flush=True)
 
             if todo:
-                make_executor(settings, jobs, force_since).run(todo, finished)
+                (execution or Execution()).executor(settings, force_since).run(todo, finished)
     finally:  # an interrupted grid still records the cells it finished
         if settings.ingest and shards:
             ingest_missing(settings.db, list(shards.values()), replace={k for k in shards if k not in cached})

@@ -1,15 +1,18 @@
 """One cell in its family's container, next to a Milvus sidecar on a private Docker network.
 
-The container reads data and weights through read-only mounts, writes its run shard into an exchange folder
-(read-write), and never opens ``results.duckdb``: the host moves the shard next to its native shards and
-ingests it. The image id goes in as ECOMBENCH_IMAGE_DIGEST (a container cannot know its own image), so every
-row records the image that produced it. Containers, the network and anonymous volumes are removed whatever
-happens.
+The host plans the cell and hands the container its spec (``ecombench execute``). The container reads data
+and weights through read-only mounts, writes its run shard into an exchange folder (read-write), keeps the
+sub-jobs it trains (fine-tunes, top-tune heads) in the host workdir's job folders (read-write mounts, under the
+same file locks as native runs), and never opens ``results.duckdb``: the host validates the shard, moves it
+next to its native shards and ingests it. The image id goes in as ECOMBENCH_IMAGE_DIGEST (a container cannot
+know its own image), so every row records the image that produced it. Containers, the network and anonymous
+volumes are removed whatever happens.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import threading
@@ -25,14 +28,15 @@ from harness.containers import SIDECAR, engine, get_family, image_id
 from harness.errors import HarnessError
 from harness.execute import RunSettings
 from harness.ids import parse_ref
-from harness.runner import Outcome
 from harness.shards import Shard, ShardStore
-from harness.store import ingest
+from harness.strategies import get_strategy
 
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
     from docker.models.networks import Network
+
+    from harness.cells import CellSpec
 
 WORK = "/ecombench/work"  # the harness's workdir inside the container (a tmpfs)
 WEIGHTS = "/ecombench/weights"
@@ -52,15 +56,31 @@ class Mount:
         return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
 
 
+#: the workdir's folders a container shares with the host: sub-jobs (and their locks) outlive the container
+SHARED_FOLDERS = ("finetune", "toptune", "locks")
+
+
 def plan_mounts(
-    model: str, dataset: str, exchange: Path, cache: Path, cwd: Path, environ: Mapping[str, str]
+    model: str,
+    dataset: str,
+    exchange: Path,
+    cache: Path,
+    cwd: Path,
+    environ: Mapping[str, str],
+    also: tuple[str, ...] = (),
+    workdir: Path | None = None,
 ) -> tuple[list[Mount], dict[str, str]]:
     """Bind mounts and environment of a cell container: data, manifests and weights read-only, at the path the
-    ids name (relative ids resolve against ``cwd``, the container's working directory too); the shard exchange
-    folder and the embedding cache read-write."""
+    ids name (relative ids resolve against ``cwd``, the container's working directory too; ``also``: more
+    dataset ids, e.g. a cross-tuning source); the shard exchange folder, the embedding cache and, with
+    ``workdir``, its job folders read-write."""
     mounts = [Mount(exchange, f"{WORK}/shards", False), Mount(cache, f"{WORK}/embeddings", False)]
+    if workdir is not None:
+        for name in SHARED_FOLDERS:
+            _own(workdir.absolute() / name)
+            mounts.append(Mount(workdir.absolute() / name, f"{WORK}/{name}", False))
     env: dict[str, str] = {}
-    paths = [parse_ref(dataset, "dataset").name]
+    paths = [parse_ref(d, "dataset").name for d in (dataset, *also)]
     model_ref = parse_ref(model, "model")
     if model_ref.kind == "checkpoint":
         paths.append(model_ref.split_at()[1])
@@ -182,34 +202,51 @@ def _state(container: Container) -> dict[str, Any]:
     return dict(container.attrs["State"])
 
 
+def family_for(model: str) -> str:
+    """The first family image that runs this model id's kind (timm ids run in the timm image)."""
+    from harness.containers import FAMILIES
+
+    kind = parse_ref(model, "model").kind
+    for name, image in FAMILIES.items():
+        if kind in image.model_kinds:
+            return name
+    raise HarnessError(f"no container image runs model '{model}' (kind '{kind}')")
+
+
 def run_in_container(
-    family: str,
-    model: str,
-    dataset: str,
-    cli_args: list[str],
+    spec: CellSpec,
     settings: RunSettings,
-    sidecar: bool,
     timeout_s: float,
     echo: Callable[[str], None],
-) -> Outcome:
-    """Run ``ecombench run --model MODEL --dataset DATASET *cli_args`` in the family's image, then ingest its shard.
+    family: str | None = None,
+) -> Shard:
+    """Run the planned cell in its family's image (``ecombench execute`` of its spec), then take back its shard.
 
-    With ``sidecar`` and no ``settings.milvus_uri``, a milvus-lite sidecar serves the retrieval; ``cli_args``
-    must not name a workdir, database or Milvus URI (the host decides those).
+    A retrieval cell on Milvus with no ``settings.milvus_uri`` gets a milvus-lite sidecar.
     """
+    import dataclasses
+
+    cell = spec.cell
+    family = family or family_for(cell.model)
     image = get_family(family)
-    kind = parse_ref(model, "model").kind
+    kind = parse_ref(cell.model, "model").kind
     if kind not in image.model_kinds:
-        raise HarnessError(f"model '{model}' is not in the {family} image: it runs {', '.join(image.model_kinds)} ids")
+        raise HarnessError(
+            f"model '{cell.model}' is not in the {family} image: it runs {', '.join(image.model_kinds)} ids"
+        )
     client = engine()
     digest = image_id(client, image)
     exchange = settings.workdir.absolute() / "containers" / uuid.uuid4().hex[:12]
     cache = settings.workdir.absolute() / "containers" / f"embeddings-{family}"
     for folder in (exchange, cache):
         _own(folder)
-    mounts, env = plan_mounts(model, dataset, exchange, cache, Path.cwd(), os.environ)
+    source = get_strategy(cell.strategy).trained_on(cell.dataset, cell.params)
+    mounts, env = plan_mounts(
+        cell.model, cell.dataset, exchange, cache, Path.cwd(), os.environ, (source,), settings.workdir
+    )
     env |= {"ECOMBENCH_IMAGE_DIGEST": digest, "ECOMBENCH_IMAGE": image.tag, "HOME": "/tmp", "HF_HUB_OFFLINE": "1"}
     device = settings.extraction.device
+    sidecar = cell.suite == "retrieval" and cell.params.get("backend") == "milvus"
     container = None
     try:
         with private_network(client) as network:
@@ -217,9 +254,10 @@ def run_in_container(
             if uri is None and sidecar:
                 uri = start_sidecar(client, network)[1]
                 env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, SIDECAR)
-            command = ["run", "--model", model, "--dataset", dataset, *cli_args, "--workdir", WORK, "--no-ingest"]
-            command += ["--device", device, "--batch-size", str(settings.extraction.batch_size)]
-            command += ["--workers", str(settings.extraction.workers), *(["--milvus-uri", uri] if uri else [])]
+            inside = dataclasses.replace(settings, workdir=Path(WORK), milvus_uri=uri, ingest=False)
+            line = {**json.loads(spec.to_json()), "settings": inside.as_dict()}
+            (exchange / "cell.spec").write_text(json.dumps(line))
+            command = ["execute", f"{WORK}/shards/cell.spec"]
             container = client.containers.create(
                 image.tag, command, environment=env, volumes=[m.spec() for m in mounts], working_dir=str(Path.cwd()),
                 user=container_user(), network=network.name, labels=LABELS, read_only=True,
@@ -228,13 +266,13 @@ def run_in_container(
             )  # fmt: skip
             container.start()
             logs = LogTail(container, echo)
-            code = _wait(container, timeout_s, logs, model)
+            code = _wait(container, timeout_s, logs, cell.model)
             shards = list(ShardStore(exchange).all())  # validated: a shard from a container is untrusted input
             if not shards:
                 raise HarnessError(f"the {family} container exited with code {code} and wrote no shard:\n{logs.text()}")
     finally:
         remove(container)
-    return _collect(shards, exchange, settings)
+    return _collect(spec, shards, exchange, settings)
 
 
 def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> int:
@@ -248,12 +286,11 @@ def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> 
                            f"\n{logs.text()}") from None  # fmt: skip
 
 
-def _collect(shards: list[Shard], exchange: Path, settings: RunSettings) -> Outcome:
-    """Move the container's shard next to the native ones and ingest it (this process owns the database)."""
-    if len(shards) != 1:
-        raise HarnessError(f"the container wrote {len(shards)} shards into {exchange}; one was expected")
+def _collect(spec: CellSpec, shards: list[Shard], exchange: Path, settings: RunSettings) -> Shard:
+    """Move the container's shard next to the native ones (the caller ingests: it owns the database)."""
+    if [s.run_id for s in shards] != [spec.key] or shards[0].cell != spec.cell:
+        raise HarnessError(f"the container wrote shards {[s.run_id for s in shards]} into {exchange}, not its cell's")
     [shard] = shards
     settings.shards.write(shard)
-    ingest(settings.db, shards)
     shutil.rmtree(exchange, ignore_errors=True)
-    return Outcome.of(shard, cached=False)
+    return shard

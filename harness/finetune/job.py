@@ -31,7 +31,7 @@ def run_job(
     ``restart_before`` (--force): a job that finished before this time is trained again from scratch.
     """
     final = job_dir / "final.safetensors"
-    with file_lock(job_dir.with_suffix(".lock"), spec.label()):
+    with file_lock(job_dir.parent.parent / "locks" / f"finetune-{job_dir.name}.lock", spec.label()):
         if restart_before is not None and final.exists() and os.path.getmtime(final) < restart_before:
             shutil.rmtree(job_dir)
         if not final.exists():

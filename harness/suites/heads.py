@@ -37,7 +37,7 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     labels = np.asarray(manifest.labels(manifest.indices("train")))
     what = f"{model.model_id} on {dataset.id}/train"
     directory = ctx.workdir / "toptune" / job.key
-    with file_lock(directory.with_suffix(".lock"), job.label):
+    with file_lock(ctx.workdir / "locks" / f"toptune-{job.key}.lock", job.label):
         overwrite = stale(str(directory / "head.json"), ctx.force_since)
         trains = overwrite or not (directory / "head.json").exists()
         head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what)
