@@ -1,12 +1,12 @@
 """Embedding extraction with a content-addressed cache, computed once and reused by every suite.
 
 The cache key covers everything that determines the numbers: the model id and the digest of the weights
-actually loaded, the dataset's manifest digest, the split, and the resolved preprocessing.
+actually loaded, the dataset's manifest digest, the split, the resolved preprocessing, and the kind of device
+that ran the forward passes (a GPU's embeddings differ from the CPU's in the last bits).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.keys import content_key
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from harness.models.base import EmbeddingModel
 
 #: bump when the stored format or the extraction procedure changes, so old entries are not reused
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class EmbeddingCache:
         self.root = root
 
     @staticmethod
-    def key(model: EmbeddingModel, manifest: Manifest, split: str) -> str:
+    def key(model: EmbeddingModel, manifest: Manifest, split: str, device: str) -> str:
         fields = {
             "format": CACHE_FORMAT,
             "model": model.model_id,
@@ -51,8 +52,9 @@ class EmbeddingCache:
             "manifest": manifest.digest,
             "split": split,
             "preprocessing": model.preprocessing,
+            "device": device.partition(":")[0],
         }
-        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+        return content_key(fields, length=64)
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.npy"
@@ -91,7 +93,7 @@ def split_embeddings(
 ) -> tuple[np.ndarray, bool]:
     """Embeddings of one split in manifest order, from the cache when present; returns (array, was_cached)."""
     manifest = dataset.manifest()
-    key = cache.key(model, manifest, split)
+    key = cache.key(model, manifest, split, settings.device)
     cached = cache.load(key)
     if cached is not None:
         return cached, True

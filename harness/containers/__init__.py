@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import harness
 from harness.errors import HarnessError
+from harness.models import FAMILIES as MODEL_FAMILIES
 from harness.provenance import REPO
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class Image:
 
 BASE = Image("base", "Debian bookworm by digest, Python 3.11, the harness and its locked dependencies", base=False)
 #: model families: one folder each; a family whose models need another library gets its own folder
-_TIMM_KINDS = ("timm", "checkpoint", "pixels")
+_TIMM_KINDS = tuple(kind for kind, family in MODEL_FAMILIES.items() if family.library in ("timm", ""))
 FAMILIES = {
     "timm": Image("timm", "supervised and self-supervised backbones", model_kinds=_TIMM_KINDS),
     "open_clip": Image("open_clip", "text-image backbones (and timm)", model_kinds=("open_clip", *_TIMM_KINDS)),

@@ -18,16 +18,13 @@ from harness.cost.batch_search import BatchSearch, find_max_batch
 from harness.cost.memory import PeakMemory
 from harness.cost.timing import Stats, Timer, make_timer, measure, summarize, wall_timer
 from harness.errors import HarnessError
+from harness.precision import PRECISIONS, autocast_dtype
 
 if TYPE_CHECKING:
     import torch
 
     from harness.datasets.base import Dataset, Item
     from harness.models.base import EmbeddingModel
-
-#: bytes per embedding component at each storage precision
-BYTES_PER_VALUE = {"fp32": 4, "bf16": 2, "fp16": 2}
-PRECISIONS = tuple(BYTES_PER_VALUE)
 
 
 @dataclass(frozen=True)
@@ -60,9 +57,9 @@ class Bench:
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         import torch
 
-        if self.setup.precision == "fp32":
+        dtype = autocast_dtype(self.setup.precision)
+        if dtype is None:
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.setup.precision == "bf16" else torch.float16
         return torch.autocast(torch.device(self.setup.device).type, dtype=dtype)
 
     def _format(self, batch: torch.Tensor) -> torch.Tensor:

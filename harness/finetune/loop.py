@@ -25,12 +25,12 @@ from harness.errors import HarnessError
 from harness.finetune import checkpoints
 from harness.finetune.data import TrainImages, collate, split_items, transforms
 from harness.finetune.recipe import Recipe
+from harness.precision import autocast_dtype
 
 if TYPE_CHECKING:
     from harness.finetune.spec import JobSpec
 
 log = logging.getLogger(__name__)
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
 
     state = _resume(job_dir, model, ema, optimizer, scheduler)
     cuda = device.startswith("cuda")
-    amp_dtype = AMP_DTYPES.get(recipe.amp) if cuda else None
+    amp_dtype = autocast_dtype(recipe.amp) if cuda else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
     peak = PeakMemory(device)
     peak.start()

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.precision import PRECISIONS
 from harness.resources import preset_file
 from harness.tomlfile import read_toml
 
 RECIPES_FILE = preset_file("finetune.toml")
 #: bump when the training loop changes what a recipe produces (part of every fine-tune job's key)
 LOOP_FORMAT = 1
-PRECISIONS = ("bf16", "fp16", "fp32")
 
 
 @dataclass(frozen=True)

@@ -70,17 +70,14 @@ class JobSpec:
         import timm
 
         from harness.models import load_model
-        from harness.models.checkpoint_family import is_head
+        from harness.models.checkpoint_family import load_body
 
         base = load_model(self.base_model)
         if base.weights_digest != self.base_weights:
             raise HarnessError(f"the weights of '{self.base_model}' changed since the fine-tune was planned")
         extra = {"drop_path_rate": self.recipe["drop_path"]} if self.recipe["drop_path"] else {}
         model = timm.create_model(self.architecture, pretrained=False, num_classes=self.num_classes, **extra)
-        state = {k: v for k, v in base.module.state_dict().items() if not is_head(model, k)}
-        result = model.load_state_dict(state, strict=False)
-        if result.unexpected_keys or not all(is_head(model, k) for k in result.missing_keys):
-            raise HarnessError(f"cannot start a fine-tune of '{self.architecture}' from '{self.base_model}'")
+        load_body(model, base.module.state_dict(), f"the starting point '{self.base_model}' of a fine-tune")
         return model
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
 from harness.models import timm_family
@@ -36,12 +38,7 @@ def load(ref: Ref) -> EmbeddingModel:
         raise HarnessError(f"cannot read checkpoint '{path}' as safetensors: {exc}") from exc
     model = timm_family.create(ref, architecture, pretrained=False, seed=0)
     model.reset_classifier(0)  # type: ignore[operator]  # the head is not part of the embedding; drop it whatever its size
-    result = model.load_state_dict({k: v for k, v in state.items() if not is_head(model, k)}, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise HarnessError(
-            f"checkpoint '{path}' does not fit timm architecture '{architecture}': "
-            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
-        )
+    load_body(model, state, f"checkpoint '{path}'")
     preprocessing, transform = timm_family.describe(model)
     return EmbeddingModel(
         model_id=str(ref),
@@ -52,6 +49,19 @@ def load(ref: Ref) -> EmbeddingModel:
         weights_digest=state_digest(model),
         random_init=False,
     )
+
+
+def load_body(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load every tensor of ``state`` but the classifier head into ``model``, strictly otherwise: a missing or
+    unexpected tensor outside the head is an error naming ``what``."""
+    result = model.load_state_dict({k: v for k, v in state.items() if not is_head(model, k)}, strict=False)
+    unexpected = result.unexpected_keys
+    missing = [k for k in result.missing_keys if not is_head(model, k)]
+    if missing or unexpected:
+        raise HarnessError(
+            f"{what} does not fit timm architecture '{getattr(model, 'pretrained_cfg', {}).get('architecture')}': "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 def is_head(model: object, key: str) -> bool:

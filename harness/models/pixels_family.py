@@ -6,14 +6,12 @@ A baseline and a test hook: with sklearn's digits, ``pixels:8`` gives back (a re
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import torch
 from PIL import Image
 
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
+from harness.keys import content_key
 from harness.models.base import EmbeddingModel
 
 OPTIONS = {"mode"}
@@ -44,6 +42,6 @@ def load(ref: Ref) -> EmbeddingModel:
         transform=PixelTransform(int(ref.name), mode),
         embed=lambda batch: batch,
         preprocessing=preprocessing,
-        weights_digest=hashlib.sha256(json.dumps(preprocessing, sort_keys=True).encode()).hexdigest(),
+        weights_digest=content_key(preprocessing, length=64),
         random_init=False,
     )

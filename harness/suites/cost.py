@@ -41,12 +41,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cost.inference import BYTES_PER_VALUE, PRECISIONS, Setup, pipeline, prepared, sample_tensor, stage_times
+from harness.cost.inference import Setup, pipeline, prepared, sample_tensor, stage_times
 from harness.cost.machine import machine_state
 from harness.cost.memory import PeakMemory
 from harness.cost.prices import device_name, price_metrics
 from harness.cost.timing import Stats
 from harness.errors import HarnessError
+from harness.precision import BYTES_PER_VALUE, PRECISIONS
 from harness.suites import Context
 
 DEFAULTS: dict[str, Any] = {
