@@ -1,6 +1,6 @@
 """Run a plan: hand the cells that are not done to an executor, ingest every shard, report the outcomes.
 
-The driver (this process) is the one writer of the results database (DESIGN.md §3). It ingests in a
+The driver (this process) is the one writer of the results database (DuckDB allows one writing process). It ingests in a
 ``finally``, so an interrupted grid still records the cells it finished; cells that finished earlier but never
 reached the database (a run killed before its ingest, a database locked by a reader) are ingested too.
 """

@@ -222,3 +222,64 @@ def test_the_installed_wheel_runs_a_grid_outside_the_repository(tmp_path: Path) 
     grid = run_cli("grid", "grid.toml", cwd=elsewhere, env=env)
     assert grid.returncode == 0, grid.stderr
     assert counts(elsewhere / "results.duckdb") == (3, 3)
+
+
+def test_a_failed_rerun_keeps_the_finished_result_beside_it(tmp_path: Path) -> None:
+    args = ["run", "--model", "pixels:4", "--dataset", "synthetic[classes=3,per_class=6,size=16]"]
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli(*args, "--force", "--milvus-uri", "http://127.0.0.1:9", cwd=tmp_path)  # nothing listens there
+    assert again.returncode == 1 and "127.0.0.1:9" in again.stderr
+    with duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True) as con:
+        [(run_id, status)] = con.execute("SELECT run_id, status FROM runs").fetchall()
+        metrics = con.execute("SELECT count(*) FROM results").fetchone()[0]  # type: ignore[index]
+    shards = tmp_path / ".ecombench" / "shards"
+    assert status == "ok" and metrics > 0
+    assert json.loads((shards / f"{run_id}.json").read_text())["status"] == "ok"
+    assert json.loads((shards / f"{run_id}.error.json").read_text())["status"] == "error"
+
+
+def test_a_reader_holding_the_database_costs_no_computed_cell(tmp_path: Path) -> None:
+    import time
+
+    args = ["run", "--model", "pixels:4", "--backend", "exact", "--dataset"]
+    assert run_cli(*args, "digits[per_class=4]", cwd=tmp_path).returncode == 0  # the database exists
+    reader = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)  # as in the README's snippet
+    second = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args, "digits[per_class=5]"], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    shards = tmp_path / ".ecombench" / "shards"
+    deadline = time.monotonic() + 300
+    while len(list(shards.glob("*.json"))) < 2 and time.monotonic() < deadline:  # computed; now it wants to ingest
+        time.sleep(0.1)
+    time.sleep(2.0)
+    reader.close()  # the reader finishes while the run waits for it
+    _, error = second.communicate(timeout=300)
+    assert second.returncode == 0, error
+    assert "in use by another process; waiting" in error
+    assert counts(tmp_path / "results.duckdb") == (2, 2)
+
+
+def test_shards_from_another_process_are_validated_before_they_touch_a_path(tmp_path: Path) -> None:
+    from harness.shards import ShardStore
+    from harness.store import ingest_folder
+
+    folder = tmp_path / "exchange"
+    folder.mkdir()
+    good = {
+        "run_id": "0" * 32, "cell": {"model": "pixels:4", "dataset": "digits", "strategy": "pretrained",
+                                     "suite": "retrieval", "params": {}},
+        "status": "ok", "started_at": "2026-12-01T00:00:00+00:00", "finished_at": "2026-12-01T00:00:01+00:00",
+        "metrics": {"mmp_at_5": 0.5},
+    }  # fmt: skip
+    (folder / f"{'0' * 32}.json").write_text(json.dumps(good))
+    (folder / "x.json").write_text(json.dumps({**good, "run_id": "../../escaped"}))
+    (folder / f"{'1' * 32}.json").write_text(json.dumps({**good, "run_id": "2" * 32}))  # name and content disagree
+    (folder / f"{'3' * 32}.json").write_text(json.dumps({**good, "run_id": "3" * 32, "metrics": {"m": "nan"}}))
+    (folder / f"{'4' * 32}.json").write_text("")  # a power cut's leftover
+    assert [s.run_id for s in ShardStore(folder).all()] == ["0" * 32]
+    assert ingest_folder(tmp_path / "r.duckdb", folder) == 1
+    assert not (tmp_path / "escaped.json").exists()
+    with pytest.raises(HarnessError, match="invalid run_id"):
+        ShardStore(folder).path("../../x")

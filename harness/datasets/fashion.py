@@ -1,7 +1,7 @@
 """``fashion:PATH``: Kaggle "Fashion Product Images (Small)" (paramaggarwal), read from its published layout.
 
 Which Fashion set the paper used is not verified; this one (about 44k images, ``masterCategory`` with 7
-values) is the best evidence for its "about 40k images, 6 classes" (see official-layouts.md §6a). PATH is
+values) is the best evidence for its "about 40k images, 6 classes" (the paper's dataset table). PATH is
 the unzipped Kaggle folder (its ``myntradataset/`` copy, or the full-size set's ``fashion-dataset/``, is
 found too)::
 
