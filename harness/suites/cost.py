@@ -1,6 +1,7 @@
 """The cost suite: what one model costs at inference, measured with warm-up, synchronised timers,
-repeats and percentiles (the practice of timm's benchmark.py and MLPerf), with its settings in the cell's params and the machine in the
-run's provenance (device, GPU driver, CUDA/torch versions, CPU model and threads, ``shared_machine``).
+repeats and percentiles (the practice of timm's benchmark.py and MLPerf), with its settings in the cell's
+params and the machine in the run's provenance (device, GPU driver, CUDA/torch versions, CPU model and
+threads, ``shared_machine``).
 
 The cell's dataset supplies the real images of the pipeline measurement. Steps, in order: batch-1
 latency on a pre-made tensor; the largest batch that fits (doubling, then bisection after an
