@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
     from harness.datasets.base import Dataset, Item, Manifest
     from harness.models.base import EmbeddingModel
+
+log = logging.getLogger(__name__)
 
 #: bump when the stored format or the extraction procedure changes, so old entries are not reused
 CACHE_FORMAT = 1
@@ -58,16 +61,32 @@ class EmbeddingCache:
         return self.root / f"{key}.npy"
 
     def load(self, key: str) -> np.ndarray | None:
+        """The stored array, or None where there is none or it is unreadable (a zero-byte or torn file, as a
+        power cut can leave, or anything but a plain 2-D float32 array): that entry is then recomputed."""
         path = self.path(key)
-        return np.load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            array = np.load(path, allow_pickle=False)
+            if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype != np.float32:
+                raise ValueError(f"not a 2-D float32 array ({getattr(array, 'dtype', type(array))})")
+        except (OSError, ValueError, EOFError) as exc:
+            log.warning(
+                "embedding cache entry '%s' is unreadable (%s): computing it again", path, str(exc) or "empty file"
+            )
+            return None
+        return array
 
     def store(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> None:
-        """Write atomically: a crash leaves either no entry or a complete one, never a torn file."""
+        """Write atomically and durably: a crash or power cut leaves either no entry or a complete one."""
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path(key).with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
         with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
             np.save(tmp, array)
+            tmp.flush()
+            os.fsync(tmp.fileno())
         os.replace(tmp.name, self.path(key))
+        fsync_path(self.root)
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -76,10 +95,30 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, durably: the data is fsynced before the rename and the folder
+    after it, so a power cut cannot leave a zero-byte file under the final name (ext4 and XFS can)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
         tmp.write(data)
+        tmp.flush()
+        os.fsync(tmp.fileno())
     os.replace(tmp.name, path)
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (making a rename in it durable), to disk; a no-op where
+    the path cannot be opened so (folders on Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def split_embeddings(
