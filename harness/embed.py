@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.procs import die_with_parent
 
 if TYPE_CHECKING:
     import torch
@@ -180,6 +181,7 @@ def extract(
         batch_size=settings.batch_size,
         num_workers=settings.workers,
         collate_fn=_collate,
+        worker_init_fn=die_with_parent,  # a SIGKILLed run leaves no decoding worker behind (harness.procs)
     )
     device = torch.device(settings.device)
     model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it

@@ -45,6 +45,7 @@ from harness.datasets.finalise import MISSING, finalise
 from harness.datasets.images import inspect_image
 from harness.embed import atomic_write
 from harness.errors import HarnessError
+from harness.procs import worker_guard
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,9 @@ def _inspect(
         return
     # forkserver: forking a process that runs threads (rich's progress bar, torch) can deadlock
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    # the workers end with this process even when it is SIGKILLed (harness.procs)
+    context, guard = multiprocessing.get_context(method), (os.getpid(),)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_guard, initargs=guard)
     pending: deque[tuple[list[Entry], Future[list[Result]]]] = deque()
     try:
         for chunk in chunks:
