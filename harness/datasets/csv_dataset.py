@@ -38,6 +38,24 @@ HEADER_HINT = "expected a header path,label[,split] and one row per image"
 
 def _read_rows(path: Path) -> Iterator[tuple[int, str, str, str | None]]:
     """(row number, image path as written, class name, split or None) of every row, lazily."""
+    try:
+        yield from _parse_rows(path)
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"dataset CSV '{path}' is not UTF-8 text: {_where_undecodable(path, exc)}") from exc
+
+
+def _where_undecodable(path: Path, exc: UnicodeDecodeError) -> str:
+    """The first byte that is not UTF-8, and the line of the file it is on."""
+    data = path.read_bytes()
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"byte 0x{line[bad.start]:02x} on line {number}; save it as UTF-8"
+    return f"{exc.reason}; save it as UTF-8"
+
+
+def _parse_rows(path: Path) -> Iterator[tuple[int, str, str, str | None]]:
     # utf-8-sig: spreadsheet programs often start a CSV with a byte-order mark
     with path.open(newline="", encoding="utf-8-sig") as file:
         reader = csv.DictReader(file)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import HarnessError
+from harness.suites.param_types import check_param_types
 
 if TYPE_CHECKING:
     from harness.datasets.base import Dataset
@@ -88,6 +89,7 @@ def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str,
             f"strategy '{strategy}' is not available in suite '{name}' (available: {', '.join(suite.STRATEGIES)})"
         )
     defaults = {**suite.DEFAULTS, **by_strategy.get(strategy, {})}
+    check_param_types(name, {**suite.DEFAULTS, **{k: v for d in by_strategy.values() for k, v in d.items()}}, given)
     params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
     # A suite may spell out what a parameter refers to (e.g. a preset's contents), so that the cell key
     # changes when that data changes, and a bad reference fails before anything runs.
