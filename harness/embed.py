@@ -80,13 +80,19 @@ class EmbeddingCache:
 
     def store(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> None:
         """Write atomically and durably: a crash or power cut leaves either no entry or a complete one."""
-        self.root.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path(key).with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
-        with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
-            np.save(tmp, array)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, self.path(key))
+        tmp_name = ""
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
+                tmp_name = tmp.name
+                np.save(tmp, array)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, self.path(key))
+        except OSError as exc:  # a full disk, most likely: say where, and leave no half-written file
+            if tmp_name:
+                Path(tmp_name).unlink(missing_ok=True)
+            raise HarnessError(f"cannot write embedding cache entry '{self.path(key)}': {exc.strerror or exc}") from exc
         fsync_path(self.root)
 
 
@@ -98,12 +104,19 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all, durably: the data is fsynced before the rename and the folder
     after it, so a power cut cannot leave a zero-byte file under the final name (ext4 and XFS can)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
+    tmp_name = ""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            tmp_name = tmp.name
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, path)
+    except OSError as exc:  # a full disk or a read-only folder: say which file, and leave no temporary
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        raise HarnessError(f"cannot write '{path}': {exc.strerror or exc}") from exc
     fsync_path(path.parent)
 
 

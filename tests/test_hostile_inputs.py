@@ -423,3 +423,45 @@ def test_odd_but_valid_input_is_accepted(name: str, tmp_path: Path, capsys: pyte
     classes = [name for _, _, name, _ in json.loads(sidecar.read_text())["classes"]]
     assert shown in out + err or shown in classes, (out, err, classes)
     assert "Traceback" not in err
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs filled to the last byte; skipped where mounting is not allowed (not root)."""
+    import subprocess
+
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip() or done.returncode}")
+    try:
+        with (mount / "filler").open("wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("command", ["prepare", "run"])
+def test_a_full_disk_is_one_line(
+    command: str, full_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop(tmp_path / "shop")
+    db = tmp_path / "r.duckdb"
+    if command == "prepare":
+        monkeypatch.setenv("ECOMBENCH_HOME", str(full_disk / "home"))
+        args = ["datasets", "prepare", f"folder:{tmp_path / 'shop'}", "--workers", "0", "--db", str(db)]
+    else:
+        args = run(dataset=f"folder:{tmp_path / 'shop'}", model="pixels:4")(tmp_path)
+        args[args.index("--workdir") + 1] = str(full_disk / "wd")
+    code, _, err = ecombench(args, capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith(f"error: cannot write '{full_disk}/") and "No space left on device" in lines[0]
+    assert results_rows(db) == 0

@@ -122,12 +122,25 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
                 log.warning("the prepared manifest of '%s' is not usable (%s): preparing it again", dataset.id, stale)
         try:
             report, hashed, resumed = build(dataset, paths, workers, reporter or Quiet())
+        except (OSError, duckdb.Error) as exc:  # a full disk, most likely; the journal written so far stays
+            if isinstance(exc, duckdb.Error) and not _disk_error(exc):
+                raise
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+            raise HarnessError(
+                f"cannot write the manifest of '{dataset.id}' in '{folder}': {why}; free some space and run prepare "
+                "again: it resumes"
+            ) from exc
         except BrokenProcessPool as exc:
             raise HarnessError(
                 f"a worker process died while reading the images of '{dataset.id}' (out of memory, or a decoder "
                 "crash): run prepare again to resume, with --workers 0 to see which file"
             ) from exc
     return Prepared({**report, "manifest": str(paths.parquet)}, hashed, resumed, time.perf_counter() - started, False)
+
+
+def _disk_error(exc: duckdb.Error) -> bool:
+    """DuckDB's word for a write the file system refused (it can surface as a failed commit)."""
+    return isinstance(exc, duckdb.IOException) or "No space left on device" in str(exc)
 
 
 def prepared_report(dataset: FileDataset) -> dict[str, Any] | None:
