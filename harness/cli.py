@@ -40,9 +40,9 @@ Force = Annotated[bool, typer.Option(help="recompute cells that already finished
 def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool):  # type: ignore[no-untyped-def]
     from harness.embed import ExtractionSettings
     from harness.execute import RunSettings
+    from harness.preflight import check_settings
 
-    if workdir.exists() and not workdir.is_dir():
-        raise HarnessError(f"--workdir '{workdir}' is a file, not a folder")
+    check_settings(device, workdir)
     return RunSettings(workdir, db, milvus_uri, ExtractionSettings(batch_size, workers, device), force)
 
 
@@ -481,7 +481,8 @@ def containers_list() -> None:
 
 
 def main() -> None:
-    """Console entry point: a HarnessError is one line on stderr and exit code 2, never a traceback."""
+    """Console entry point: a HarnessError, a usage error or a file system refusal is one line on stderr and
+    exit code 2 (a failed cell: exit code 1), never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Milvus Lite's embedded gRPC server logs every RPC it does not implement (pymilvus probes
     # AllocTimestamp) as an error with a traceback; they are harmless. Client-side failures still surface
@@ -489,11 +490,32 @@ def main() -> None:
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     logging.getLogger("harness.finetune").setLevel(logging.INFO)  # one line per epoch
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    try:  # typer vendors its own click (0.2x); older ones use click's
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover
+        from click import ClickException  # type: ignore[assignment]
+
     try:
-        app()
+        code = app(standalone_mode=False)  # click's own errors come back here, to be printed as one line
     except HarnessError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc), 2)
+    except ClickException as exc:  # a usage error: an unknown option, a value out of range, ...
+        if type(exc).__name__ == "NoArgsIsHelpError":  # typer has printed the help
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _fail(f"{where}{exc.format_message()}{hint}", exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    except OSError as exc:  # a file system refusal no layer could word better: a full disk, a read-only folder
+        _fail(f"{exc.strerror or exc}: '{exc.filename}'" if exc.filename else f"{exc.strerror or exc}", 2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[red]error:[/] {escape(' '.join(message.splitlines()))}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

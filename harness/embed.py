@@ -8,6 +8,7 @@ that ran the forward passes (a GPU's embeddings differ from the CPU's in the las
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.keys import content_key
+from harness.procs import die_with_parent
 
 if TYPE_CHECKING:
     import torch
 
     from harness.datasets.base import Dataset, Item, Manifest
     from harness.models.base import EmbeddingModel
+
+log = logging.getLogger(__name__)
 
 #: bump when the stored format or the extraction procedure changes, so old entries are not reused
 CACHE_FORMAT = 2
@@ -60,16 +64,38 @@ class EmbeddingCache:
         return self.root / f"{key}.npy"
 
     def load(self, key: str) -> np.ndarray | None:
+        """The stored array, or None where there is none or it is unreadable (a zero-byte or torn file, as a
+        power cut can leave, or anything but a plain 2-D float32 array): that entry is then recomputed."""
         path = self.path(key)
-        return np.load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            array = np.load(path, allow_pickle=False)
+            if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype != np.float32:
+                raise ValueError(f"not a 2-D float32 array ({getattr(array, 'dtype', type(array))})")
+        except (OSError, ValueError, EOFError) as exc:
+            log.warning(
+                "embedding cache entry '%s' is unreadable (%s): computing it again", path, str(exc) or "empty file"
+            )
+            return None
+        return array
 
     def store(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> None:
-        """Write atomically: a crash leaves either no entry or a complete one, never a torn file."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Write atomically and durably: a crash or power cut leaves either no entry or a complete one."""
         atomic_write(self.path(key).with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
-        with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
-            np.save(tmp, array)
-        os.replace(tmp.name, self.path(key))
+        tmp_name = ""
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
+                tmp_name = tmp.name
+                np.save(tmp, array)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, self.path(key))
+        except OSError as exc:  # a full disk, most likely: say where, and leave no half-written file
+            if tmp_name:
+                Path(tmp_name).unlink(missing_ok=True)
+            raise HarnessError(f"cannot write embedding cache entry '{self.path(key)}': {exc.strerror or exc}") from exc
+        fsync_path(self.root)
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -78,10 +104,37 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
+    """Write ``path`` whole or not at all, durably: the data is fsynced before the rename and the folder
+    after it, so a power cut cannot leave a zero-byte file under the final name (ext4 and XFS can)."""
+    tmp_name = ""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            tmp_name = tmp.name
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp.name, path)
+    except OSError as exc:  # a full disk or a read-only folder: say which file, and leave no temporary
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        raise HarnessError(f"cannot write '{path}': {exc.strerror or exc}") from exc
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (making a rename in it durable), to disk; a no-op where
+    the path cannot be opened so (folders on Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def split_embeddings(
@@ -143,6 +196,7 @@ def extract(
         batch_size=settings.batch_size,
         num_workers=settings.workers,
         collate_fn=_collate,
+        worker_init_fn=die_with_parent,  # a SIGKILLed run leaves no decoding worker behind (harness.procs)
     )
     device = torch.device(settings.device)
     model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it

@@ -42,8 +42,19 @@ class Ref:
         return text
 
 
+#: longer than any path a file system takes (PATH_MAX): an id this long is a mistake, not a dataset
+MAX_ID = 4096
+
+
+def shorten(text: str, keep: int = 60) -> str:
+    """``text`` as shown in a message: a very long one cut, with its length said."""
+    return text if len(text) <= keep + 20 else f"{text[:keep]}... ({len(text)} characters)"
+
+
 def parse_ref(text: str, what: str) -> Ref:
     """Parse ``text`` into a Ref; ``what`` ("model" or "dataset") names the thing in error messages."""
+    if len(text) > MAX_ID:
+        raise HarnessError(f"{what} id '{shorten(text)}' is too long: at most {MAX_ID} characters")
     match = _REF.match(text.strip())
     if not match:
         raise HarnessError(
@@ -55,6 +66,8 @@ def parse_ref(text: str, what: str) -> Ref:
         key, sep, value = part.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise HarnessError(f"malformed option {part!r} in {what} id {text!r}: expected key=value")
+        if key.strip() in options:  # the second would silently win: a typo'd experiment
+            raise HarnessError(f"duplicate option {key.strip()} in {what} id {text!r}: give it once")
         options[key.strip()] = value.strip()
     return Ref(match["kind"], (match["name"] or "").strip(), tuple(sorted(options.items())))
 

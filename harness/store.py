@@ -116,7 +116,7 @@ CREATE OR REPLACE VIEW cost_ledger AS
     WHERE r.status = 'ok' AND (
         regexp_matches(m.metric, '(_s|_ms|_ms_per_image|_mb|_hours|_usd|_per_hour|_spread|_unstable)$')
         OR regexp_matches(m.metric, '^(gflops|embedding_bytes)')
-        OR m.metric IN ('params', 'best_batch_size', 'pipeline_efficiency'));
+        OR m.metric IN ('params', 'best_batch_size', 'pipeline_efficiency', 'tuner_search_attempts'));
 """
 
 RUN_COLUMNS = (

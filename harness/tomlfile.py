@@ -15,5 +15,11 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise HarnessError(f"{what} '{path}' does not exist") from exc
+    except IsADirectoryError as exc:
+        raise HarnessError(f"{what} '{path}' is a directory, not a TOML file") from exc
+    except OSError as exc:
+        raise HarnessError(f"cannot read {what} '{path}': {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{what} '{path}' is not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise HarnessError(f"{what} '{path}' is not valid TOML: {exc}") from exc

@@ -97,7 +97,7 @@ def test_unknown_kind() -> None:
         ("folder:/d[size=3]", "unknown option(s) size in dataset id 'folder:/d[size=3]' (known: seed, test_"),
         (
             "csv:/d.csv[k=1]",
-            "unknown option(s) k in dataset id 'csv:/d.csv[k=1]' (known: seed, test_fraction)",
+            "unknown option(s) k in dataset id 'csv:/d.csv[k=1]' (known: allow_outside, seed, test_fraction)",
         ),
         (
             "synthetic[classes=x]",
@@ -387,8 +387,8 @@ def shop(tmp_path: Path) -> Path:
 def test_csv_without_split_column(shop: Path) -> None:
     rows = [["Label", "path", "sku"]] + [[["tee", "cap"][i % 2], f"img/{i:02d}.png", str(i)] for i in range(6)]
     save(shop.parent / "elsewhere" / "x.png", solid((250, 1, 2)))
-    rows.append(["tee", str(shop.parent / "elsewhere" / "x.png"), "6"])  # absolute path
-    dataset = resolve_dataset(f"csv:{write_csv(shop / 'labels.csv', rows)}")
+    rows.append(["tee", str(shop.parent / "elsewhere" / "x.png"), "6"])  # absolute path, allowed on purpose
+    dataset = resolve_dataset(f"csv:{write_csv(shop / 'labels.csv', rows)}[allow_outside=true]")
     manifest = dataset.manifest()
     assert [(item.key, item.label) for item in manifest.items[:2]] == [("img/00.png", 1), ("img/01.png", 0)]
     assert {item.class_name: item.label for item in manifest.items} == {"cap": 0, "tee": 1}
@@ -396,7 +396,25 @@ def test_csv_without_split_column(shop: Path) -> None:
     assert dataset.load_image(manifest.items[-1]).getpixel((0, 0)) == (250, 1, 2)
     before = manifest.digest
     save(shop / "img" / "03.png", solid((0, 99, 0)))
-    assert resolve_dataset(f"csv:{shop / 'labels.csv'}").manifest().digest != before
+    assert resolve_dataset(f"csv:{shop / 'labels.csv'}[allow_outside=true]").manifest().digest != before
+
+
+@pytest.mark.parametrize("where", ["../elsewhere/x.png", "img/../../elsewhere/x.png", "absolute"])
+def test_csv_rows_outside_the_folder_are_refused_unless_allowed(shop: Path, where: str) -> None:
+    outside = save(shop.parent / "elsewhere" / "x.png", solid((250, 1, 2)))
+    key = str(outside) if where == "absolute" else where
+    rows = [["path", "label"], ["img/00.png", "a"], ["img/../img/01.png", "a"], [key, "a"]]
+    path = write_csv(shop / "labels.csv", rows)
+    message = (
+        f"row 4 of '{path}': image path {key!r} points outside the CSV's folder '{shop}'; write it relative to "
+        "that folder, or allow it with the id option [allow_outside=true]"
+    )
+    with pytest.raises(HarnessError, match=f"^{re.escape(message)}$"):
+        resolve_dataset(f"csv:{path}").manifest()
+    allowed = resolve_dataset(f"csv:{path}[allow_outside=true]").manifest()
+    assert len(allowed.items) == 3 and allowed.items[2].key == Path(key).as_posix()
+    with pytest.raises(HarnessError, match=re.escape("option allow_outside='yes' in dataset id")):
+        resolve_dataset(f"csv:{path}[allow_outside=yes]")
 
 
 def test_csv_split_column(shop: Path) -> None:

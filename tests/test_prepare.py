@@ -80,7 +80,7 @@ def test_a_changed_annotation_file_makes_the_prepared_manifest_stale(
     assert dataset.report()["manifest"] is None and len(dataset.manifest().items) == 10
     assert dataset.manifest().digest != prepared["digest"]
     assert caplog.messages[0] == (
-        f"the prepared manifest of 'sop:{root}' is out of date (an annotation file or folder changed since): "
+        f"the prepared manifest of 'sop:{root}' is not usable (an annotation file or folder changed since): "
         "building it in memory; run `ecombench datasets prepare` again"
     )
     # the in-memory build names what it left out, as prepare does (the replica holds one truncated JPEG)

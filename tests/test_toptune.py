@@ -164,3 +164,35 @@ def test_classification_rejects_test_classes_missing_from_training(tmp_path: Pat
                    f"csv:{tmp_path / 'labels.csv'}", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1
     assert "1 test images belong to 1 classes absent from the training split (e.g. 'c')" in done.stderr, done.stderr
+
+
+def test_a_resumed_search_is_charged_for_every_attempt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.suites.heads import head_costs
+    from harness.toptune.train import SEARCH_TIME
+
+    x, labels = blobs(20, 3)
+    preset = Preset(max_trials=3, executions_per_trial=1, epochs=2, final_epochs=2, patience=1, val_fraction=0.25)
+    original, calls = _Tuner.on_trial_end, []
+
+    def killed_after_first(self: _Tuner, trial: object) -> None:
+        original(self, trial)
+        calls.append(trial)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the first process dies after one trial
+
+    monkeypatch.setattr(_Tuner, "on_trial_end", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        train_head(x, labels, preset, 0, tmp_path, overwrite=False, what="blobs")
+    [first] = json.loads((tmp_path / SEARCH_TIME).read_text())["attempts_s"]
+    assert first > 0
+    head = train_head(x, labels, preset, 0, tmp_path, overwrite=False, what="blobs")
+    assert len(head.search_attempts_s) == 2 and head.search_attempts_s[0] == first and head.search_attempts_s[1] > 0
+    assert head.search_s == pytest.approx(first + head.search_attempts_s[1])
+    costs = head_costs(head)
+    assert costs["tuner_search_attempts"] == 2 and costs["tuner_search_s"] == head.search_s
+    # loaded later from the finished job: the same account
+    again = train_head(x, labels, preset, 0, tmp_path, overwrite=False, what="blobs")
+    assert again.search_attempts_s == head.search_attempts_s and again.search_s == head.search_s
+    # a clean search is one attempt
+    clean = train_head(x, labels, TINY, 0, tmp_path / "clean", overwrite=False, what="blobs")
+    assert len(clean.search_attempts_s) == 1 and clean.search_s == clean.search_attempts_s[0]

@@ -55,7 +55,7 @@ DATASET_KINDS: dict[str, DatasetKind] = {
     "csv": DatasetKind(
         "harness.datasets.csv_dataset",
         "CsvDataset",
-        "a CSV with header path,label[,split]; paths relative to the CSV's folder [test_fraction, seed]",
+        "a CSV with header path,label[,split]; paths relative to the CSV's folder [test_fraction, seed, allow_outside]",
         name="PATH",
     ),
     # The paper's six, each read from the layout its authors publish (``ecombench datasets prepare`` once).

@@ -46,7 +46,7 @@ def prepare_command(
         _rate_column(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err) as progress:
+    with Progress(*columns, console=err, transient=True) as progress:  # an error is then its one line
         done = prepare(dataset, workers, force, RichReporter(progress, f"reading {escape(dataset.id)}"))
     if done.reused:
         console.print("already prepared and still valid: nothing was read (--force prepares it again)")

@@ -23,7 +23,7 @@ from harness.datasets.base import manifest_digest
 from harness.datasets.files import FileDataset, Notes
 from harness.datasets.splits import stratified_split
 from harness.datasets.stats import class_counts, split_stats
-from harness.embed import atomic_write
+from harness.embed import atomic_write, fsync_path
 from harness.errors import HarnessError
 
 MEMORY_LIMIT = "128MB"  # measured: 1M rows finalise in ~240 MB RSS, Python included
@@ -87,7 +87,9 @@ def finalise(
         split = _assign_splits(con, dataset, kept)
         tmp = parquet.with_name(parquet.name + ".tmp")
         con.execute(WRITE, [str(tmp)])
+        fsync_path(tmp)  # durable before the rename: a power cut must not leave a zero-byte manifest
         os.replace(tmp, parquet)
+        fsync_path(parquet.parent)
         cursor = con.execute("SELECT k, label, c, s, h FROM kept ORDER BY o")
         digest = manifest_digest(dataset.id, _rows(cursor))
         con.execute("CREATE VIEW manifest AS SELECT k AS path, label, c AS class_name, s AS split FROM kept")

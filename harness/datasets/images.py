@@ -30,6 +30,7 @@ def walk_images(folder: Path) -> list[str]:
     """find_images as sorted posix paths relative to ``folder``, by os.scandir: fast for a million files."""
     found: list[str] = []
     stack = [("", str(folder))]
+    seen = {_identity(str(folder)): str(folder)}  # folders met, to stop at a symlink loop
     while stack:
         prefix, path = stack.pop()
         with os.scandir(path) as entries:
@@ -37,10 +38,22 @@ def walk_images(folder: Path) -> list[str]:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir():
+                    identity = _identity(entry.path)
+                    if identity in seen:
+                        raise HarnessError(
+                            f"dataset folder '{entry.path}' leads back to '{seen[identity]}' (a symlink loop, or a "
+                            "second link to one folder): remove the link"
+                        )
+                    seen[identity] = entry.path
                     stack.append((f"{prefix}{entry.name}/", entry.path))
                 elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
                     found.append(prefix + entry.name)
     return sorted(found)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    stat = os.stat(path)  # follows symlinks: two ways to one folder have one identity
+    return stat.st_dev, stat.st_ino
 
 
 def file_digest(path: Path) -> str:

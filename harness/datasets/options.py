@@ -13,8 +13,8 @@ def int_option(ref: Ref, key: str, default: int, minimum: int = 0) -> int:
     text = ref.option(key)
     if text is None:
         return default
-    try:
-        value = int(text)
+    try:  # ASCII only: int() would read other scripts' digits, and the id would not be canonical
+        value = int(text) if text.isascii() else minimum - 1
     except ValueError:
         value = minimum - 1
     if value < minimum:
@@ -28,7 +28,7 @@ def fraction_option(ref: Ref, key: str, default: float) -> float:
     if text is None:
         return default
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else -1.0
     except ValueError:
         value = -1.0
     if not 0.0 < value < 1.0:

@@ -45,6 +45,7 @@ from harness.datasets.finalise import MISSING, finalise
 from harness.datasets.images import inspect_image
 from harness.embed import atomic_write
 from harness.errors import HarnessError
+from harness.procs import worker_guard
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,22 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
         if force:
             for path in (paths.parquet, paths.sidecar, paths.journal, paths.journal_meta):
                 path.unlink(missing_ok=True)
-        elif (valid := check_prepared(dataset)[0]) is not None:
-            return Prepared(valid, 0, 0, time.perf_counter() - started, reused=True)
+        else:
+            valid, stale = check_prepared(dataset)
+            if valid is not None:
+                return Prepared(valid, 0, 0, time.perf_counter() - started, reused=True)
+            if stale:
+                log.warning("the prepared manifest of '%s' is not usable (%s): preparing it again", dataset.id, stale)
         try:
             report, hashed, resumed = build(dataset, paths, workers, reporter or Quiet())
+        except (OSError, duckdb.Error) as exc:  # a full disk, most likely; the journal written so far stays
+            if isinstance(exc, duckdb.Error) and not _disk_error(exc):
+                raise
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+            raise HarnessError(
+                f"cannot write the manifest of '{dataset.id}' in '{folder}': {why}; free some space and run prepare "
+                "again: it resumes"
+            ) from exc
         except BrokenProcessPool as exc:
             raise HarnessError(
                 f"a worker process died while reading the images of '{dataset.id}' (out of memory, or a decoder "
@@ -125,12 +138,17 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
     return Prepared({**report, "manifest": str(paths.parquet)}, hashed, resumed, time.perf_counter() - started, False)
 
 
+def _disk_error(exc: duckdb.Error) -> bool:
+    """DuckDB's word for a write the file system refused (it can surface as a failed commit)."""
+    return isinstance(exc, duckdb.IOException) or "No space left on device" in str(exc)
+
+
 def prepared_report(dataset: FileDataset) -> dict[str, Any] | None:
     """The sidecar of a valid prepared manifest (the Parquet is not read), or None (logging why it is stale)."""
     report, stale = check_prepared(dataset)
     if stale:
         log.warning(
-            "the prepared manifest of '%s' is out of date (%s): building it in memory; run `ecombench datasets "
+            "the prepared manifest of '%s' is not usable (%s): building it in memory; run `ecombench datasets "
             "prepare` again",
             dataset.id,
             stale,
@@ -143,20 +161,33 @@ def load_prepared(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]] | Non
     report = prepared_report(dataset)
     if report is None:
         return None
-    return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+    try:
+        return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+    except duckdb.Error as exc:  # passed the cheap check yet unreadable: treated as not prepared
+        log.warning(
+            "the prepared manifest '%s' of '%s' is unreadable (%s): building it in memory; run `ecombench "
+            "datasets prepare` again",
+            report["manifest"], dataset.id, str(exc).splitlines()[0],
+        )  # fmt: skip
+        return None
 
 
 def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
     """(sidecar, "") of a valid prepared manifest; (None, why) for a stale one; (None, "") where there is none.
 
-    Valid is the cheap check: same id, root and format, and the same size and mtime of every annotation file.
+    Valid is the cheap check: same id, root and format, and the same size and mtime of every annotation file,
+    and a Parquet that starts and ends as one does (a power cut can leave a zero-byte or torn file).
     """
     paths = Paths.of(manifests_dir(), dataset.id)
     if not (paths.sidecar.is_file() and paths.parquet.is_file()):
         return None, ""
     try:
         report = json.loads(paths.sidecar.read_text())
-        if report.get("format") != FORMAT:
+        if not isinstance(report, dict):
+            raise ValueError("not a JSON object")
+        if not _looks_like_parquet(paths.parquet):
+            stale = f"the manifest '{paths.parquet}' is empty or torn"
+        elif report.get("format") != FORMAT:
             stale = f"format {report.get('format')}, now {FORMAT}"
         elif report.get("dataset") != dataset.id or report.get("root") != dataset.root:
             stale = "written for another dataset id or root"
@@ -165,8 +196,19 @@ def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
         else:
             return {**report, "manifest": str(paths.parquet)}, ""
     except (OSError, ValueError, HarnessError) as exc:
-        stale = str(exc)
+        stale = f"the sidecar '{paths.sidecar}' is unreadable: {exc}"
     return None, stale
+
+
+def _looks_like_parquet(path: Path) -> bool:
+    """The Parquet magic ``PAR1`` at both ends: 8 bytes read, not the file."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+            file.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and file.read(4) == b"PAR1"
+    except OSError:  # shorter than 4 bytes (the seek fails) or unreadable
+        return False
 
 
 def build_in_memory(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
@@ -305,7 +347,9 @@ def _inspect(
         return
     # forkserver: forking a process that runs threads (rich's progress bar, torch) can deadlock
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    # the workers end with this process even when it is SIGKILLed (harness.procs)
+    context, guard = multiprocessing.get_context(method), (os.getpid(),)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_guard, initargs=guard)
     pending: deque[tuple[list[Entry], Future[list[Result]]]] = deque()
     try:
         for chunk in chunks:

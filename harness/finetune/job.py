@@ -50,7 +50,7 @@ def run_job(
 def _torchrun(job_dir: Path, device: str, gpus: int) -> None:
     """One process per GPU (gloo processes on a CPU-only machine); their output streams through."""
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
+        sys.executable, "-m", "harness.procs", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
         "-m", "harness.finetune.worker", str(job_dir), device,
     ]  # fmt: skip
     log.info("launching %d training processes: %s", gpus, " ".join(command))

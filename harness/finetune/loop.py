@@ -26,6 +26,7 @@ from harness.finetune import checkpoints
 from harness.finetune.data import TrainImages, collate, split_items, transforms
 from harness.finetune.recipe import Recipe
 from harness.precision import autocast_dtype
+from harness.procs import die_with_parent
 
 if TYPE_CHECKING:
     from harness.finetune.spec import JobSpec
@@ -77,7 +78,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
     )
     loader = DataLoader(
         train_set, batch_size=per_rank, sampler=sampler, num_workers=recipe.workers, collate_fn=collate,
-        drop_last=True, pin_memory=device.startswith("cuda"), persistent_workers=False,
+        drop_last=True, pin_memory=device.startswith("cuda"), persistent_workers=False, worker_init_fn=die_with_parent,
     )  # fmt: skip
     optimizer, criterion = optimizer_and_loss(model, recipe)
     scheduler, _ = timm.scheduler.create_scheduler_v2(
@@ -202,7 +203,10 @@ def _evaluate(
     """Top-1 accuracy and cross-entropy on the held-out items (every rank scores all of them)."""
     if not items:
         return {}
-    loader = DataLoader(TrainImages(dataset, items, tf), batch_size=batch, num_workers=workers, collate_fn=collate)
+    loader = DataLoader(
+        TrainImages(dataset, items, tf), batch_size=batch, num_workers=workers, collate_fn=collate,
+        worker_init_fn=die_with_parent,
+    )  # fmt: skip
     model.eval()
     correct, loss, seen = 0, 0.0, 0
     for images, labels, errors in loader:

@@ -9,9 +9,11 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.finetune.loop import train
 from harness.finetune.spec import read_spec
+from harness.procs import die_with_parent
 
 
 def main(argv: list[str]) -> int:
+    die_with_parent()  # torchrun's agent killed: this rank stops too
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     job_dir, device = Path(argv[0]), argv[1]
     try:

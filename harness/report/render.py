@@ -1,4 +1,5 @@
-"""Jinja environments (HTML autoescaped; Markdown; LaTeX with LaTeX-friendly delimiters) and writing files."""
+"""Jinja environments (HTML autoescaped; Markdown escaped by harness.report.markdown; LaTeX with LaTeX-friendly
+delimiters) and writing files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.errors import HarnessError
-from harness.report import analysis, figures, latex
+from harness.report import analysis, figures, latex, markdown
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports"
@@ -39,8 +40,9 @@ def environment(fmt: str) -> jinja2.Environment:
         )
         env.filters["tex"] = latex.escape
         env.filters["texcell"] = latex.cell
-    else:
-        env = jinja2.Environment(autoescape=False, **common)
+    else:  # Markdown: every value is escaped (harness.report.markdown); code spans through the code filter
+        env = jinja2.Environment(autoescape=False, finalize=markdown.finalize, **common)
+        env.filters["code"] = markdown.code
     env.filters["fmt4"] = lambda v: f"{v:.4f}"
     return env
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import HarnessError
+from harness.suites.param_types import check_param_types
 
 if TYPE_CHECKING:
     from harness.cells import CellSpec
@@ -105,6 +106,9 @@ def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str,
             f"strategy '{strategy}' is not available in suite '{name}' (available: {', '.join(suite.STRATEGIES)})"
         )
     defaults = {**suite.DEFAULTS, **chosen.defaults}
+    check_param_types(
+        name, {**suite.DEFAULTS, **{k: v for s in suite.STRATEGIES for k, v in STRATEGIES[s].defaults.items()}}, given
+    )
     params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
     check = getattr(suite, "check_params", None)
     if check:

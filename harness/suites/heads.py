@@ -48,6 +48,9 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
         preset={"name": ctx.params["preset"], **preset.as_dict()},
         best_hyperparameters=head.best_hyperparameters,
         trials=head.trials,
+        # a search killed and resumed: its cost (tuner_search_s) sums the time of every attempt
+        search_resumed=len(head.search_attempts_s) > 1,
+        search_attempts_s=head.search_attempts_s,
     )
     return head
 
@@ -62,7 +65,8 @@ def head_costs(head: TrainedHead) -> dict[str, Any]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return {
         "tuner_trials": float(len(head.trials)),
-        "tuner_search_s": head.search_s,
+        "tuner_search_s": head.search_s,  # all attempts: a resumed search is charged for each
+        "tuner_search_attempts": float(max(1, len(head.search_attempts_s))),
         "head_train_s": head.final_train_s,
         "head_epochs": float(head.final_epochs),
         "head_val_accuracy": head.val_accuracy,

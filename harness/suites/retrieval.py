@@ -10,6 +10,7 @@ import numpy as np
 
 from harness.cost.prices import price_metrics
 from harness.embed import l2_normalise, split_embeddings
+from harness.errors import HarnessError
 from harness.retrieval import leave_one_out, make_backend
 from harness.retrieval.metrics import relevant_counts, retrieval_metrics
 from harness.suites import Context
@@ -32,6 +33,10 @@ def run(ctx: Context) -> dict[str, float]:
     extract_s = time.perf_counter() - started
     manifest = ctx.dataset.manifest()
     labels = np.asarray(manifest.labels(manifest.indices(split)))
+    if len(np.unique(labels)) < 2:  # every neighbour would be relevant: each metric 1.0, measuring nothing
+        raise HarnessError(
+            f"split '{split}' of '{ctx.dataset.id}' has one class: retrieval needs images of 2 classes or more"
+        )
 
     if tuning == "toptuned":
         head = trained_head(ctx, model, source)

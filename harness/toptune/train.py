@@ -28,7 +28,8 @@ class TrainedHead:
     classes: list[int]  # the dataset label of each output unit
     best_hyperparameters: dict[str, Any]
     trials: list[dict[str, Any]] = field(default_factory=list)
-    search_s: float = 0.0
+    search_s: float = 0.0  # every attempt's search time together (a killed search resumed is two attempts)
+    search_attempts_s: list[float] = field(default_factory=list)  # each attempt's own; empty in old heads
     final_train_s: float = 0.0
     final_epochs: int = 0
     val_accuracy: float = 0.0
@@ -83,10 +84,16 @@ def train_head(
     hypermodel = HeadHyperModel(x[train].mean(axis=0), x[train].var(axis=0), len(classes))
 
     keras.utils.set_random_seed(seed)
+    clock = SearchClock(directory / SEARCH_TIME)
     with Progress(transient=True) as progress:
         task = progress.add_task(f"top-tuning search ({what})", total=preset.max_trials)
+
+        def on_trial() -> None:
+            clock.save()
+            progress.advance(task)
+
         tuner = _Tuner(
-            on_trial=lambda: progress.advance(task),
+            on_trial=on_trial,
             hypermodel=hypermodel,
             objective="val_accuracy",
             max_trials=preset.max_trials,
@@ -97,9 +104,9 @@ def train_head(
             overwrite=False,  # resume an interrupted search; a forced rerun removed the directory above
         )
         progress.update(task, completed=len(tuner.oracle.trials))
-        started = time.perf_counter()
+        clock.start()
         tuner.search(*data, validation_data=validation, epochs=preset.epochs, verbose=0)
-        search_s = time.perf_counter() - started
+        attempts = clock.save()
     best = tuner.get_best_hyperparameters(1)[0]
 
     keras.utils.set_random_seed(seed)
@@ -117,13 +124,46 @@ def train_head(
             {"trial_id": t.trial_id, "hyperparameters": t.hyperparameters.values, "score": t.score, "status": t.status}
             for t in tuner.oracle.trials.values()
         ],
-        search_s=search_s,
+        search_s=sum(attempts),
+        search_attempts_s=attempts,
         final_train_s=time.perf_counter() - started,
         final_epochs=len(history.history["loss"]),
         val_accuracy=float(head.evaluate(*validation, verbose=0, return_dict=True)["accuracy"]),
     )
     _save(trained, directory)
     return trained
+
+
+SEARCH_TIME = "search_time.json"
+
+
+class SearchClock:
+    """The search time of every attempt at one job, kept in the job folder so that a search killed and
+    resumed is charged for both processes. Saved when the attempt starts and after each trial: a kill loses
+    at most the time of the trial it interrupted."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.before = self._read()
+        self.started: float | None = None
+
+    def _read(self) -> list[float]:
+        try:
+            attempts = json.loads(self.path.read_text())["attempts_s"]
+            return [float(a) for a in attempts]
+        except (OSError, ValueError, KeyError, TypeError):  # none yet, or torn by a power cut: start afresh
+            return []
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.save()
+
+    def save(self) -> list[float]:
+        """Every attempt's seconds, this one's so far last; written to the job folder."""
+        now = [] if self.started is None else [time.perf_counter() - self.started]
+        attempts = self.before + now
+        atomic_write(self.path, json.dumps({"attempts_s": attempts}).encode())
+        return attempts
 
 
 def _save(trained: TrainedHead, directory: Path) -> None:
