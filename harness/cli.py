@@ -193,13 +193,24 @@ def grid(
         bool, typer.Option("--container", help="run each cell in its model family's image (see `containers list`)")
     ] = False,
     timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")] = 3600,
+    shard: Annotated[
+        str | None, typer.Option(help="I/N: run only the I-th of N slices and write shards only (`ingest` merges)")
+    ] = None,
 ) -> None:
     """Run every cell of a suite file; finished cells are not recomputed. Exit code 1 if any cell failed."""
+    import dataclasses
+
     from harness.grid import load_grid
     from harness.runner import Execution
 
     settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
     plan = _plan(load_grid(spec), settings)
+    if shard is not None:
+        index, sep, count = shard.partition("/")
+        if not (sep and index.isdigit() and count.isdigit()):
+            raise HarnessError(f"--shard {shard!r}: expected I/N, e.g. --shard 3/8")
+        plan = plan.shard(int(index), int(count))
+        settings = dataclasses.replace(settings, ingest=False)  # many slices at once: one writer, later
     counts = plan.counts()
     console.print(
         f"{len(plan.cells)} cells from {spec}: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.cells import Cell, CellSpec, SubJob
+from harness.errors import HarnessError
 from harness.identity import EXECUTION_ONLY, JOB_DONE, Identities, plan_cell
 from harness.keys import content_key
 from harness.shards import ShardStore
@@ -49,6 +50,26 @@ class Plan:
             for job in planned.spec.subjobs:
                 found.setdefault(job.key, (job, []))[1].append(planned)
         return found
+
+    def shard(self, index: int, count: int) -> Plan:
+        """The ``index``-th (1-based) of ``count`` deterministic, balanced slices, for schedulers without a
+        shared queue (a SLURM job array, a Kubernetes Indexed Job). Cells that share a sub-job stay in one
+        slice, so each sub-job trains once, before its consumers; groups go to the least-loaded slice, largest
+        first, ties broken by key, so every node computes the same partition from the same plan."""
+        if not 1 <= index <= count:
+            raise HarnessError(f"--shard {index}/{count}: expected I/N with 1 <= I <= N")
+        groups: dict[str, list[Planned]] = {}
+        for planned in self.cells:
+            anchor = planned.spec.subjobs[0].key if planned.spec.subjobs else planned.spec.key
+            groups.setdefault(anchor, []).append(planned)
+        loads = [0] * count
+        mine: set[str] = set()
+        for _, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+            slot = min(range(count), key=lambda i: (loads[i], i))
+            loads[slot] += len(members)
+            if slot == index - 1:
+                mine.update(p.spec.key for p in members)
+        return Plan([p for p in self.cells if p.spec.key in mine], self.skipped, self.job_status)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

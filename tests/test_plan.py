@@ -75,6 +75,29 @@ def test_a_cell_planned_for_another_device_is_another_cell() -> None:
         CellSpec.from_json('{"format": 99}')
 
 
+def test_static_slices_partition_the_plan_and_keep_a_sub_job_with_its_consumers(tmp_path: Path) -> None:
+    from harness.grid import make_cells
+    from harness.plan import make_plan
+
+    grid = make_cells(
+        ["pixels:4", "pixels:8", "timm:test_resnet[init=random]"],
+        ["digits[per_class=6]", "synthetic[classes=3,per_class=6,size=16]"],
+        ["pretrained", "toptuned", "crosstuned"], ["retrieval", "classification"], pair_datasets=True,
+    )  # fmt: skip
+    plan = make_plan(grid.cells, "cpu", tmp_path)
+    slices = [plan.shard(i, 3) for i in (1, 2, 3)]
+    keys = [{p.spec.key for p in part.cells} for part in slices]
+    assert set().union(*keys) == {p.spec.key for p in plan.cells}
+    assert sum(map(len, keys)) == len(plan.cells)  # disjoint
+    assert max(map(len, keys)) - min(map(len, keys)) <= 3  # balanced (groups of cells sharing a job move whole)
+    for job_key, (_, consumers) in plan.jobs().items():
+        owners = {i for i, part in enumerate(keys) if any(p.spec.key in part for p in consumers)}
+        assert len(owners) == 1, job_key  # trained in one slice only
+    assert [p.spec.key for p in plan.shard(2, 3).cells] == [p.spec.key for p in slices[1].cells]  # deterministic
+    with pytest.raises(HarnessError, match="expected I/N"):
+        plan.shard(4, 3)
+
+
 def test_sub_jobs_are_shared_by_the_cells_that_consume_them(tmp_path: Path) -> None:
     (tmp_path / "grid.toml").write_text(SHARED_JOB)
     plan = run_cli("plan", "grid.toml", cwd=tmp_path)
@@ -111,7 +134,14 @@ def test_plan_execute_ingest_equals_grid_and_jobs_2_equals_jobs_1(tmp_path: Path
     again = run_cli("ingest", "--db", "seam.duckdb", "--shards", "seam/shards", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
 
+    for i in (1, 2, 3):  # static slices, as a job array would run them: shards only, then one ingest
+        sliced = run_cli("grid", "grid.toml", "--workdir", "sliced", "--shard", f"{i}/3", cwd=tmp_path)
+        assert sliced.returncode == 0, sliced.stderr
+    assert not (tmp_path / "results.duckdb").exists()
+    assert run_cli("ingest", "--workdir", "sliced", "--db", "sliced.duckdb", cwd=tmp_path).returncode == 0
+
     reference = quality(tmp_path / "serial.duckdb")
+    assert quality(tmp_path / "sliced.duckdb") == reference
     assert len(reference) > 4 * 5
     assert quality(tmp_path / "pool.duckdb") == reference  # bit for bit: same floats
     assert quality(tmp_path / "seam.duckdb") == reference
