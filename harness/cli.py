@@ -445,19 +445,22 @@ def datasets_prepare(
     workers: Annotated[int, typer.Option(min=0, help="processes reading images (0: this one)")] = os.cpu_count() or 1,
     force: Annotated[bool, typer.Option(help="prepare again even if a valid prepared manifest exists")] = False,
     db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
 ) -> None:
-    """Check every image, write the manifest (Parquet, in $ECOMBENCH_HOME/manifests) and its statistics."""
+    """Check every image, write the manifest (Parquet, in <workdir>/manifests) and its statistics."""
     from harness.datasets.commands import prepare_command
 
-    prepare_command(dataset, root, workers, force, db, console, err)
+    prepare_command(dataset, root, workers, force, db, workdir, console, err)
 
 
 @datasets_app.command("info")
-def datasets_info(dataset: DatasetArg, root: Root = None, db: Db = Path("results.duckdb")) -> None:
+def datasets_info(
+    dataset: DatasetArg, root: Root = None, db: Db = Path("results.duckdb"), workdir: Workdir = Path(".ecombench")
+) -> None:
     """A dataset's statistics, from its prepared manifest (or built in memory), also recorded in the database."""
     from harness.datasets.commands import info_command
 
-    info_command(dataset, root, db, console, err)
+    info_command(dataset, root, db, workdir, console, err)
 
 
 @containers_app.command("build")

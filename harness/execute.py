@@ -131,7 +131,7 @@ class Worker:
         if dataset_id not in self._datasets:
             from harness.datasets import resolve_dataset
 
-            self._datasets[dataset_id] = resolve_dataset(dataset_id)
+            self._datasets[dataset_id] = resolve_dataset(dataset_id, self.settings.workdir)
         return self._datasets[dataset_id]
 
     def environment(self) -> dict[str, object]:

@@ -90,8 +90,6 @@ def make_cells(
 
 
 def load_grid(path: Path) -> Grid:
-    if path.is_dir():
-        raise HarnessError(f"suite file '{path}' is a folder: name a .toml file, e.g. suites/smoke.toml")
     spec = read_toml(path, "suite file")
     grid = spec.get("grid")
     if not isinstance(grid, dict):

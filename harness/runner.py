@@ -81,7 +81,7 @@ def run_plan(plan: Plan, settings: RunSettings, execution: Execution | None = No
                 if was_cached:
                     cached.add(shard.run_id)
                 progress.advance(task)
-                if not interactive:  # CI logs, nox, | tee: a plain line per cell instead of a bar
+                if not interactive and len(plan.cells) > 1:  # CI logs, nox, | tee: a line per cell, not a bar
                     status = "cached" if was_cached and shard.status == "ok" else shard.status
                     line = f"[{len(shards)}/{len(plan.cells)}] {status} {shard.cell.label()}"
                     print(line, file=sys.stderr, flush=True)

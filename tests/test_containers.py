@@ -46,10 +46,10 @@ def test_mounts_data_read_only_at_the_ids_paths_and_results_read_write(tmp_path:
         Mount(cache, f"{WORK}/embeddings", read_only=False),
         Mount(tmp_path / "shoes", str(tmp_path / "shoes")),
         Mount(tmp_path / "models", str(tmp_path / "models")),  # a file's folder
-        Mount(tmp_path / ".ecombench" / "manifests", str(tmp_path / ".ecombench" / "manifests")),
+        Mount(tmp_path / ".ecombench" / "manifests", f"{WORK}/manifests"),
         Mount(tmp_path / "hf", f"{WEIGHTS}/hf_home"),
     ]
-    assert env == {"ECOMBENCH_HOME": str(tmp_path / ".ecombench"), "HF_HOME": f"{WEIGHTS}/hf_home"}
+    assert env == {"HF_HOME": f"{WEIGHTS}/hf_home"}
     assert mounts[2].spec() == f"{tmp_path / 'shoes'}:{tmp_path / 'shoes'}:ro"
 
 

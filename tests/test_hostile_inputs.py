@@ -373,7 +373,7 @@ def results_rows(db: Path) -> int:
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ECOMBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # the default workdir (.ecombench: prepared manifests) inside the test's folder
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("COLUMNS", "200")
 
@@ -419,7 +419,7 @@ def test_odd_but_valid_input_is_accepted(name: str, tmp_path: Path, capsys: pyte
     plant(tmp_path)
     code, out, err = ecombench(args(tmp_path), capsys)
     assert code == 0, err
-    [sidecar] = (tmp_path / "home" / "manifests").glob("*[0-9a-f].json")
+    [sidecar] = (tmp_path / ".ecombench" / "manifests").glob("*[0-9a-f].json")
     classes = [name for _, _, name, _ in json.loads(sidecar.read_text())["classes"]]
     assert shown in out + err or shown in classes, (out, err, classes)
     assert "Traceback" not in err
@@ -455,8 +455,8 @@ def test_a_full_disk_is_one_line(
     shop(tmp_path / "shop")
     db = tmp_path / "r.duckdb"
     if command == "prepare":
-        monkeypatch.setenv("ECOMBENCH_HOME", str(full_disk / "home"))
         args = ["datasets", "prepare", f"folder:{tmp_path / 'shop'}", "--workers", "0", "--db", str(db)]
+        args += ["--workdir", str(full_disk / "home")]
     else:
         args = run(dataset=f"folder:{tmp_path / 'shop'}", model="pixels:4")(tmp_path)
         args[args.index("--workdir") + 1] = str(full_disk / "wd")

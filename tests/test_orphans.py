@@ -34,7 +34,7 @@ def test_a_killed_prepare_leaves_no_worker_running(tmp_path: Path) -> None:
         return len(children) >= 3 and any(j.stat().st_size for j in journals)
 
     args = ["datasets", "prepare", f"folder:{root}", "--workers", "2", "--db", str(tmp_path / "r.duckdb")]
-    children, alive = kill_midway(args, tmp_path, {"ECOMBENCH_HOME": str(home)}, midway)
+    children, alive = kill_midway([*args, "--workdir", str(home)], tmp_path, {}, midway)
     assert len(children) >= 3  # 2 workers, the forkserver and the resource tracker
     assert alive == [], f"still running 5 s after the kill: {alive} of {children}"
 
@@ -44,7 +44,7 @@ def test_a_killed_extraction_leaves_no_loader_worker_running(tmp_path: Path) -> 
     root = shop(tmp_path / "shop")
     args = ["run", "--model", "timm:test_vit[init=random]", "--dataset", f"folder:{root}", "--backend", "exact"]
     args += ["--batch-size", "4", "--workers", "2", "--workdir", str(tmp_path / "wd"), "--db", str(tmp_path / "r.db")]
-    env = {"ECOMBENCH_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    env = {"OMP_NUM_THREADS": "1"}
     children, alive = kill_midway(args, tmp_path, env, lambda pids: len(pids) >= 2)
     assert len(children) >= 2 and alive == [], f"still running 5 s after the kill: {alive} of {children}"
 

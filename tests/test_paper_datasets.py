@@ -19,8 +19,9 @@ from harness.errors import HarnessError
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ECOMBENCH_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    """The default workdir (.ecombench, which holds the prepared manifests) inside the test's folder."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / ".ecombench"
 
 
 def per_split(report: dict[str, Any]) -> dict[str, tuple[int, int]]:

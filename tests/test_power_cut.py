@@ -19,8 +19,9 @@ from harness.models import load_model
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ECOMBENCH_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    """The default workdir (.ecombench, which holds the prepared manifests) inside the test's folder."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / ".ecombench"
 
 
 def test_atomic_write_leaves_the_file_and_no_temporary(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_a_zero_byte_prepared_manifest_is_prepared_again(
 ) -> None:
     root = replicas.sop(tmp_path / "sop")
     first = prepare(file_dataset(f"sop:{root}"), workers=0)
-    paths = Paths.of(manifests_dir(), f"sop:{root}")
+    paths = Paths.of(manifests_dir(Path(".ecombench")), f"sop:{root}")
     target = paths.sidecar if which == "sidecar" else paths.parquet
     target.write_bytes(target.read_bytes()[:100] if which == "parquet-torn" else b"")
     # a run reading it builds the manifest in memory, saying why once

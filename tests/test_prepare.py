@@ -22,8 +22,9 @@ from harness.datasets.prepare import Paths, manifests_dir, prepare
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ECOMBENCH_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    """The default workdir (.ecombench, which holds the prepared manifests) inside the test's folder."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / ".ecombench"
 
 
 def file_dataset(dataset_id: str) -> FileDataset:
@@ -121,7 +122,7 @@ def test_an_interrupted_prepare_resumes_without_rereading(tmp_path: Path, monkey
     dataset_id = f"folder:{root}[seed=4]"
     with pytest.raises(KeyboardInterrupt):
         prepare(file_dataset(dataset_id), workers=2, reporter=StopAfter(64))
-    paths = Paths.of(manifests_dir(), dataset_id)
+    paths = Paths.of(manifests_dir(Path(".ecombench")), dataset_id)
     assert len(paths.journal.read_text().splitlines()) == 64 and not paths.parquet.exists()
     with paths.journal.open("a") as journal:
         journal.write('{"o": 64, "k": "class_2/02')  # the torn last line of a killed run
@@ -137,7 +138,8 @@ def test_an_interrupted_prepare_resumes_without_rereading(tmp_path: Path, monkey
     resumed = prepare(file_dataset(dataset_id), workers=0, reporter=reporter)
     assert (resumed.resumed, resumed.hashed, len(read), reporter.resumed, reporter.done) == (64, 86, 86, 64, 86)
     assert read[0] == "class_2/022.png"  # the 65th entry: 30 per class folder, folders and files sorted
-    monkeypatch.setenv("ECOMBENCH_HOME", str(tmp_path / "other-home"))
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")  # another workdir: no journal to resume from
     whole = prepare(file_dataset(dataset_id), workers=0)
     assert whole.hashed == 150 and whole.report["digest"] == resumed.report["digest"]
     assert whole.report["split"]["seed"] == 4 and whole.report["classes"] == resumed.report["classes"]
@@ -178,8 +180,9 @@ SOP_TABLE = [["train", "7", "3", "2", "2", "3"], ["test", "4", "2", "2", "2", "2
 
 def test_cli_prepare_info_and_a_run_on_the_prepared_manifest(tmp_path: Path) -> None:
     root = replicas.sop(tmp_path / "sop")
-    env = {"ECOMBENCH_HOME": str(tmp_path / "home")}
-    done = run_cli("datasets", "prepare", "sop", "--root", str(root), "--workers", "2", cwd=tmp_path, env=env)
+    env: dict[str, str] = {}
+    home = ["--workdir", str(tmp_path / "home")]
+    done = run_cli("datasets", "prepare", "sop", "--root", str(root), "--workers", "2", *home, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert re.search(
         r"^12 images read, hashed and decoded in [\d.]+ s \([\d,]+ images/s, 2 workers\)$", done.stdout, re.M
@@ -187,15 +190,15 @@ def test_cli_prepare_info_and_a_run_on_the_prepared_manifest(tmp_path: Path) -> 
     assert table_rows(done.stdout) == SOP_TABLE
     assert "1 corrupt images excluded:\n  coffee_maker_final/111737519223_8.JPG: cannot decode image" in done.stderr
     sidecar = json.loads(next((tmp_path / "home" / "manifests").glob("*.json")).read_text())
-    info = run_cli("datasets", "info", f"sop:{root}", cwd=tmp_path, env=env)
+    info = run_cli("datasets", "info", f"sop:{root}", *home, cwd=tmp_path, env=env)
     assert info.returncode == 0, info.stderr
     assert table_rows(info.stdout) == SOP_TABLE and f"manifest digest: {sidecar['digest']}" in info.stdout
     assert "image modes (converted to RGB when read): CMYK 1, L 1, RGB 9" in info.stdout
-    again = run_cli("datasets", "prepare", f"sop:{root}", cwd=tmp_path, env=env)
+    again = run_cli("datasets", "prepare", f"sop:{root}", *home, cwd=tmp_path, env=env)
     assert again.returncode == 0 and again.stdout.startswith("already prepared and still valid")
 
     run = run_cli("run", "--model", "timm:test_vit[init=random]", "--dataset", f"sop:{root}", "--backend", "exact",
-                  cwd=tmp_path, env=env)  # fmt: skip
+                  *home, cwd=tmp_path, env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr
     con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
     datasets = con.execute(

@@ -89,10 +89,9 @@ def plan_mounts(
         if path.exists():
             folder = path if path.is_dir() else path.parent
             mounts.append(Mount(folder, str(folder)))
-    home = cwd / environ.get("ECOMBENCH_HOME", ".ecombench")
-    if (home / "manifests").is_dir():
-        mounts.append(Mount(home / "manifests", str(home / "manifests")))
-        env["ECOMBENCH_HOME"] = str(home)
+    manifests = (workdir if workdir is not None else cwd / ".ecombench").absolute() / "manifests"
+    if manifests.is_dir():  # prepared manifests, read where the container's workdir has them
+        mounts.append(Mount(manifests, f"{WORK}/manifests"))
     user_cache = Path(environ.get("XDG_CACHE_HOME", Path(environ.get("HOME", "/root")) / ".cache"))
     weights = {
         "HF_HOME": Path(environ.get("HF_HOME", user_cache / "huggingface")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from harness.errors import HarnessError
@@ -109,8 +110,9 @@ def list_datasets() -> list[tuple[str, str]]:
     return [(_pattern(kind, entry), entry.description) for kind, entry in DATASET_KINDS.items()]
 
 
-def resolve_dataset(text: str) -> Dataset:
-    """Parse a dataset id and build its Dataset; nothing is read from disk until ``manifest()``.
+def resolve_dataset(text: str, workdir: Path | None = None) -> Dataset:
+    """Parse a dataset id and build its Dataset; nothing is read from disk until ``manifest()``. Prepared
+    manifests are looked for in ``<workdir>/manifests`` (default workdir: ``.ecombench``).
 
     Raises:
         HarnessError: a malformed id, an unknown kind, a missing or unexpected name, or an unknown or
@@ -127,4 +129,7 @@ def resolve_dataset(text: str) -> Dataset:
         raise HarnessError(f"dataset id {text.strip()!r} takes no name after ':': write {ref.kind}[...]")
     module = importlib.import_module(entry.module)
     from_ref: Callable[[Ref], Dataset] = getattr(module, entry.class_name).from_ref
-    return from_ref(ref)
+    dataset = from_ref(ref)
+    if workdir is not None:
+        dataset.use_workdir(workdir)
+    return dataset

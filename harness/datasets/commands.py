@@ -27,7 +27,7 @@ def _rate_column() -> Any:
 
 
 def prepare_command(
-    text: str, root: Path | None, workers: int, force: bool, db: Path, console: Console, err: Console
+    text: str, root: Path | None, workers: int, force: bool, db: Path, workdir: Path, console: Console, err: Console
 ) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -36,7 +36,7 @@ def prepare_command(
     from harness.datasets.stats import RichReporter, render
     from harness.store import record_dataset
 
-    dataset = resolve_dataset(dataset_id_with_root(text, root))
+    dataset = resolve_dataset(dataset_id_with_root(text, root), workdir)
     if not isinstance(dataset, FileDataset):
         raise HarnessError(f"dataset '{dataset.id}' is generated in memory: there is nothing to prepare")
     columns = (
@@ -65,13 +65,13 @@ def prepare_command(
     )
 
 
-def info_command(text: str, root: Path | None, db: Path, console: Console, err: Console) -> None:
+def info_command(text: str, root: Path | None, db: Path, workdir: Path, console: Console, err: Console) -> None:
     from rich.markup import escape
 
     from harness.datasets.stats import manifest_report, render
     from harness.store import record_dataset
 
-    dataset = resolve_dataset(dataset_id_with_root(text, root))
+    dataset = resolve_dataset(dataset_id_with_root(text, root), workdir)
     if isinstance(dataset, FileDataset):
         report = dataset.report()
     else:

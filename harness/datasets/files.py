@@ -79,6 +79,13 @@ class FileDataset(Dataset):
     root: str
     _manifest: Manifest | None = field(default=None, init=False, repr=False, compare=False)
     _report: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    #: the folder of prepared manifests (``<workdir>/manifests``)
+    manifests: Path = field(default=Path(".ecombench/manifests"), init=False, repr=False, compare=False)
+
+    def use_workdir(self, workdir: Path) -> None:
+        from harness.datasets.prepare import manifests_dir
+
+        self.manifests = manifests_dir(workdir)
 
     @classmethod
     def from_ref(cls, ref: Ref) -> Self:

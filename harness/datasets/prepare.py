@@ -1,7 +1,7 @@
 """Prepare a dataset once: read, hash and decode every listed image, then write its manifest.
 
 The manifest is a Parquet file (path, label, class_name, split, size, sha256) in
-``$ECOMBENCH_HOME/manifests/`` (ECOMBENCH_HOME defaults to ``.ecombench`` in the working directory), named
+``<workdir>/manifests/`` (the dataset's ``manifests`` folder, set by ``Dataset.use_workdir``), named
 by the sha256 of the canonical dataset id, with a JSON sidecar: digest, statistics, corrupt images, notes
 and the split protocol. The data root is only ever read.
 
@@ -72,8 +72,9 @@ class Quiet:
         pass
 
 
-def manifests_dir() -> Path:
-    return Path(os.environ.get("ECOMBENCH_HOME", ".ecombench")).absolute() / "manifests"
+def manifests_dir(workdir: Path) -> Path:
+    """Where the prepared manifests of a workdir live (the workdir owns everything the harness writes)."""
+    return workdir.absolute() / "manifests"
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
     calls this needs the usual ``if __name__ == "__main__":`` guard.
     """
     started = time.perf_counter()
-    folder = manifests_dir()
+    folder = dataset.manifests.absolute()
     folder.mkdir(parents=True, exist_ok=True)
     paths = Paths.of(folder, dataset.id)
     with _lock(paths.lock, dataset.id):
@@ -178,7 +179,7 @@ def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
     Valid is the cheap check: same id, root and format, and the same size and mtime of every annotation file,
     and a Parquet that starts and ends as one does (a power cut can leave a zero-byte or torn file).
     """
-    paths = Paths.of(manifests_dir(), dataset.id)
+    paths = Paths.of(dataset.manifests.absolute(), dataset.id)
     if not (paths.sidecar.is_file() and paths.parquet.is_file()):
         return None, ""
     try:
