@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from harness.datasets.base import Dataset
 
 
+#: the workdir of a run that names none (the CLI's --workdir default)
+DEFAULT_WORKDIR = Path(".ecombench")
+
+
 class DatasetKind(NamedTuple):
     """Where a dataset kind lives and how it is written.
 
@@ -130,6 +134,7 @@ def resolve_dataset(text: str, workdir: Path | None = None) -> Dataset:
     module = importlib.import_module(entry.module)
     from_ref: Callable[[Ref], Dataset] = getattr(module, entry.class_name).from_ref
     dataset = from_ref(ref)
-    if workdir is not None:
-        dataset.use_workdir(workdir)
+    from harness.datasets.prepare import ManifestFolder, manifests_dir
+
+    dataset.use_manifests(ManifestFolder(manifests_dir(workdir or DEFAULT_WORKDIR)))  # files' manifests: workdir's
     return dataset

@@ -8,7 +8,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -89,8 +88,8 @@ class Dataset(ABC):
     def load_image(self, item: Item) -> Image.Image:
         """Return the item's image in RGB. Raises HarnessError naming the item for an unreadable image."""
 
-    def use_workdir(self, workdir: Path) -> None:  # noqa: B027  (a generated dataset keeps nothing: no-op)
-        """Read and write what the dataset keeps (a file dataset's prepared manifests) under ``workdir``."""
+    def use_manifests(self, store: Any) -> None:  # noqa: B027  (a generated dataset builds its manifest from its id)
+        """Where a file dataset's prepared manifests live (harness.datasets.files.ManifestStore)."""
 
     def fingerprint(self) -> list[list[Any]]:
         """(path, size, mtime_ns) of the files whose change changes the manifest, read without building it (a

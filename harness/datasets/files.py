@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple, Protocol, Self
 
 from PIL import Image
 
@@ -65,6 +65,20 @@ def root_of(ref: Ref) -> str:
     return str(Path(ref.name).expanduser().absolute())
 
 
+class ManifestStore(Protocol):
+    """Prepares and caches the manifests of file datasets (harness.datasets.prepare.ManifestFolder)."""
+
+    folder: Path
+
+    def load(self, dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
+        """The prepared manifest and its sidecar if still valid, else built in memory."""
+        ...
+
+    def report(self, dataset: FileDataset) -> dict[str, Any] | None:
+        """A valid prepared manifest's sidecar, without reading the manifest; None if there is none."""
+        ...
+
+
 @dataclass
 class FileDataset(Dataset):
     """A dataset of image files under ``root`` (absolute, so that worker processes find the same files)."""
@@ -79,13 +93,22 @@ class FileDataset(Dataset):
     root: str
     _manifest: Manifest | None = field(default=None, init=False, repr=False, compare=False)
     _report: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
-    #: the folder of prepared manifests (``<workdir>/manifests``)
-    manifests: Path = field(default=Path(".ecombench/manifests"), init=False, repr=False, compare=False)
+    #: where prepared manifests are found (harness.datasets.prepare.ManifestFolder), passed in by
+    #: ``resolve_dataset``: the dataset lists its files, the store prepares and caches manifests
+    store: ManifestStore | None = field(default=None, init=False, repr=False, compare=False)
 
-    def use_workdir(self, workdir: Path) -> None:
-        from harness.datasets.prepare import manifests_dir
+    def use_manifests(self, store: ManifestStore) -> None:
+        self.store = store
 
-        self.manifests = manifests_dir(workdir)
+    @property
+    def manifests(self) -> Path:
+        """The folder of prepared manifests."""
+        return self._store().folder
+
+    def _store(self) -> ManifestStore:
+        if self.store is None:
+            raise HarnessError(f"dataset '{self.id}' has no manifest store: build it with resolve_dataset")
+        return self.store
 
     @classmethod
     def from_ref(cls, ref: Ref) -> Self:
@@ -128,18 +151,13 @@ class FileDataset(Dataset):
 
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            from harness.datasets.prepare import build_in_memory, load_prepared
-
-            loaded = load_prepared(self) or build_in_memory(self)
-            self._manifest, self._report = loaded
+            self._manifest, self._report = self._store().load(self)
         return self._manifest
 
     def report(self) -> dict[str, Any]:
         """The manifest's sidecar: digest, statistics, excluded images, notes, split protocol."""
         if self._report is None:
-            from harness.datasets.prepare import check_prepared
-
-            self._report = check_prepared(self)[0]  # without reading the Parquet; manifest() says why if stale
+            self._report = self._store().report(self)  # without reading the Parquet; manifest() says why if stale
         if self._report is None:
             self.manifest()
         assert self._report is not None

@@ -1,7 +1,7 @@
 """Prepare a dataset once: read, hash and decode every listed image, then write its manifest.
 
 The manifest is a Parquet file (path, label, class_name, split, size, sha256) in
-``<workdir>/manifests/`` (the dataset's ``manifests`` folder, set by ``Dataset.use_workdir``), named
+``<workdir>/manifests/`` (the ManifestFolder that ``resolve_dataset`` hands the dataset), named
 by the sha256 of the canonical dataset id, with a JSON sidecar: digest, statistics, corrupt images, notes
 and the split protocol. The data root is only ever read.
 
@@ -70,6 +70,20 @@ class Quiet:
 
     def advance(self, count: int) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class ManifestFolder:
+    """The prepared manifests of one workdir (harness.datasets.files.ManifestStore): a valid one is read,
+    otherwise the manifest is built in memory for this run."""
+
+    folder: Path
+
+    def load(self, dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
+        return load_prepared(dataset) or build_in_memory(dataset)
+
+    def report(self, dataset: FileDataset) -> dict[str, Any] | None:
+        return check_prepared(dataset)[0]
 
 
 def manifests_dir(workdir: Path) -> Path:
