@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from datetime import datetime
@@ -72,7 +73,9 @@ def finished_runs(db: Path) -> list[dict[str, Any]]:
         columns = [d[0] for d in cursor.description]
         runs = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         metrics: dict[str, dict[str, float]] = {}
-        for run_id, metric, value in con.execute("SELECT run_id, metric, value FROM metrics ORDER BY metric").fetchall():
+        for run_id, metric, value in con.execute(
+            "SELECT run_id, metric, value FROM metrics ORDER BY metric"
+        ).fetchall():
             metrics.setdefault(run_id, {})[metric] = value
     finally:
         con.close()
@@ -100,32 +103,47 @@ def _tags(run: dict[str, Any]) -> dict[str, str]:
         if run[key] is not None:
             tags[key] = _text(run[key])
     for key, value in sorted(json.loads(run["provenance"] or "{}").items()):
-        if value is not None:
+        if value is not None and key not in tags:  # the columns above are copies of provenance fields
             tags[f"provenance.{mlflow_key(key)}"] = _text(value)
     if run["preprocessing"]:
         tags["preprocessing"] = _text(run["preprocessing"])
     return tags
 
 
+def tracking_uri_or_default(uri: str | None) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else a file store in ``./mlruns``.
+
+    mlflow-skinny (what the lock holds) speaks to file stores and MLflow servers (http/https), not to
+    MLflow's own sqlite default. MLflow 3 keeps file stores behind an opt-in: naming one is that opt-in.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or Path("mlruns").absolute().as_uri()
+    if uri.startswith("file:") or "://" not in uri:
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return uri
+
+
 def export_mlflow(db: Path, tracking_uri: str | None, experiment: str = EXPERIMENT) -> tuple[int, int]:
     """Log every finished run not yet in the experiment; returns (logged, already there)."""
     runs = finished_runs(db)
-    from mlflow.entities import Metric, Param
+    uri = tracking_uri_or_default(tracking_uri)
     from mlflow.exceptions import MlflowException
+
+    try:
+        return _log_runs(db, runs, uri, experiment)
+    except MlflowException as exc:
+        raise HarnessError(f"MLflow tracking store '{uri}': {exc.message}") from exc
+
+
+def _log_runs(db: Path, runs: list[dict[str, Any]], uri: str, experiment: str) -> tuple[int, int]:
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     from harness.report import render_markdown
 
-    try:
-        client = MlflowClient(tracking_uri=tracking_uri)
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-        done = {
-            r.data.tags.get(RUN_ID_TAG)
-            for r in client.search_runs([experiment_id], max_results=50_000)  # type: ignore[attr-defined]
-        }
-    except MlflowException as exc:
-        raise HarnessError(f"MLflow tracking store '{tracking_uri or 'default'}': {exc.message}") from exc
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    done = {r.data.tags.get(RUN_ID_TAG) for r in client.search_runs([experiment_id], max_results=50_000)}
     todo = [run for run in runs if run["run_id"] not in done]
     if not todo:
         return 0, len(runs)
