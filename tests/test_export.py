@@ -91,6 +91,7 @@ def test_every_finished_run_goes_to_mlflow_with_the_databases_values(db: Path, t
         assert record["run_id"] == run_id and record["metrics"] == expected[run_id]
 
 
+@pytest.mark.slow
 def test_cli_export(db: Path, tmp_path: Path) -> None:
     done = run_cli("export", "csv", str(tmp_path / "csv"), "--db", str(db), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
