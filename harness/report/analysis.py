@@ -234,10 +234,12 @@ def _sentence(dataset: str, strategy: str, scored: list[tuple[float, Row]], data
     text += f", ahead of {scored[1][1].label} ({scored[1][0]:.4f})." if len(scored) > 1 else "."
     if best.random_init:
         text += " It is a RANDOM-INIT backbone: this checks the harness, not the model."
-        trained = next(((v, row) for v, row in scored if not row.random_init), None)
-        if trained:
-            text += f" The best trained backbone is {trained[1].label} (mMP@5 {trained[0]:.4f})."
-    return text + _cheapest(dataset, scored, data.costs, data.tolerance) if len(scored) > 1 else text
+    if len(scored) > 1:
+        text += _cheapest(dataset, scored, data.costs, data.tolerance)
+    trained = next(((v, row) for v, row in scored if not row.random_init), None)
+    if best.random_init and trained:
+        text += f" The best trained backbone is {trained[1].label} (mMP@5 {trained[0]:.4f})."
+    return text
 
 
 def _cheapest(dataset: str, scored: list[tuple[float, Row]], costs: Costs, tolerance: float) -> str:
