@@ -494,6 +494,35 @@ def containers_list() -> None:
     console.print(table)
 
 
+@app.command()
+def export(
+    format: Annotated[str, typer.Argument(help="parquet, csv or mlflow")],
+    out: Annotated[
+        Path | None, typer.Argument(help="folder for results/runs/cost_ledger.<format> (not for mlflow)")
+    ] = None,
+    db: Db = Path("results.duckdb"),
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else file store ./mlruns)")
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name")] = "ecombench",
+) -> None:
+    """Export the database: the results, runs and cost_ledger tables as Parquet or CSV files, or every finished
+    run to MLflow (params, metrics, provenance tags, the report as an artifact; runs already there are skipped)."""
+    from harness.export import export_mlflow, export_tables, tracking_uri_or_default
+
+    if format == "mlflow":
+        if out is not None:
+            raise HarnessError("export mlflow takes no OUT folder: pass --tracking-uri to choose the store")
+        uri = tracking_uri_or_default(tracking_uri)
+        logged, skipped = export_mlflow(db, uri, experiment)
+        console.print(f"logged {logged} run(s) to MLflow at {uri} (experiment '{experiment}'); {skipped} were there")
+        return
+    if out is None:
+        raise HarnessError(f"export {format} needs an OUT folder, e.g. `ecombench export {format} exports/`")
+    for path in export_tables(db, out, format):
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
     """Console entry point: a HarnessError, a usage error or a file system refusal is one line on stderr and
     exit code 2 (a failed cell: exit code 1), never a traceback."""

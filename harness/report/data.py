@@ -301,12 +301,11 @@ def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dic
         row.random_init |= bool(random_init)
         row.values[(dataset, label)] = Value(float(value), run_id)
         present.setdefault(strategy, set()).add((dataset, label))
-    for run in runs:
-        if run.status == "error":
+    for run in runs:  # a failure is marked in a column that has values; its error is in its own section only
+        if run.status == "error" and (run.dataset, COLUMNS[("retrieval", "mmp_at_5")]) in present.get(run.strategy, ()):
             row = row_of(run.model, run.strategy, run.params)
             row.random_init |= run.random_init
             row.failed.setdefault(run.dataset, run)
-            present.setdefault(run.strategy, set()).add((run.dataset, COLUMNS[("retrieval", "mmp_at_5")]))
     order = [*dict.fromkeys(family_of.values()), OTHER_FAMILY]
     labels = list(COLUMNS.values())
     tables = []

@@ -70,5 +70,6 @@ def head_costs(head: TrainedHead) -> dict[str, Any]:
         "head_train_s": head.final_train_s,
         "head_epochs": float(head.final_epochs),
         "head_val_accuracy": head.val_accuracy,
+        "head_threads": float(head.threads),  # torch threads of the search and retraining (0: an older head)
         **price_metrics(head.search_s + head.final_train_s, device, prefix="toptune_"),
     }

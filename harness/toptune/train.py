@@ -20,6 +20,7 @@ from harness.embed import atomic_write, l2_normalise
 from harness.errors import HarnessError
 from harness.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.toptune.presets import Preset
+from harness.toptune.threads import capped_threads
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TrainedHead:
     final_train_s: float = 0.0
     final_epochs: int = 0
     val_accuracy: float = 0.0
+    threads: int = 0  # torch threads the search and retraining ran on (harness/toptune/threads.py)
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         """The top-tuned embedding: the output of the head's last hidden layer."""
@@ -83,6 +85,23 @@ def train_head(
     validation = (x[val], y[val])
     hypermodel = HeadHyperModel(x[train].mean(axis=0), x[train].var(axis=0), len(classes))
 
+    with capped_threads() as threads:
+        trained = _search_and_retrain(hypermodel, data, validation, classes, preset, seed, directory, what)
+    trained.threads = threads
+    _save(trained, directory)
+    return trained
+
+
+def _search_and_retrain(
+    hypermodel: HeadHyperModel,
+    data: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    classes: np.ndarray,
+    preset: Preset,
+    seed: int,
+    directory: Path,
+    what: str,
+) -> TrainedHead:
     keras.utils.set_random_seed(seed)
     clock = SearchClock(directory / SEARCH_TIME)
     with Progress(transient=True) as progress:
@@ -130,7 +149,6 @@ def train_head(
         final_epochs=len(history.history["loss"]),
         val_accuracy=float(head.evaluate(*validation, verbose=0, return_dict=True)["accuracy"]),
     )
-    _save(trained, directory)
     return trained
 
 
