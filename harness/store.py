@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from harness import metrics_registry
 from harness.errors import HarnessError
 from harness.shards import Shard
 
@@ -100,17 +101,23 @@ CREATE OR REPLACE VIEW results AS
            r.random_init, r.params, r.device, r.git_sha, r.finished_at
     FROM metrics m JOIN runs r USING (run_id)
     WHERE r.status = 'ok';
+-- one row per declared metric (harness/metrics_registry.py), rewritten from the registry by every writer
+CREATE TABLE IF NOT EXISTS metric_registry (
+    metric           VARCHAR PRIMARY KEY,
+    label            VARCHAR NOT NULL,
+    unit             VARCHAR NOT NULL,
+    kind             VARCHAR NOT NULL CHECK (kind IN ('quality', 'cost', 'count', 'interval')),
+    higher_is_better BOOLEAN,
+    suites           VARCHAR[] NOT NULL
+);
 -- the one cost ledger: every time, throughput, memory, FLOPs, size and price figure of every suite and
--- strategy, with the machine it was measured on (metric names: harness/suites/cost.py's docstring)
+-- strategy (the registry's kind 'cost'), with the machine it was measured on
 CREATE OR REPLACE VIEW cost_ledger AS
     SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite, m.metric, m.value,
            r.device, r.gpu, r.cpu, TRY_CAST(r.provenance->>'shared_machine' AS BOOLEAN) AS shared_machine,
            r.random_init, r.params, r.finished_at
-    FROM metrics m JOIN runs r USING (run_id)
-    WHERE r.status = 'ok' AND (
-        regexp_matches(m.metric, '(_s|_ms|_ms_per_image|_mb|_hours|_usd|_per_hour|_spread|_unstable)$')
-        OR regexp_matches(m.metric, '^(gflops|embedding_bytes)')
-        OR m.metric IN ('params', 'best_batch_size', 'pipeline_efficiency'));
+    FROM metrics m JOIN runs r USING (run_id) JOIN metric_registry g USING (metric)
+    WHERE r.status = 'ok' AND g.kind = 'cost';
 """
 
 RUN_COLUMNS = (
@@ -130,7 +137,19 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
     if not read_only:
         con.execute(SCHEMA)
+        _write_registry(con)
     return con
+
+
+def _write_registry(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace ``metric_registry``'s rows with the registry's, so the views follow the code that wrote last."""
+    columns = [list(column) for column in zip(*metrics_registry.rows(), strict=True)]
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM metric_registry")
+    con.execute(
+        "INSERT INTO metric_registry SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)", columns
+    )
+    con.execute("COMMIT")
 
 
 def _run_row(shard: Shard) -> tuple[Any, ...]:

@@ -18,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.metrics_registry import label
 from harness.report.rerun import rerun_command
 from harness.store import connect
 
-#: (suite, metric) -> column label, in column order
-COLUMNS = {
-    ("retrieval", "mmp_at_5"): "mMP@5",
-    ("retrieval", "recall_at_1"): "mR@1",
-    ("classification", "accuracy"): "acc",
-}
+#: (suite, metric) -> column label (from harness.metrics_registry), in column order
+COLUMNS = {(suite, metric): label(metric) for suite, metric in
+           (("retrieval", "mmp_at_5"), ("retrieval", "recall_at_1"), ("classification", "accuracy"))}  # fmt: skip
 OTHER_FAMILY = "other"
 #: strategies in the order a report shows them; any other after them, alphabetically
 STRATEGY_ORDER = ("pretrained", "toptuned", "finetuned", "crosstuned")
