@@ -95,7 +95,7 @@ def run_cells(cells: list[Cell], settings: RunSettings) -> list[Outcome]:
                 outcomes.append(Outcome(cell, shard.run_id, status, shard.metrics, shard.error))
     finally:  # an interrupted grid still records the cells it finished
         if settings.ingest:
-            ingest(settings.db, shards)
+            ingest(settings.db, shards, settings.workdir)
     return outcomes
 
 

@@ -6,15 +6,19 @@ Only the process that calls ``ingest`` opens the file for writing (DuckDB allows
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from harness import metrics_registry
 from harness.errors import HarnessError
 from harness.shards import Shard
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -50,6 +54,15 @@ CREATE TABLE IF NOT EXISTS metrics (
     metric VARCHAR NOT NULL,
     value  DOUBLE NOT NULL,
     PRIMARY KEY (run_id, metric)
+);
+-- per-query (per-test-image) values of a run's metrics, loaded by ingest from <workdir>/per_query/*.npz
+-- (harness.suites.per_query): what paired tests between models read; query = position in the evaluated split
+CREATE TABLE IF NOT EXISTS per_query (
+    run_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    query  INTEGER NOT NULL,
+    value  DOUBLE NOT NULL,
+    PRIMARY KEY (run_id, metric, query)
 );
 -- dataset statistics, written by `ecombench datasets prepare` / `info`, one row per manifest
 CREATE TABLE IF NOT EXISTS datasets (
@@ -169,11 +182,17 @@ def _run_row(shard: Shard) -> tuple[Any, ...]:
     return tuple(values[c] for c in RUN_COLUMNS)
 
 
-def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
+def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) -> int:
     """Insert or replace each shard's run and metrics, one transaction per shard; returns how many.
 
     Idempotent on run_id. A successful run also removes earlier *failed* runs of the same cell (same model,
     dataset, strategy, suite and params), so a fixed failure no longer shows as missing.
+
+    With ``workdir``, a shard's per-query file (``details.per_query``) is loaded into the ``per_query`` table.
+    They go into the database rather than being read by the report from the workdir because the report reads
+    the database only (DESIGN.md §3): a copied ``results.duckdb`` keeps its paired tests, and DuckDB stores
+    the columns compressed (a 60k-query cell is ~300k small rows). A missing file (a shard written elsewhere)
+    only loses that run's paired tests; its intervals are metrics and stay.
     """
     con = connect(db_path)
     placeholders = ", ".join("?" for _ in RUN_COLUMNS)
@@ -183,6 +202,7 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [shard.run_id])
+                con.execute("DELETE FROM per_query WHERE run_id = ?", [shard.run_id])
                 con.execute("DELETE FROM runs WHERE run_id = ?", [shard.run_id])
                 if shard.status == "ok":
                     cell = shard.cell
@@ -195,6 +215,8 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
                 rows = [(shard.run_id, name, float(value)) for name, value in sorted(shard.metrics.items())]
                 if rows:  # a failed run has none
                     con.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)
+                if workdir is not None and shard.status == "ok":
+                    _insert_per_query(con, shard, workdir)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -205,8 +227,27 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
     return count
 
 
+def _insert_per_query(con: duckdb.DuckDBPyConnection, shard: Shard, workdir: Path) -> None:
+    from harness.suites import per_query
+
+    name = shard.details.get("per_query")
+    if not name:
+        return
+    file = per_query.path(workdir, str(name))
+    if not file.exists():
+        log.warning("run %s: per-query file %s is missing; no paired tests for it", shard.run_id, file)
+        return
+    query, values = per_query.load(file)
+    positions = query.tolist()
+    for metric, array in sorted(values.items()):
+        con.execute(
+            "INSERT INTO per_query SELECT ?, ?, unnest(?), unnest(?)", [shard.run_id, metric, positions, array.tolist()]
+        )
+
+
 def ingest_folder(db_path: Path, folder: Path) -> int:
-    return ingest(db_path, (Shard.read(p) for p in sorted(folder.glob("*.json"))))
+    """Ingest every shard of ``folder`` (a workdir's ``shards``: per-query files are looked up beside it)."""
+    return ingest(db_path, (Shard.read(p) for p in sorted(folder.glob("*.json"))), folder.parent)
 
 
 def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
@@ -256,6 +297,25 @@ FAILED_RUNS = """
 def latest_metrics(con: duckdb.DuckDBPyConnection, suite: str, metrics: list[str]) -> list[tuple[Any, ...]]:
     """The newest successful value of each metric per (model, dataset, strategy)."""
     return con.execute(LATEST_METRICS, [suite, metrics]).fetchall()
+
+
+PER_QUERY = """
+    SELECT a.query, a.value, b.value FROM per_query a JOIN per_query b USING (metric, query)
+    WHERE a.run_id = ? AND b.run_id = ? AND metric = ?
+    ORDER BY a.query
+"""
+
+
+def paired_values(
+    con: duckdb.DuckDBPyConnection, run_a: str, run_b: str, metric: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two runs' per-query values of ``metric`` on the queries both scored (aligned); None when either has none
+    stored, or the runs share no query (e.g. different datasets)."""
+    rows = con.execute(PER_QUERY, [run_a, run_b, metric]).fetchall()
+    if not rows:
+        return None
+    _, a, b = zip(*rows, strict=True)
+    return np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
 
 
 def failed_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:

@@ -11,10 +11,10 @@ import numpy as np
 
 from harness.embed import split_embeddings
 from harness.errors import HarnessError
-from harness.suites import Context
+from harness.suites import Context, per_query
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import backbone, expand_params, tuned_on
-from harness.toptune.metrics import classification_metrics
+from harness.toptune.metrics import classification_metrics, per_image_metrics
 
 DEFAULTS: dict[str, Any] = {"preset": "quick", "seed": 0, "split": "test"}
 STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {"finetuned": {"finetune_preset": "quick"}}
@@ -40,5 +40,10 @@ def run(ctx: Context) -> dict[str, float]:
         )
     # The test split is touched here, once, after the search and the final training.
     x, _ = split_embeddings(model, ctx.dataset, ctx.params["split"], ctx.cache, ctx.extraction)
-    metrics = classification_metrics(np.searchsorted(classes, labels), head.predict_proba(x))
+    y_true, proba = np.searchsorted(classes, labels), head.predict_proba(x)
+    metrics = classification_metrics(y_true, proba)
+    keys = [ctx.cache.key(model, manifest, ctx.params["split"])]
+    metrics.update(
+        per_query.record(ctx, "classification", keys, np.arange(len(y_true)), per_image_metrics(y_true, proba))
+    )
     return {**metrics, **costs, **head_costs(head), "n_classes": float(len(classes)), "n_test": float(len(labels))}

@@ -10,8 +10,8 @@ import numpy as np
 from harness.cost.prices import price_metrics
 from harness.embed import l2_normalise, split_embeddings
 from harness.retrieval import leave_one_out, make_backend
-from harness.retrieval.metrics import relevant_counts, retrieval_metrics
-from harness.suites import Context
+from harness.retrieval.metrics import per_query_metrics, relevant_counts
+from harness.suites import Context, per_query
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import CROSS, FINETUNE, TOPTUNE, backbone, expand_params, tuned_on
 
@@ -47,7 +47,10 @@ def run(ctx: Context) -> dict[str, float]:
     neighbours = leave_one_out(backend, vectors, depth)
     search_s = time.perf_counter() - started
 
-    metrics = retrieval_metrics(labels[neighbours], labels, n_relevant).as_dict()
+    scored = per_query_metrics(labels[neighbours], labels, n_relevant)
+    metrics = scored.means().as_dict()
+    keys = [ctx.cache.key(model, manifest, split)]
+    metrics.update(per_query.record(ctx, "retrieval", keys, scored.query, scored.values))
     metrics.update(
         search_s=search_s,
         search_depth=float(depth),
