@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness import metrics_registry
 from harness.errors import HarnessError
-from harness.metrics_registry import label, labels
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
@@ -70,7 +70,7 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 STATUS = {"ok": "[green]ok[/]", "cached": "[cyan]cached[/]", "error": "[red]error[/]"}
 #: metric -> column label in the CLI's tables
-DISPLAY_METRICS = labels("mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10")
+DISPLAY_METRICS = metrics_registry.labels("mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10")
 
 
 def _print_outcomes(outcomes: list[Any]) -> int:
@@ -99,7 +99,7 @@ def _print_metrics(outcome: Any) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in sorted(outcome.metrics.items()):
-        table.add_row(label(name), f"{value:.4f}")
+        table.add_row(metrics_registry.label(name), f"{value:.4f}")
     console.print(table)
 
 

@@ -111,7 +111,8 @@ _DECLARED = [
     _m("finetune_val_accuracy", "fine-tuning val acc", "", "quality", True, *TUNING_SUITES),
     *_priced("finetune_", "fine-tuning", TUNING_SUITES),
     # the cost suite (harness.suites.cost's docstring)
-    *(_m(f"latency_b1_{s}_ms", f"batch-1 latency {s}", "ms", "cost", False, COST) for s in ("p50", "p95", "p99", "mean")),
+    *(_m(f"latency_b1_{s}_ms", f"batch-1 latency {s}", "ms", "cost", False, COST)
+      for s in ("p50", "p95", "p99", "mean")),
     _m("best_batch_size", "best batch size", "", "cost", True, COST),
     _m("batch_search_capped", "batch search capped", "flag", "count", None, COST),
     _m("throughput_model_img_s", "model throughput", "img/s", "cost", True, COST),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,7 +57,8 @@ def record(
     target = path(ctx.workdir, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial.npz")
-    np.savez_compressed(partial, **{QUERY: np.asarray(query, dtype=np.int64)}, **values)
+    arrays: dict[str, Any] = {QUERY: np.asarray(query, dtype=np.int64), **values}
+    np.savez_compressed(partial, **arrays)
     partial.replace(target)  # atomic: a reader never sees half a file
     ctx.details["per_query"] = name
     ctx.details["bootstrap"] = {"n_resamples": N_RESAMPLES, "seed": SEED, "level": LEVEL, "method": "percentile"}
