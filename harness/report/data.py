@@ -19,12 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.metrics_registry import label
+from harness.report import significance
 from harness.report.rerun import rerun_command
-from harness.store import connect
+from harness.store import connect, paired_values
 
 #: (suite, metric) -> column label (from harness.metrics_registry), in column order
 COLUMNS = {(suite, metric): label(metric) for suite, metric in
            (("retrieval", "mmp_at_5"), ("retrieval", "recall_at_1"), ("classification", "accuracy"))}  # fmt: skip
+#: column label -> metric name
+METRIC_OF = {lab: metric for (_, metric), lab in COLUMNS.items()}
+#: (suite, interval metric) -> (the metric it bounds, "low" or "high")
+INTERVALS = {(suite, f"{metric}_ci_{end}"): (metric, end) for suite, metric in COLUMNS for end in ("low", "high")}
 OTHER_FAMILY = "other"
 #: strategies in the order a report shows them; any other after them, alphabetically
 STRATEGY_ORDER = ("pretrained", "toptuned", "finetuned", "crosstuned")
@@ -122,6 +127,21 @@ class Value:
     value: float
     run_id: str
     rank: int = 0  # 1 best in its column, 2 second, 0 otherwise
+    low: float | None = None  # the 95% bootstrap interval over queries (test images), where stored
+    high: float | None = None
+    #: not significantly worse than the column's best (paired test, Holm-corrected); the best itself is True;
+    #: None where per-query values are missing or the column has a single value
+    tied: bool | None = None
+    p_value: float | None = None  # Holm-adjusted p of the paired test against the column's best
+
+    @property
+    def interval(self) -> str:
+        return "" if self.low is None or self.high is None else f"[{self.low:.4f}, {self.high:.4f}]"
+
+    @property
+    def text(self) -> str:
+        """The value with its interval: ``0.8123 [0.7950, 0.8290]``."""
+        return f"{self.value:.4f} {self.interval}".rstrip()
 
 
 @dataclass
@@ -230,7 +250,7 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
     filters = filters or Filters()
     con = connect(db, read_only=True)
     try:
-        wanted = [f"{suite}/{metric}" for suite, metric in COLUMNS]
+        wanted = [f"{suite}/{metric}" for suite, metric in [*COLUMNS, *INTERVALS]]
         records = con.execute(LATEST, [wanted, *filters.params()]).fetchall()
         cursor = con.execute(RUNS, filters.params())
         columns = [d[0] for d in cursor.description or []]
@@ -247,10 +267,11 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
         ).fetchall():
             counts.setdefault((dataset, split), []).append((class_name, int(images)))
         curves = _curves(con, filters)
+        runs = [_run(r) for r in raw]
+        tables = build_tables(records, runs, families())
+        significance.mark(tables, lambda a, b, metric: paired_values(con, a, b, metric))
     finally:
         con.close()
-    runs = [_run(r) for r in raw]
-    tables = build_tables(records, runs, families())
     class_counts = [ClassCounts(dataset, split, rows) for (dataset, split), rows in counts.items()]
     return ReportData(tables, runs, costs, class_counts, filters, tolerance, curves)
 
@@ -293,11 +314,19 @@ def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dic
             (model, source, tuning), Row(model, _family(model, family_of), False, source, tuning)
         )
 
+    bounds: dict[tuple[str, str], dict[str, float]] = {}  # (run_id, metric) -> {"low": .., "high": ..}
+    for run_id, _, _, _, suite, metric, value, _, _ in records:
+        if (suite, metric) in INTERVALS:
+            bounded, end = INTERVALS[(suite, metric)]
+            bounds.setdefault((run_id, bounded), {})[end] = float(value)
     for run_id, model, dataset, strategy, suite, metric, value, random_init, params in records:
+        if (suite, metric) in INTERVALS:
+            continue
         label = COLUMNS[(suite, metric)]
+        interval = bounds.get((run_id, metric), {})
         row = row_of(model, strategy, json.loads(params) if isinstance(params, str) else dict(params or {}))
         row.random_init |= bool(random_init)
-        row.values[(dataset, label)] = Value(float(value), run_id)
+        row.values[(dataset, label)] = Value(float(value), run_id, low=interval.get("low"), high=interval.get("high"))
         present.setdefault(strategy, set()).add((dataset, label))
     for run in runs:
         if run.status == "error":
