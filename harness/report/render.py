@@ -54,6 +54,9 @@ def parse_formats(text: str) -> list[str]:
 
 
 def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
+    from harness.report.checks import run_checks
+
+    extra.setdefault("checks", run_checks())
     return (
         environment(fmt)
         .get_template(FORMATS[fmt])
