@@ -334,6 +334,42 @@ def containers_list() -> None:
     console.print(table)
 
 
+@app.command()
+def audit(
+    sample: Annotated[int, typer.Option(min=1, help="finished cells to re-run (all, when fewer)")] = 3,
+    seed: Annotated[int, typer.Option(help="which cells: the sample is drawn reproducibly by this seed")] = 0,
+    suite: Annotated[str | None, typer.Option(help="only cells of this suite")] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="absolute tolerance where a run was not on the CPU (CPU: identical)")
+    ] = 1e-4,
+    db: Db = Path("results.duckdb"),
+    device: Device = "cpu",
+) -> None:
+    """Re-run a sample of finished cells from their stored rerun commands in a scratch workdir and compare every
+    metric with the stored value; records the audit in the database (table audits). Exit 1 if any differs."""
+    from harness.audit import audit as run_audit
+
+    audit_id, rows = run_audit(db, sample, seed, device, tolerance, suite)
+    table = Table(title=f"audit {audit_id}")
+    for column in ("cell", "metric", "stored", "audited", "status"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("stored", "audited") else "left")
+    colour = {"identical": "green", "within": "green", "differs": "red", "missing": "red", "error": "red"}
+    for r in rows:
+        if r.status == "not compared":
+            continue
+        shown = [f"{v:.6g}" if v is not None else "—" for v in (r.stored, r.audited)]
+        status = f"[{colour[r.status]}]{r.status}[/]" + (f" {escape(r.note)}" if r.note else "")
+        table.add_row(escape(r.label), r.metric, *shown, status)
+    console.print(table)
+    bad = [r for r in rows if r.status in ("differs", "missing", "error")]
+    skipped = sum(r.status == "not compared" for r in rows)
+    cells = len({r.run_id for r in rows})
+    console.print(f"{cells} cells, {len(rows) - skipped} metrics compared, {len(bad)} did not hold; "
+                  f"{skipped} cost figures not compared (they measure the machine)", highlight=False)  # fmt: skip
+    if bad:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console entry point: a HarnessError is one line on stderr and exit code 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,21 @@ CREATE TABLE IF NOT EXISTS per_query (
     query  INTEGER NOT NULL,
     value  DOUBLE NOT NULL,
     PRIMARY KEY (run_id, metric, query)
+);
+-- `ecombench audit` (harness.audit): one row per re-run cell and metric; metric '' for a rerun that failed
+CREATE TABLE IF NOT EXISTS audits (
+    audit_id   VARCHAR NOT NULL,
+    run_id     VARCHAR NOT NULL,
+    metric     VARCHAR NOT NULL,
+    stored     DOUBLE,
+    audited    DOUBLE,
+    tolerance  DOUBLE NOT NULL,
+    status     VARCHAR NOT NULL
+               CHECK (status IN ('identical', 'within', 'differs', 'missing', 'not compared', 'error')),
+    device     VARCHAR NOT NULL,
+    note       VARCHAR,
+    audited_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (audit_id, run_id, metric)
 );
 -- dataset statistics, written by `ecombench datasets prepare` / `info`, one row per manifest
 CREATE TABLE IF NOT EXISTS datasets (
@@ -273,6 +289,20 @@ def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
                 "INSERT INTO dataset_classes SELECT ?, ?, unnest(?), unnest(?), unnest(?), unnest(?)",
                 [*key, *(list(column) for column in zip(*classes, strict=True))],
             )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+def record_audit(db_path: Path, rows: list[tuple[Any, ...]], audited_at: datetime) -> None:
+    """Insert one audit's rows (audit_id, run_id, metric, stored, audited, tolerance, status, device, note)."""
+    con = connect(db_path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.executemany("INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, audited_at) for r in rows])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -80,6 +80,22 @@ CURVES = """
     WHERE (?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?)
     ORDER BY model, dataset, preset, job, epoch
 """
+# the newest audit (harness.audit): per audited run, how many of its compared metrics held
+LAST_AUDIT = """
+    SELECT a.run_id, r.model, r.dataset, r.strategy, r.suite, a.audited_at, a.device,
+           count(*) FILTER (WHERE a.status <> 'not compared') AS compared,
+           count(*) FILTER (WHERE a.status IN ('identical', 'within')) AS held,
+           max(a.tolerance) AS tolerance, string_agg(DISTINCT a.note, '; ') AS notes
+    FROM audits a LEFT JOIN runs r USING (run_id)
+    WHERE a.audit_id = (SELECT audit_id FROM audits ORDER BY audited_at DESC, audit_id LIMIT 1)
+    GROUP BY ALL ORDER BY r.model, r.dataset, r.strategy, r.suite
+"""
+# each run's newest audit: when, and whether every compared metric held
+RUN_AUDITS = """
+    SELECT run_id, audited_at, bool_and(status IN ('identical', 'within', 'not compared')) AS held FROM audits
+    GROUP BY run_id, audit_id, audited_at
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY audited_at DESC) = 1
+"""
 RUNS = f"""
     SELECT run_id, model, dataset, strategy, suite, params, status, error, random_init, {", ".join(PROVENANCE)},
            finished_at
@@ -116,6 +132,7 @@ class Run:
     random_init: bool
     provenance: dict[str, str]
     finished_at: str
+    audit: str = ""  # its newest audit: "2026-12-01 19:10 UTC: held" (or "did not hold"); "" if never audited
 
     @property
     def command(self) -> str:
@@ -218,6 +235,28 @@ class Curve:
 
 
 @dataclass
+class AuditedCell:
+    label: str  # model / dataset / strategy / suite
+    compared: int  # metrics compared (cost figures are not)
+    held: int  # of those, identical or within the tolerance
+    tolerance: float
+    notes: str
+
+
+@dataclass
+class Audit:
+    """The newest ``ecombench audit`` of the database."""
+
+    audited_at: str
+    device: str
+    cells: list[AuditedCell]
+
+    @property
+    def held(self) -> int:
+        return sum(c.compared == c.held and c.compared > 0 for c in self.cells)
+
+
+@dataclass
 class ReportData:
     tables: list[PaperTable]
     runs: list[Run]
@@ -226,6 +265,7 @@ class ReportData:
     filters: Filters
     tolerance: float = DEFAULT_TOLERANCE
     curves: list[Curve] = field(default_factory=list)
+    audit: Audit | None = None
 
     @property
     def failures(self) -> list[Run]:
@@ -268,12 +308,31 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
             counts.setdefault((dataset, split), []).append((class_name, int(images)))
         curves = _curves(con, filters)
         runs = [_run(r) for r in raw]
+        audit = _audits(con, runs)
         tables = build_tables(records, runs, families())
         significance.mark(tables, lambda a, b, metric: paired_values(con, a, b, metric))
     finally:
         con.close()
     class_counts = [ClassCounts(dataset, split, rows) for (dataset, split), rows in counts.items()]
-    return ReportData(tables, runs, costs, class_counts, filters, tolerance, curves)
+    return ReportData(tables, runs, costs, class_counts, filters, tolerance, curves, audit)
+
+
+def _audits(con: Any, runs: list[Run]) -> Audit | None:
+    """The newest audit, and each run's newest audit in ``Run.audit``; None for a database never audited."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'audits'").fetchone()[0]:
+        return None
+    by_run = {run_id: (at, held) for run_id, at, held in con.execute(RUN_AUDITS).fetchall()}
+    for run in runs:
+        if run.run_id in by_run:
+            at, held = by_run[run.run_id]
+            run.audit = f"{at:%Y-%m-%d %H:%M} UTC: {'held' if held else 'did not hold'}"
+    rows = con.execute(LAST_AUDIT).fetchall()
+    if not rows:
+        return None
+    cells = [AuditedCell(" / ".join(str(p or "?") for p in (model, dataset, strategy, suite)), int(compared),
+                         int(held), float(tol), notes or "")
+             for _, model, dataset, strategy, suite, _, _, compared, held, tol, notes in rows]  # fmt: skip
+    return Audit(f"{rows[0][5]:%Y-%m-%d %H:%M} UTC", str(rows[0][6]), cells)
 
 
 def _curves(con: Any, filters: Filters) -> list[Curve]:
