@@ -242,13 +242,13 @@ def _with_interval(row: Row, dataset: str) -> str:
 def _runner_up(second: Row, dataset: str) -> str:
     """How the best compares with the second: tied within noise, significantly ahead, or (untested) ahead."""
     value = second.values[(dataset, MMP)]
-    shown = f"{second.label} ({value.text})"
+    shown = f"{second.label} ({value.text}"
     if value.tied is None or value.p_value is None:
-        return f", ahead of {shown}."
+        return f", ahead of {shown})."
     p = f"paired test, Holm-corrected p = {value.p_value:.3g}"
     if value.tied:
-        return f"; it and {shown} are tied within noise ({p} ≥ {ALPHA:g})."
-    return f", significantly ahead of {shown} ({p} < {ALPHA:g})."
+        return f"; it and {shown}) are tied within noise ({p} ≥ {ALPHA:g})."
+    return f", significantly ahead of {shown}; {p} < {ALPHA:g})."
 
 
 def _cheapest(dataset: str, scored: list[tuple[float, Row]], costs: Costs, tolerance: float) -> str:
