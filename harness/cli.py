@@ -99,7 +99,7 @@ def _print_metrics(outcome: Any) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in sorted(outcome.metrics.items()):
-        table.add_row(metrics_registry.label(name), f"{value:.4f}")
+        table.add_row(DISPLAY_METRICS.get(name, name), f"{value:.4f}")
     console.print(table)
 
 
