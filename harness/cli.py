@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness import metrics_registry
 from harness.errors import HarnessError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -91,13 +92,7 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 STATUS = {"ok": "[green]ok[/]", "cached": "[cyan]cached[/]", "error": "[red]error[/]"}
 #: metric -> column label in the CLI's tables
-DISPLAY_METRICS = {
-    "mmp_at_5": "mMP@5",
-    "recall_at_1": "mR@1",
-    "map_at_r": "MAP@R",
-    "mrr": "MRR",
-    "ndcg_at_10": "NDCG@10",
-}
+DISPLAY_METRICS = metrics_registry.labels("mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10")
 
 
 def _print_outcomes(outcomes: list[Any]) -> int:
@@ -521,6 +516,39 @@ def export(
         raise HarnessError(f"export {format} needs an OUT folder, e.g. `ecombench export {format} exports/`")
     for path in export_tables(db, out, format):
         console.print(f"wrote {path}")
+def audit(
+    sample: Annotated[int, typer.Option(min=1, help="finished cells to re-run (all, when fewer)")] = 3,
+    seed: Annotated[int, typer.Option(help="which cells: the sample is drawn reproducibly by this seed")] = 0,
+    suite: Annotated[str | None, typer.Option(help="only cells of this suite")] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="absolute tolerance where a run was not on the CPU (CPU: identical)")
+    ] = 1e-4,
+    db: Db = Path("results.duckdb"),
+    device: Device = "cpu",
+) -> None:
+    """Re-run a sample of finished cells from their stored rerun commands in a scratch workdir and compare every
+    metric with the stored value; records the audit in the database (table audits). Exit 1 if any differs."""
+    from harness.audit import audit as run_audit
+
+    audit_id, rows = run_audit(db, sample, seed, device, tolerance, suite)
+    table = Table(title=f"audit {audit_id}")
+    for column in ("cell", "metric", "stored", "audited", "status"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("stored", "audited") else "left")
+    colour = {"identical": "green", "within": "green", "differs": "red", "missing": "red", "error": "red"}
+    for r in rows:
+        if r.status == "not compared":
+            continue
+        shown = [f"{v:.6g}" if v is not None else "—" for v in (r.stored, r.audited)]
+        status = f"[{colour[r.status]}]{r.status}[/]" + (f" {escape(r.note)}" if r.note else "")
+        table.add_row(escape(r.label), r.metric, *shown, status)
+    console.print(table)
+    bad = [r for r in rows if r.status in ("differs", "missing", "error")]
+    skipped = sum(r.status == "not compared" for r in rows)
+    cells = len({r.run_id for r in rows})
+    console.print(f"{cells} cells, {len(rows) - skipped} metrics compared, {len(bad)} did not hold; "
+                  f"{skipped} cost figures not compared (they measure the machine)", highlight=False)  # fmt: skip
+    if bad:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -90,5 +90,7 @@ def run_plan(plan: Plan, settings: RunSettings, execution: Execution | None = No
                 (execution or Execution()).executor(settings, force_since).run(todo, finished)
     finally:  # an interrupted grid still records the cells it finished
         if settings.ingest and shards:
-            ingest_missing(settings.db, list(shards.values()), replace={k for k in shards if k not in cached})
+            ingest_missing(
+                settings.db, list(shards.values()), {k for k in shards if k not in cached}, settings.workdir
+            )
     return [Outcome.of(shards[p.spec.key], p.spec.key in cached) for p in plan.cells if p.spec.key in shards]

@@ -9,17 +9,22 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
+from harness import metrics_registry
 from harness.errors import HarnessError
 from harness.shards import Shard, ShardStore
 
 log = logging.getLogger(__name__)
 #: how long a writer waits for another process's lock on the database before giving up
 LOCK_WAIT_S = 120.0
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,6 +60,30 @@ CREATE TABLE IF NOT EXISTS metrics (
     metric VARCHAR NOT NULL,
     value  DOUBLE NOT NULL,
     PRIMARY KEY (run_id, metric)
+);
+-- per-query (per-test-image) values of a run's metrics, loaded by ingest from <workdir>/per_query/*.npz
+-- (harness.suites.per_query): what paired tests between models read; query = position in the evaluated split
+CREATE TABLE IF NOT EXISTS per_query (
+    run_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    query  INTEGER NOT NULL,
+    value  DOUBLE NOT NULL,
+    PRIMARY KEY (run_id, metric, query)
+);
+-- `ecombench audit` (harness.audit): one row per re-run cell and metric; metric '' for a rerun that failed
+CREATE TABLE IF NOT EXISTS audits (
+    audit_id   VARCHAR NOT NULL,
+    run_id     VARCHAR NOT NULL,
+    metric     VARCHAR NOT NULL,
+    stored     DOUBLE,
+    audited    DOUBLE,
+    tolerance  DOUBLE NOT NULL,
+    status     VARCHAR NOT NULL
+               CHECK (status IN ('identical', 'within', 'differs', 'missing', 'not compared', 'error')),
+    device     VARCHAR NOT NULL,
+    note       VARCHAR,
+    audited_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (audit_id, run_id, metric)
 );
 -- dataset statistics, written by `ecombench datasets prepare` / `info`, one row per manifest
 CREATE TABLE IF NOT EXISTS datasets (
@@ -106,17 +135,23 @@ CREATE OR REPLACE VIEW results AS
            r.random_init, r.params, r.device, r.git_sha, r.finished_at
     FROM metrics m JOIN runs r USING (run_id)
     WHERE r.status = 'ok';
+-- one row per declared metric (harness/metrics_registry.py), rewritten from the registry by every writer
+CREATE TABLE IF NOT EXISTS metric_registry (
+    metric           VARCHAR PRIMARY KEY,
+    label            VARCHAR NOT NULL,
+    unit             VARCHAR NOT NULL,
+    kind             VARCHAR NOT NULL CHECK (kind IN ('quality', 'cost', 'count', 'interval')),
+    higher_is_better BOOLEAN,
+    suites           VARCHAR[] NOT NULL
+);
 -- the one cost ledger: every time, throughput, memory, FLOPs, size and price figure of every suite and
--- strategy, with the machine it was measured on (metric names: harness/suites/cost.py's docstring)
+-- strategy (the registry's kind 'cost'), with the machine it was measured on
 CREATE OR REPLACE VIEW cost_ledger AS
     SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite, m.metric, m.value,
            r.device, r.gpu, r.cpu, TRY_CAST(r.provenance->>'shared_machine' AS BOOLEAN) AS shared_machine,
            r.random_init, r.params, r.finished_at
-    FROM metrics m JOIN runs r USING (run_id)
-    WHERE r.status = 'ok' AND (
-        regexp_matches(m.metric, '(_s|_ms|_ms_per_image|_mb|_hours|_usd|_per_hour|_spread|_unstable)$')
-        OR regexp_matches(m.metric, '^(gflops|embedding_bytes)')
-        OR m.metric IN ('params', 'best_batch_size', 'pipeline_efficiency', 'tuner_search_attempts'));
+    FROM metrics m JOIN runs r USING (run_id) JOIN metric_registry g USING (metric)
+    WHERE r.status = 'ok' AND g.kind = 'cost';
 """
 
 RUN_COLUMNS = (
@@ -153,7 +188,19 @@ def connect(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S) ->
             raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
     if not read_only:
         con.execute(SCHEMA)
+        _write_registry(con)
     return con
+
+
+def _write_registry(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace ``metric_registry``'s rows with the registry's, so the views follow the code that wrote last."""
+    columns = [list(column) for column in zip(*metrics_registry.rows(), strict=True)]
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM metric_registry")
+    con.execute(
+        "INSERT INTO metric_registry SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)", columns
+    )
+    con.execute("COMMIT")
 
 
 def _run_row(shard: Shard) -> tuple[Any, ...]:
@@ -173,12 +220,18 @@ def _run_row(shard: Shard) -> tuple[Any, ...]:
     return tuple(values[c] for c in RUN_COLUMNS)
 
 
-def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
+def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) -> int:
     """Insert or replace each shard's run and metrics, one transaction per shard; returns how many.
 
     Idempotent on run_id. An error never replaces a finished result of the same run_id (the failed attempt
     stays in its shard beside it). A successful run also removes earlier *failed* runs of the same cell (same
     model, dataset, strategy, suite and params), so a fixed failure no longer shows as missing.
+
+    With ``workdir``, a shard's per-query file (``details.per_query``) is loaded into the ``per_query`` table.
+    They go into the database rather than being read by the report from the workdir because the report reads
+    the database only: a copied ``results.duckdb`` keeps its paired tests, and DuckDB stores the columns
+    compressed (a 60k-query cell is ~300k small rows). A missing file (a shard written elsewhere) only loses
+    that run's paired tests; its intervals are metrics and stay.
     """
     con = connect(db_path)
     placeholders = ", ".join("?" for _ in RUN_COLUMNS)
@@ -193,6 +246,7 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [shard.run_id])
+                con.execute("DELETE FROM per_query WHERE run_id = ?", [shard.run_id])
                 con.execute("DELETE FROM runs WHERE run_id = ?", [shard.run_id])
                 if shard.status == "ok":
                     cell = shard.cell
@@ -205,6 +259,8 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
                 rows = [(shard.run_id, name, float(value)) for name, value in sorted(shard.metrics.items())]
                 if rows:  # a failed run has none
                     con.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)
+                if workdir is not None and shard.status == "ok":
+                    _insert_per_query(con, shard, workdir)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -215,21 +271,40 @@ def ingest(db_path: Path, shards: Iterable[Shard]) -> int:
     return count
 
 
-def ingest_missing(db_path: Path, shards: list[Shard], replace: set[str]) -> int:
+def _insert_per_query(con: duckdb.DuckDBPyConnection, shard: Shard, workdir: Path) -> None:
+    from harness.suites import per_query
+
+    name = shard.details.get("per_query")
+    if not name:
+        return
+    file = per_query.path(workdir, str(name))
+    if not file.exists():
+        log.warning("run %s: per-query file %s is missing; no paired tests for it", shard.run_id, file)
+        return
+    query, values = per_query.load(file)
+    positions = query.tolist()
+    for metric, array in sorted(values.items()):
+        con.execute(
+            "INSERT INTO per_query SELECT ?, ?, unnest(?), unnest(?)", [shard.run_id, metric, positions, array.tolist()]
+        )
+
+
+def ingest_missing(db_path: Path, shards: list[Shard], replace: set[str], workdir: Path | None = None) -> int:
     """Ingest the shards the database lacks, and those in ``replace`` (just computed); returns how many."""
     con = connect(db_path)
     try:
         present = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE status = 'ok'").fetchall()}
     finally:
         con.close()
-    return ingest(db_path, [s for s in shards if s.run_id in replace or s.run_id not in present])
+    return ingest(db_path, [s for s in shards if s.run_id in replace or s.run_id not in present], workdir)
 
 
 def ingest_folder(db_path: Path, folder: Path) -> int:
-    """Ingest every shard of a folder (e.g. copied back from another machine); safe to run again."""
+    """Ingest every shard of a folder (e.g. copied back from another machine); safe to run again. It is a
+    workdir's ``shards``: per-query files are looked up beside it, in ``../per_query``."""
     if not folder.is_dir():
         raise HarnessError(f"shard folder '{folder}' does not exist")
-    return ingest(db_path, ShardStore(folder).all())
+    return ingest(db_path, ShardStore(folder).all(), folder.parent)
 
 
 def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
@@ -261,3 +336,36 @@ def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
         raise
     finally:
         con.close()
+
+
+def record_audit(db_path: Path, rows: list[tuple[Any, ...]], audited_at: datetime) -> None:
+    """Insert one audit's rows (audit_id, run_id, metric, stored, audited, tolerance, status, device, note)."""
+    con = connect(db_path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.executemany("INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, audited_at) for r in rows])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+PER_QUERY = """
+    SELECT a.query, a.value, b.value FROM per_query a JOIN per_query b USING (metric, query)
+    WHERE a.run_id = ? AND b.run_id = ? AND metric = ?
+    ORDER BY a.query
+"""
+
+
+def paired_values(
+    con: duckdb.DuckDBPyConnection, run_a: str, run_b: str, metric: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two runs' per-query values of ``metric`` on the queries both scored (aligned); None when either has none
+    stored, or the runs share no query (e.g. different datasets)."""
+    rows = con.execute(PER_QUERY, [run_a, run_b, metric]).fetchall()
+    if not rows:
+        return None
+    _, a, b = zip(*rows, strict=True)
+    return np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

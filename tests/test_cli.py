@@ -18,7 +18,7 @@ suites = ["retrieval"]
 [params.retrieval]
 backend = "{backend}"
 """
-N_METRICS = 12  # 8 retrieval metrics + search_s, search_depth, embedding_dim, embeddings_cached
+N_METRICS = 22  # 8 retrieval metrics, 5 x (ci_low, ci_high), search_s, search_depth, embedding_dim, embeddings_cached
 # a run that computed its embeddings also records extract_s and its price: extract_device_s,
 # extract_device_hours, extract_price_usd, extract_usd_per_hour (the CPU is in the price table)
 EXTRACT_METRICS = 5

@@ -56,8 +56,9 @@ class Mount:
         return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
 
 
-#: the workdir's folders a container shares with the host: sub-jobs (and their locks) outlive the container
-SHARED_FOLDERS = ("finetune", "toptune", "locks")
+#: the workdir's folders a container shares with the host: sub-jobs (and their locks) and per-query values
+#: outlive the container
+SHARED_FOLDERS = ("finetune", "toptune", "locks", "per_query")
 
 
 def plan_mounts(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.report.data import COST_METRICS, Costs, PaperTable, ReportData, Row
+from harness.stats import ALPHA
 
 MMP = "mMP@5"
 TUNED = ("toptuned", "finetuned")  # strategies whose gain over pretrained is drawn
@@ -225,13 +226,14 @@ def summarise(data: ReportData) -> list[tuple[str, list[str]]]:
 
 
 def _sentence(dataset: str, strategy: str, scored: list[tuple[float, Row]], data: ReportData) -> str:
-    value, best = scored[0]
+    best = scored[0][1]
     many = f" of {len(scored)}" if len(scored) > 1 else ""
     if best.random_init:  # a random-init backbone is no "best pretrained model", whatever it scores
-        text = f"On {dataset}, the top {strategy}-strategy scorer{many} is {best.label} (mMP@5 {value:.4f})"
+        text = f"On {dataset}, the top {strategy}-strategy scorer{many} is {best.label}"
     else:
-        text = f"On {dataset}, the best {strategy} model{many} is {best.label} (mMP@5 {value:.4f})"
-    text += f", ahead of {scored[1][1].label} ({scored[1][0]:.4f})." if len(scored) > 1 else "."
+        text = f"On {dataset}, the best {strategy} model{many} is {best.label}"
+    text += f" (mMP@5 {_with_interval(best, dataset)})"
+    text += _runner_up(scored[1][1], dataset) if len(scored) > 1 else "."
     if best.random_init:
         text += " It is a RANDOM-INIT backbone: this checks the harness, not the model."
     if len(scored) > 1:
@@ -240,6 +242,22 @@ def _sentence(dataset: str, strategy: str, scored: list[tuple[float, Row]], data
     if best.random_init and trained:
         text += f" The best trained backbone is {trained[1].label} (mMP@5 {trained[0]:.4f})."
     return text
+
+
+def _with_interval(row: Row, dataset: str) -> str:
+    return row.values[(dataset, MMP)].text
+
+
+def _runner_up(second: Row, dataset: str) -> str:
+    """How the best compares with the second: tied within noise, significantly ahead, or (untested) ahead."""
+    value = second.values[(dataset, MMP)]
+    shown = f"{second.label} ({value.text}"
+    if value.tied is None or value.p_value is None:
+        return f", ahead of {shown})."
+    p = f"paired test, Holm-corrected p = {value.p_value:.3g}"
+    if value.tied:
+        return f"; it and {shown}) are tied within noise ({p} ≥ {ALPHA:g})."
+    return f", significantly ahead of {shown}; {p} < {ALPHA:g})."
 
 
 def _cheapest(dataset: str, scored: list[tuple[float, Row]], costs: Costs, tolerance: float) -> str:

@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.metrics_registry import label
+from harness.report import significance
 from harness.report.rerun import rerun_command
-from harness.store import connect
+from harness.store import connect, paired_values
 
-#: (suite, metric) -> column label, in column order
-COLUMNS = {
-    ("retrieval", "mmp_at_5"): "mMP@5",
-    ("retrieval", "recall_at_1"): "mR@1",
-    ("classification", "accuracy"): "acc",
-}
+#: (suite, metric) -> column label (from harness.metrics_registry), in column order
+COLUMNS = {(suite, metric): label(metric) for suite, metric in
+           (("retrieval", "mmp_at_5"), ("retrieval", "recall_at_1"), ("classification", "accuracy"))}  # fmt: skip
+#: column label -> metric name
+METRIC_OF = {lab: metric for (_, metric), lab in COLUMNS.items()}
+#: (suite, interval metric) -> (the metric it bounds, "low" or "high")
+INTERVALS = {(suite, f"{metric}_ci_{end}"): (metric, end) for suite, metric in COLUMNS for end in ("low", "high")}
 OTHER_FAMILY = "other"
 #: strategies in the order a report shows them; any other after them, alphabetically
 STRATEGY_ORDER = ("pretrained", "toptuned", "finetuned", "crosstuned")
@@ -77,6 +80,22 @@ CURVES = """
     WHERE (?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?)
     ORDER BY model, dataset, preset, job, epoch
 """
+# the newest audit (harness.audit): per audited run, how many of its compared metrics held
+LAST_AUDIT = """
+    SELECT a.run_id, r.model, r.dataset, r.strategy, r.suite, a.audited_at, a.device,
+           count(*) FILTER (WHERE a.status <> 'not compared') AS compared,
+           count(*) FILTER (WHERE a.status IN ('identical', 'within')) AS held,
+           max(a.tolerance) AS tolerance, string_agg(DISTINCT a.note, '; ') AS notes
+    FROM audits a LEFT JOIN runs r USING (run_id)
+    WHERE a.audit_id = (SELECT audit_id FROM audits ORDER BY audited_at DESC, audit_id LIMIT 1)
+    GROUP BY ALL ORDER BY r.model, r.dataset, r.strategy, r.suite
+"""
+# each run's newest audit: when, and whether every compared metric held
+RUN_AUDITS = """
+    SELECT run_id, audited_at, bool_and(status IN ('identical', 'within', 'not compared')) AS held FROM audits
+    GROUP BY run_id, audit_id, audited_at
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY audited_at DESC) = 1
+"""
 RUNS = f"""
     SELECT run_id, model, dataset, strategy, suite, params, status, error, random_init, {", ".join(PROVENANCE)},
            finished_at
@@ -113,6 +132,7 @@ class Run:
     random_init: bool
     provenance: dict[str, str]
     finished_at: str
+    audit: str = ""  # its newest audit: "2026-12-01 19:10 UTC: held" (or "did not hold"); "" if never audited
 
     @property
     def command(self) -> str:
@@ -124,6 +144,21 @@ class Value:
     value: float
     run_id: str
     rank: int = 0  # 1 best in its column, 2 second, 0 otherwise
+    low: float | None = None  # the 95% bootstrap interval over queries (test images), where stored
+    high: float | None = None
+    #: not significantly worse than the column's best (paired test, Holm-corrected); the best itself is True;
+    #: None where per-query values are missing or the column has a single value
+    tied: bool | None = None
+    p_value: float | None = None  # Holm-adjusted p of the paired test against the column's best
+
+    @property
+    def interval(self) -> str:
+        return "" if self.low is None or self.high is None else f"[{self.low:.4f}, {self.high:.4f}]"
+
+    @property
+    def text(self) -> str:
+        """The value with its interval: ``0.8123 [0.7950, 0.8290]``."""
+        return f"{self.value:.4f} {self.interval}".rstrip()
 
 
 @dataclass
@@ -200,6 +235,28 @@ class Curve:
 
 
 @dataclass
+class AuditedCell:
+    label: str  # model / dataset / strategy / suite
+    compared: int  # metrics compared (cost figures are not)
+    held: int  # of those, identical or within the tolerance
+    tolerance: float
+    notes: str
+
+
+@dataclass
+class Audit:
+    """The newest ``ecombench audit`` of the database."""
+
+    audited_at: str
+    device: str
+    cells: list[AuditedCell]
+
+    @property
+    def held(self) -> int:
+        return sum(c.compared == c.held and c.compared > 0 for c in self.cells)
+
+
+@dataclass
 class ReportData:
     tables: list[PaperTable]
     runs: list[Run]
@@ -208,6 +265,7 @@ class ReportData:
     filters: Filters
     tolerance: float = DEFAULT_TOLERANCE
     curves: list[Curve] = field(default_factory=list)
+    audit: Audit | None = None
 
     @property
     def failures(self) -> list[Run]:
@@ -232,7 +290,7 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
     filters = filters or Filters()
     con = connect(db, read_only=True)
     try:
-        wanted = [f"{suite}/{metric}" for suite, metric in COLUMNS]
+        wanted = [f"{suite}/{metric}" for suite, metric in [*COLUMNS, *INTERVALS]]
         records = con.execute(LATEST, [wanted, *filters.params()]).fetchall()
         cursor = con.execute(RUNS, filters.params())
         columns = [d[0] for d in cursor.description or []]
@@ -249,12 +307,32 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
         ).fetchall():
             counts.setdefault((dataset, split), []).append((class_name, int(images)))
         curves = _curves(con, filters)
+        runs = [_run(r) for r in raw]
+        audit = _audits(con, runs)
+        tables = build_tables(records, runs, families())
+        significance.mark(tables, lambda a, b, metric: paired_values(con, a, b, metric))
     finally:
         con.close()
-    runs = [_run(r) for r in raw]
-    tables = build_tables(records, runs, families())
     class_counts = [ClassCounts(dataset, split, rows) for (dataset, split), rows in counts.items()]
-    return ReportData(tables, runs, costs, class_counts, filters, tolerance, curves)
+    return ReportData(tables, runs, costs, class_counts, filters, tolerance, curves, audit)
+
+
+def _audits(con: Any, runs: list[Run]) -> Audit | None:
+    """The newest audit, and each run's newest audit in ``Run.audit``; None for a database never audited."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'audits'").fetchone()[0]:
+        return None
+    by_run = {run_id: (at, held) for run_id, at, held in con.execute(RUN_AUDITS).fetchall()}
+    for run in runs:
+        if run.run_id in by_run:
+            at, held = by_run[run.run_id]
+            run.audit = f"{at:%Y-%m-%d %H:%M} UTC: {'held' if held else 'did not hold'}"
+    rows = con.execute(LAST_AUDIT).fetchall()
+    if not rows:
+        return None
+    cells = [AuditedCell(" / ".join(str(p or "?") for p in (model, dataset, strategy, suite)), int(compared),
+                         int(held), float(tol), notes or "")
+             for _, model, dataset, strategy, suite, _, _, compared, held, tol, notes in rows]  # fmt: skip
+    return Audit(f"{rows[0][5]:%Y-%m-%d %H:%M} UTC", str(rows[0][6]), cells)
 
 
 def _curves(con: Any, filters: Filters) -> list[Curve]:
@@ -295,11 +373,19 @@ def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dic
             (model, source, tuning), Row(model, _family(model, family_of), False, source, tuning)
         )
 
+    bounds: dict[tuple[str, str], dict[str, float]] = {}  # (run_id, metric) -> {"low": .., "high": ..}
+    for run_id, _, _, _, suite, metric, value, _, _ in records:
+        if (suite, metric) in INTERVALS:
+            bounded, end = INTERVALS[(suite, metric)]
+            bounds.setdefault((run_id, bounded), {})[end] = float(value)
     for run_id, model, dataset, strategy, suite, metric, value, random_init, params in records:
+        if (suite, metric) in INTERVALS:
+            continue
         label = COLUMNS[(suite, metric)]
+        interval = bounds.get((run_id, metric), {})
         row = row_of(model, strategy, json.loads(params) if isinstance(params, str) else dict(params or {}))
         row.random_init |= bool(random_init)
-        row.values[(dataset, label)] = Value(float(value), run_id)
+        row.values[(dataset, label)] = Value(float(value), run_id, low=interval.get("low"), high=interval.get("high"))
         present.setdefault(strategy, set()).add((dataset, label))
     for run in runs:  # a failure is marked in a column that has values; its error is in its own section only
         if run.status == "error" and (run.dataset, COLUMNS[("retrieval", "mmp_at_5")]) in present.get(run.strategy, ()):

@@ -28,4 +28,7 @@ def cell(value: Value | None, failed: bool = False) -> str:
     if value is None:
         return r"\textit{failed}" if failed else "--"
     text = f"{value.value:.4f}"
-    return {1: rf"\textbf{{{text}}}", 2: rf"\underline{{{text}}}"}.get(value.rank, text)
+    text = {1: rf"\textbf{{{text}}}", 2: rf"\underline{{{text}}}"}.get(value.rank, text)
+    if value.interval:
+        text += rf" {{\scriptsize {value.interval}}}"
+    return text + (r"$^{\approx}$" if value.tied and value.p_value is not None else "")

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.errors import HarnessError
-from harness.report import analysis, figures, latex, markdown
+from harness.report import analysis, figures, latex, markdown, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports"
@@ -56,6 +56,9 @@ def parse_formats(text: str) -> list[str]:
 
 
 def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
+    from harness.report.checks import run_checks
+
+    extra.setdefault("checks", run_checks())
     return (
         environment(fmt)
         .get_template(FORMATS[fmt])
@@ -66,6 +69,8 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
             scatters=analysis.quality_vs_cost(data),
             hours=analysis.quality_vs_device_hours(data),
             grids=analysis.cross_grids(data),
+            noise=significance.describe(),
+            noise_tex=latex.escape(significance.describe("@MARK@")).replace("@MARK@", r"$^{\approx}$"),
             fig=figures,
             db=db,
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

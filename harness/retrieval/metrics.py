@@ -86,10 +86,40 @@ def relevant_counts(query_labels: np.ndarray, gallery_labels: np.ndarray, leave_
     return result
 
 
+@dataclass(frozen=True)
+class PerQuery:
+    """Each metric's value per counted query (float64, in query order), and which queries counted.
+
+    Attributes:
+        query: (Q',) positions of the counted queries among the Q given (R > 0), ascending.
+        values: metric name (as in :class:`RetrievalMetrics`) -> (Q',) values; their means are the metrics.
+        n_excluded: queries with R == 0.
+        n_capped: counted queries whose R exceeded K.
+    """
+
+    query: np.ndarray
+    values: dict[str, np.ndarray]
+    n_excluded: int
+    n_capped: int
+
+    def means(self) -> RetrievalMetrics:
+        return RetrievalMetrics(
+            **{name: float(v.mean()) for name, v in self.values.items()},
+            n_queries=len(self.query),
+            n_excluded=self.n_excluded,
+            n_capped=self.n_capped,
+        )
+
+
 def retrieval_metrics(
     neighbor_labels: np.ndarray, query_labels: np.ndarray, n_relevant: np.ndarray
 ) -> RetrievalMetrics:
-    """Compute every metric of the module docstring.
+    """Compute every metric of the module docstring (the means of :func:`per_query_metrics`)."""
+    return per_query_metrics(neighbor_labels, query_labels, n_relevant).means()
+
+
+def per_query_metrics(neighbor_labels: np.ndarray, query_labels: np.ndarray, n_relevant: np.ndarray) -> PerQuery:
+    """Every metric of the module docstring, per counted query (for intervals and paired tests).
 
     Args:
         neighbor_labels: (Q, K) labels of each query's K nearest gallery items, nearest first, self removed.
@@ -138,13 +168,11 @@ def retrieval_metrics(
     dcg = rel[:, :_NDCG_CUTOFF] @ discounts[: min(_NDCG_CUTOFF, k)]
     idcg = np.cumsum(discounts)[np.minimum(_NDCG_CUTOFF, r) - 1]
 
-    return RetrievalMetrics(
-        mmp_at_5=float(mmp.mean()),
-        recall_at_1=float(rel[:, 0].mean()),
-        map_at_r=float(map_r.mean()),
-        mrr=float(reciprocal.mean()),
-        ndcg_at_10=float((dcg / idcg).mean()),
-        n_queries=int(counted.sum()),
-        n_excluded=int(n_q - counted.sum()),
-        n_capped=int((r > k).sum()),
-    )
+    values = {
+        "mmp_at_5": mmp,
+        "recall_at_1": rel[:, 0].astype(np.float64),
+        "map_at_r": map_r,
+        "mrr": reciprocal,
+        "ndcg_at_10": dcg / idcg,
+    }
+    return PerQuery(np.flatnonzero(counted), values, int(n_q - counted.sum()), int((r > k).sum()))

@@ -12,10 +12,10 @@ import numpy as np
 from harness.embed import split_embeddings
 from harness.errors import HarnessError
 from harness.strategies import TOPTUNE
-from harness.suites import Context
+from harness.suites import Context, per_query
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import backbone, tuned_on
-from harness.toptune.metrics import classification_metrics
+from harness.toptune.metrics import classification_metrics, per_image_metrics
 
 DEFAULTS: dict[str, Any] = {**TOPTUNE, "split": "test"}
 #: ``pretrained`` here is a top-tuned head on the frozen pre-trained embeddings (harness.strategies)
@@ -40,5 +40,7 @@ def run(ctx: Context) -> dict[str, float]:
         )
     # The test split is touched here, once, after the search and the final training.
     x, _ = split_embeddings(model, ctx.dataset, ctx.params["split"], ctx.cache, ctx.extraction)
-    metrics = classification_metrics(np.searchsorted(classes, labels), head.predict_proba(x))
+    y_true, proba = np.searchsorted(classes, labels), head.predict_proba(x)
+    metrics = classification_metrics(y_true, proba)
+    metrics.update(per_query.record(ctx, np.arange(len(y_true)), per_image_metrics(y_true, proba)))
     return {**metrics, **costs, **head_costs(head), "n_classes": float(len(classes)), "n_test": float(len(labels))}

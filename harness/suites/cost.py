@@ -29,11 +29,9 @@ Metrics (names are contracts; times of one run, ``_ms`` in milliseconds):
 - ``measure_device_s``, ``measure_device_hours``, ``measure_gpu_hours`` (CUDA), ``measure_price_usd`` and
   ``measure_usd_per_hour`` (when the price table prices the device): this suite's own measurement
 
-Every metric whose name ends in ``_s``, ``_ms``, ``_ms_per_image``, ``_mb``, ``_hours``, ``_usd``,
-``_per_hour``, ``_spread`` or ``_unstable``, starts with ``gflops`` or ``embedding_bytes``, or is ``params``,
-``best_batch_size`` or ``pipeline_efficiency`` (from any suite: retrieval's ``extract_s`` and ``search_s``,
-top-tuning's ``tuner_search_s`` and ``head_train_s``, ...) is in the ``cost_ledger`` view of the results
-database, with the device, GPU, CPU and ``shared_machine`` of its run.
+Every metric of kind ``cost`` in harness.metrics_registry (from any suite: retrieval's ``extract_s`` and
+``search_s``, top-tuning's ``tuner_search_s`` and ``head_train_s``, ...) is in the ``cost_ledger`` view of the
+results database, with the device, GPU, CPU and ``shared_machine`` of its run.
 """
 
 from __future__ import annotations

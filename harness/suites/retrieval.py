@@ -12,8 +12,8 @@ from harness.cost.prices import price_metrics
 from harness.embed import l2_normalise, split_embeddings
 from harness.errors import HarnessError
 from harness.retrieval import leave_one_out, make_backend
-from harness.retrieval.metrics import relevant_counts, retrieval_metrics
-from harness.suites import Context
+from harness.retrieval.metrics import per_query_metrics, relevant_counts
+from harness.suites import Context, per_query
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import backbone, tuned_on
 
@@ -51,7 +51,9 @@ def run(ctx: Context) -> dict[str, float]:
     neighbours = leave_one_out(backend, vectors, depth)
     search_s = time.perf_counter() - started
 
-    metrics = retrieval_metrics(labels[neighbours], labels, n_relevant).as_dict()
+    scored = per_query_metrics(labels[neighbours], labels, n_relevant)
+    metrics = scored.means().as_dict()
+    metrics.update(per_query.record(ctx, scored.query, scored.values))
     metrics.update(
         search_s=search_s,
         search_depth=float(depth),
