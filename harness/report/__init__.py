@@ -1,4 +1,4 @@
-"""Reports rendered from the results database's views by Jinja templates in ``reports/``.
+"""Reports rendered from the results database's views by Jinja templates in ``harness/report/templates/``.
 
 harness.report.data reads the database, harness.report.analysis draws conclusions from what it read,
 harness.report.figures draws them (inline SVG), harness.report.render fills the templates.

@@ -1,4 +1,4 @@
-"""LaTeX escaping and cell formatting for the booktabs tables (``reports/tables.tex.j2``)."""
+"""LaTeX escaping and cell formatting for the booktabs tables (``harness/report/templates/tables.tex.j2``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Markdown escaping for ``reports/comparison.md.j2``: ids, class names and error texts come from users and
+"""Markdown escaping for ``templates/comparison.md.j2``: ids, class names and error texts come from users and
 from the database, and many Markdown viewers render inline HTML, so nothing in them may become markup.
 
 Every ``{{ value }}`` of the Markdown template goes through ``finalize``: text is escaped for Markdown text

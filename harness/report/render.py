@@ -13,13 +13,12 @@ from harness.errors import HarnessError
 from harness.report import analysis, figures, latex, markdown, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "reports"
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
 
 
 def environment(fmt: str) -> jinja2.Environment:
     common: dict[str, Any] = {
-        "loader": jinja2.FileSystemLoader(TEMPLATES),
+        "loader": jinja2.PackageLoader("harness.report", "templates"),  # inside the package: works from a wheel
         "undefined": jinja2.StrictUndefined,
         "keep_trailing_newline": True,
         "trim_blocks": True,
