@@ -8,15 +8,17 @@ import pytest
 from conftest import make_shard
 
 from harness import metrics_registry
+from harness.cells import Cell
 from harness.embed import ExtractionSettings
+from harness.execute import RunSettings
 from harness.metrics_registry import METRICS, PER_QUERY, unregistered
-from harness.runner import RunSettings, run_cells
-from harness.shards import Cell
+from harness.plan import make_plan
+from harness.runner import run_plan
 from harness.store import connect, ingest
 from harness.suites import resolve_params
 
 SMALL = "digits[per_class=12]"
-TOPTUNE = {"preset": "quick"}
+TOPTUNE = {"preset": "smoke"}
 
 
 def cell(model: str, suite: str, strategy: str = "pretrained", **given: object) -> Cell:
@@ -61,7 +63,7 @@ def test_every_metric_the_real_suites_emit_is_registered(tmp_path: Path) -> None
              pipeline_repeats=1),
     ]  # fmt: skip
     settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
-    outcomes = run_cells(cells, settings)
+    outcomes = run_plan(make_plan(cells, "cpu", settings.workdir), settings)
     assert [o.error for o in outcomes] == [None] * len(cells)
     emitted = {name for o in outcomes for name in o.metrics}
     assert unregistered(emitted) == []
