@@ -516,6 +516,8 @@ def export(
         raise HarnessError(f"export {format} needs an OUT folder, e.g. `ecombench export {format} exports/`")
     for path in export_tables(db, out, format):
         console.print(f"wrote {path}")
+
+
 def audit(
     sample: Annotated[int, typer.Option(min=1, help="finished cells to re-run (all, when fewer)")] = 3,
     seed: Annotated[int, typer.Option(help="which cells: the sample is drawn reproducibly by this seed")] = 0,

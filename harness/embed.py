@@ -188,8 +188,9 @@ def extract(
 ) -> np.ndarray:
     """Batched forward passes under inference mode, decoding in worker processes, with a progress bar."""
     import torch
-    from rich.progress import Progress
     from torch.utils.data import DataLoader
+
+    from harness.progress import progress_bar
 
     loader: DataLoader[tuple[torch.Tensor | None, list[str]]] = DataLoader(
         _Images(dataset, items, model),  # type: ignore[arg-type]
@@ -201,7 +202,7 @@ def extract(
     device = torch.device(settings.device)
     model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it
     chunks: list[np.ndarray] = []
-    with torch.inference_mode(), Progress(transient=True) as progress:
+    with torch.inference_mode(), progress_bar(transient=True) as progress:
         task = progress.add_task(f"embedding {label}", total=len(items))
         for batch, errors in loader:
             if batch is None:

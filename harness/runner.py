@@ -56,7 +56,9 @@ class Execution:
 
 def run_plan(plan: Plan, settings: RunSettings, execution: Execution | None = None) -> list[Outcome]:
     """Run every cell of the plan that is not done (all of them with --force), then ingest."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from harness.progress import progress_bar
 
     force_since = time.time() if settings.force else None
     store = settings.shards
@@ -71,9 +73,15 @@ def run_plan(plan: Plan, settings: RunSettings, execution: Execution | None = No
         else:
             todo.append(planned.spec)
     interactive = sys.stderr.isatty()
-    columns = (TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     try:
-        with Progress(*columns, transient=True, disable=not interactive or not todo) as progress:
+        with progress_bar(*columns, transient=True, disable=not interactive or not todo) as progress:
             task = progress.add_task("cells", total=len(plan.cells), completed=len(cached))
 
             def finished(shard: Shard, was_cached: bool) -> None:
@@ -90,7 +98,5 @@ def run_plan(plan: Plan, settings: RunSettings, execution: Execution | None = No
                 (execution or Execution()).executor(settings, force_since).run(todo, finished)
     finally:  # an interrupted grid still records the cells it finished
         if settings.ingest and shards:
-            ingest_missing(
-                settings.db, list(shards.values()), {k for k in shards if k not in cached}, settings.workdir
-            )
+            ingest_missing(settings.db, list(shards.values()), {k for k in shards if k not in cached}, settings.workdir)
     return [Outcome.of(shards[p.spec.key], p.spec.key in cached) for p in plan.cells if p.spec.key in shards]

@@ -13,11 +13,11 @@ from typing import Any
 import keras
 import keras_tuner as kt
 import numpy as np
-from rich.progress import Progress
 
 from harness.datasets.splits import stratified_split
 from harness.embed import atomic_write, l2_normalise
 from harness.errors import HarnessError
+from harness.progress import progress_bar
 from harness.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.toptune.presets import Preset
 from harness.toptune.threads import capped_threads
@@ -104,7 +104,7 @@ def _search_and_retrain(
 ) -> TrainedHead:
     keras.utils.set_random_seed(seed)
     clock = SearchClock(directory / SEARCH_TIME)
-    with Progress(transient=True) as progress:
+    with progress_bar(transient=True) as progress:
         task = progress.add_task(f"top-tuning search ({what})", total=preset.max_trials)
 
         def on_trial() -> None:
