@@ -194,6 +194,12 @@ CORPUS: dict[str, Case] = {
         "error in retrieval/pretrained pixels:4 on folder:{tmp}/shop: split 'test' of 'folder:{tmp}/shop' has one",
         lambda t: shop(t / "shop", classes=("only",), per_class=4),
     ),
+    "one image per class, retrieval": Case(
+        run(dataset="folder:{tmp}/shop"),
+        1,
+        "error in retrieval/pretrained pixels:4 on folder:{tmp}/shop: dataset 'folder:{tmp}/shop' has no images in",
+        lambda t: shop(t / "shop", per_class=1),
+    ),
     # CSV datasets
     "CSV missing": Case(prepare("csv:{tmp}/l.csv"), 2, "dataset CSV '{tmp}/l.csv' does not exist"),
     "CSV empty file": Case(prepare("csv:{tmp}/l.csv"), 2, "dataset CSV '{tmp}/l.csv' is empty", csv("")),

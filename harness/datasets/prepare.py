@@ -20,6 +20,7 @@ Memory stays flat in the number of images (see harness.datasets.finalise for the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
@@ -138,7 +139,7 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
         try:
             report, hashed, resumed = build(dataset, paths, workers, reporter or Quiet())
         except (OSError, duckdb.Error) as exc:  # a full disk, most likely; the journal written so far stays
-            if isinstance(exc, duckdb.Error) and not _disk_error(exc):
+            if not _disk_error(exc):  # e.g. an unreadable folder of the dataset: not ours to word as a write
                 raise
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
             raise HarnessError(
@@ -153,8 +154,11 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
     return Prepared({**report, "manifest": str(paths.parquet)}, hashed, resumed, time.perf_counter() - started, False)
 
 
-def _disk_error(exc: duckdb.Error) -> bool:
-    """DuckDB's word for a write the file system refused (it can surface as a failed commit)."""
+def _disk_error(exc: OSError | duckdb.Error) -> bool:
+    """A write the file system refused for want of space (or being read-only); DuckDB's can surface as a
+    failed commit."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
     return isinstance(exc, duckdb.IOException) or "No space left on device" in str(exc)
 
 
