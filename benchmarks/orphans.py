@@ -50,7 +50,7 @@ def main() -> None:
                 return len(pids) >= 3 and any(j.stat().st_size >= target for j in journals)
 
             command = ["datasets", "prepare", f"folder:{base / 'shop'}", "--workers", "2", "--db", str(base / "r.db")]
-            started, alive = kill_midway(command, base, {"ECOMBENCH_HOME": str(home)}, midway)
+            started, alive = kill_midway([*command, "--workdir", str(home)], base, {}, midway)
             totals["prepare"][0] += len(started)
             totals["prepare"][1] += len(alive)
             print(f"prepare kill {trial}: {len(started)} processes started, {len(alive)} alive 5 s later", flush=True)
@@ -59,7 +59,7 @@ def main() -> None:
             command = ["run", "--model", "timm:test_vit[init=random]", "--dataset", f"folder:{base / 'shop'}"]
             command += ["--backend", "exact", "--batch-size", "4", "--workers", "2", "--workdir", str(base / "wd")]
             command += ["--db", str(base / "r2.db")]
-            env = {"ECOMBENCH_HOME": str(base / "home2"), "OMP_NUM_THREADS": "1"}
+            env = {"OMP_NUM_THREADS": "1"}
             started, alive = kill_midway(command, base, env, lambda pids: len(pids) >= 2 and random.random() < 0.2)
             totals["extraction"][0] += len(started)
             totals["extraction"][1] += len(alive)
