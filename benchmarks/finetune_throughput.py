@@ -73,9 +73,9 @@ def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: i
 def main() -> None:
     args = parse_args()
     from harness.datasets import resolve_dataset
-    from harness.finetune.spec import JobSpec
     from harness.finetune.loop import train
     from harness.finetune.recipe import Recipe
+    from harness.finetune.spec import JobSpec
     from harness.models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
