@@ -215,3 +215,12 @@ def test_published_images_are_pinned_by_digest_and_ports_bound_to_localhost(repo
     assert "ARG BASE_IMAGE=debian:bookworm-slim@sha256:" in base and "\nUSER 10001:10001\n" in base
     for family in FAMILIES:
         assert (repo / "containers" / family / "Dockerfile").read_text().splitlines()[-1].startswith("RUN python -c")
+
+
+def test_containers_drop_every_capability_and_are_bounded() -> None:
+    from harness.containers.run import limits
+
+    bounded = limits({"ECOMBENCH_CONTAINER_MEMORY": "3g", "ECOMBENCH_CONTAINER_PIDS": "512"})
+    assert bounded == {"cap_drop": ["ALL"], "pids_limit": 512, "mem_limit": "3g"}
+    default = limits({})
+    assert default["pids_limit"] == 4096 and default["mem_limit"].endswith("m") and int(default["mem_limit"][:-1]) > 0

@@ -106,6 +106,19 @@ def plan_mounts(
     return list(dict.fromkeys(mounts)), env
 
 
+def limits(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """What a container may take of the host: no Linux capabilities at all, a bounded number of processes, and
+    (``ECOMBENCH_CONTAINER_MEMORY``, e.g. ``16g``; default 80% of the host's memory) a memory ceiling, so a
+    runaway model is killed by the kernel instead of exhausting the host."""
+    memory = environ.get("ECOMBENCH_CONTAINER_MEMORY") or f"{int(0.8 * _host_memory_bytes()) // 2**20}m"
+    pids = int(environ.get("ECOMBENCH_CONTAINER_PIDS", "4096"))
+    return {"cap_drop": ["ALL"], "pids_limit": pids, "mem_limit": memory}
+
+
+def _host_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def gpu_requests(device: str, gpu_runtime: bool) -> list[Any]:
     """All GPUs when the host has the NVIDIA container toolkit; ``--device cuda`` without it is an error."""
     import docker
@@ -183,7 +196,7 @@ def start_sidecar(client: docker.DockerClient, network: Network) -> tuple[Contai
     image_id(client, SIDECAR)
     container = client.containers.run(
         SIDECAR.tag, name=name, network=network.name, detach=True, labels=LABELS, user=USER, read_only=True,
-        tmpfs={"/tmp": "rw,mode=1777"}, security_opt=["no-new-privileges"],
+        tmpfs={"/tmp": "rw,mode=1777"}, security_opt=["no-new-privileges"], **limits(),
     )  # fmt: skip
     deadline = time.monotonic() + SIDECAR_START_S
     while (state := _state(container))["Status"] == "running" and state.get("Health", {}).get("Status") != "healthy":
@@ -262,6 +275,7 @@ def run_in_container(
                 image.tag, command, environment=env, volumes=[m.spec() for m in mounts], working_dir=str(Path.cwd()),
                 user=container_user(), network=network.name, labels=LABELS, read_only=True,
                 tmpfs={"/tmp": "rw,mode=1777", WORK: "rw,mode=1777"}, security_opt=["no-new-privileges"],
+                **limits(),
                 device_requests=gpu_requests(device, has_gpu_runtime(client)), shm_size="1g",
             )  # fmt: skip
             container.start()
