@@ -5,6 +5,7 @@
     datasets   = ["digits", "synthetic"]
     strategies = ["pretrained"]
     suites     = ["retrieval"]
+    seeds      = [0, 1, 2]    # optional: cells that train (top-tune, fine-tune) once per seed
 
     [params.retrieval]        # optional, per suite
     backend = "milvus"
@@ -26,7 +27,7 @@ from harness.errors import HarnessError
 from harness.plan import Skipped
 from harness.tomlfile import read_toml
 
-GRID_KEYS = {"models": True, "datasets": True, "suites": True, "strategies": False}  # key -> required
+GRID_KEYS = {"models": True, "datasets": True, "suites": True, "strategies": False, "seeds": False}  # -> required
 FILE_KEYS = ("grid", "params")
 
 
@@ -43,12 +44,15 @@ def make_cells(
     suites: list[str],
     params: dict[str, dict[str, Any]] | None = None,
     pair_datasets: bool = False,
+    seeds: list[int] | None = None,
 ) -> Grid:
     """Validate and canonicalise every id, then return the cells, grouped by model.
 
     With ``pair_datasets`` (suite files), a paired strategy given no partner gets one cell per dataset of the
     grid as its partner (cross-tuning's source), and a (suite, strategy) pair the suite does not accept is
-    skipped; otherwise the partner must be given and every pair must be accepted.
+    skipped; otherwise the partner must be given and every pair must be accepted. With ``seeds``, every cell
+    that trains something (it has a ``seed`` parameter: a top-tune search, a fine-tune) is repeated per seed,
+    so training noise can be told from evaluation noise; the others run once.
     """
     from harness.datasets import resolve_dataset
     from harness.models import parse_model_id
@@ -80,7 +84,12 @@ def make_cells(
             return [resolve_params(suite, strategy, given)]
         return [resolve_params(suite, strategy, {**given, paired: d}) for d in dataset_ids]
 
-    resolved = {pair: variants(*pair) for pair in pairs}
+    def seeded(variant: dict[str, Any]) -> list[dict[str, Any]]:
+        if not seeds or "seed" not in variant:
+            return [variant]
+        return [{**variant, "seed": seed} for seed in seeds]
+
+    resolved = {pair: [p for v in variants(*pair) for p in seeded(v)] for pair in pairs}
     cells = [
         Cell(model, dataset, strategy, suite, cell_params)
         for model, dataset, (suite, strategy) in itertools.product(model_ids, dataset_ids, pairs)
@@ -103,7 +112,10 @@ def load_grid(path: Path) -> Grid:
     missing = [key for key, required in GRID_KEYS.items() if required and not grid.get(key)]
     if missing:
         raise HarnessError(f"suite file '{path}': [grid] needs non-empty {', '.join(missing)}")
-    lists = {key: grid.get(key, ["pretrained"] if key == "strategies" else []) for key in GRID_KEYS}
+    seeds = grid.get("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise HarnessError(f"suite file '{path}': grid.seeds must be a list of integers, e.g. seeds = [0, 1, 2]")
+    lists = {key: grid.get(key, ["pretrained"] if key == "strategies" else []) for key in GRID_KEYS if key != "seeds"}
     bad = [k for k, v in lists.items() if not isinstance(v, list) or not all(isinstance(x, str) for x in v)]
     params = spec.get("params", {})
     if bad or not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
@@ -111,7 +123,7 @@ def load_grid(path: Path) -> Grid:
         raise HarnessError(f"suite file '{path}': {what} must be a list of ids (params: tables per suite)")
     try:
         return make_cells(
-            lists["models"], lists["datasets"], lists["strategies"], lists["suites"], params, pair_datasets=True
+            lists["models"], lists["datasets"], lists["strategies"], lists["suites"], params, True, sorted(set(seeds))
         )
     except HarnessError as exc:
         raise HarnessError(f"suite file '{path}': {exc}") from exc

@@ -98,6 +98,21 @@ def test_static_slices_partition_the_plan_and_keep_a_sub_job_with_its_consumers(
         plan.shard(4, 3)
 
 
+def test_seeds_repeat_the_cells_that_train_and_only_those(tmp_path: Path) -> None:
+    from harness.grid import load_grid
+
+    (tmp_path / "grid.toml").write_text(SHARED_JOB.replace("suites = [", "seeds = [0, 1, 1]\nsuites = ["))
+    cells = load_grid(tmp_path / "grid.toml").cells
+    seeds = sorted((c.suite, c.strategy, c.params.get("seed")) for c in cells)
+    assert seeds == [
+        ("classification", "pretrained", 0), ("classification", "pretrained", 1),
+        ("retrieval", "pretrained", None), ("retrieval", "toptuned", 0), ("retrieval", "toptuned", 1),
+    ]  # fmt: skip
+    (tmp_path / "bad.toml").write_text(SHARED_JOB.replace("suites = [", 'seeds = ["0"]\nsuites = ['))
+    with pytest.raises(HarnessError, match=r"grid\.seeds must be a list of integers"):
+        load_grid(tmp_path / "bad.toml")
+
+
 def test_sub_jobs_are_shared_by_the_cells_that_consume_them(tmp_path: Path) -> None:
     (tmp_path / "grid.toml").write_text(SHARED_JOB)
     plan = run_cli("plan", "grid.toml", cwd=tmp_path)
