@@ -104,6 +104,9 @@ class RayExecutor:
 
     def connect(self) -> bool:
         """Connect (True: this call started the connection, and closes it)."""
+        # Under `uv run`, Ray would ship the working folder (and so a local workdir of gigabytes) to every
+        # worker and build a fresh environment there; each node runs the locked environment instead.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         try:
             import ray
         except ImportError as exc:
