@@ -124,9 +124,9 @@ class RayExecutor:
         return True
 
     def run(self, specs: list[CellSpec], done: Done) -> None:
+        opened = self.connect()  # first: it imports Ray
         import ray
 
-        opened = self.connect()
         try:
             self._run(specs, done, ray.remote(run_cell))
         finally:
