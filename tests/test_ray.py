@@ -199,3 +199,22 @@ def test_address_without_the_ray_executor_is_one_clear_error(tmp_path: Path) -> 
     assert wrong.returncode == 2 and "add --executor ray" in wrong.stderr, wrong.stderr
     jobs = run_cli("grid", "grid.toml", "--executor", "ray", "--jobs", "2", cwd=tmp_path)
     assert jobs.returncode == 2 and "without --jobs" in jobs.stderr, jobs.stderr
+
+
+def test_the_cluster_files_are_valid_and_name_this_version() -> None:
+    import ray
+    import yaml
+    from conftest import REPO
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    import harness
+
+    folder = REPO / "containers" / "ray"
+    config = prepare_config(yaml.safe_load((folder / "cluster.yaml").read_text()))
+    validate_config(config)  # Ray's own schema for `ray up`
+    manifest = yaml.safe_load((folder / "raycluster.yaml").read_text())
+    assert manifest["kind"] == "RayCluster" and manifest["spec"]["rayVersion"] == ray.__version__
+    pods = [manifest["spec"]["headGroupSpec"], *manifest["spec"]["workerGroupSpecs"]]
+    images = {c["image"] for pod in pods for c in pod["template"]["spec"]["containers"]} | {config["docker"]["image"]}
+    assert {image.rsplit(":", 1)[1] for image in images} == {harness.__version__}
+    assert f"ecombench/timm:{harness.__version__}" in (folder / "Dockerfile").read_text()
