@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -103,7 +104,7 @@ def grid(cwd: Path, address: str, *args: str) -> subprocess.CompletedProcess[str
     return run_cli("grid", "grid.toml", "--executor", "ray", "--address", address, *args, cwd=cwd, env=ENV)
 
 
-def shards(workdir: Path) -> dict[str, dict[str, object]]:
+def shards(workdir: Path) -> dict[str, Any]:
     return {p.stem: json.loads(p.read_text()) for p in (workdir / "shards").glob("*.json")}
 
 
@@ -124,7 +125,7 @@ def test_cells_land_on_both_nodes_with_the_serial_runs_numbers(cluster: str, tmp
     assert len(reference) > 4 * 5
     assert quality(tmp_path / "ray.duckdb") == reference  # bit for bit
     assert counts(tmp_path / "ray.duckdb") == (4, 4)
-    nodes = {shard["provenance"]["ray"]["node_id"] for shard in shards(tmp_path / "ray").values()}  # type: ignore[index]
+    nodes = {shard["provenance"]["ray"]["node_id"] for shard in shards(tmp_path / "ray").values()}
     assert len(nodes) == 2  # both nodes ran cells
     again = grid(tmp_path, cluster, "--db", "ray.duckdb", "--workdir", "ray")
     assert again.returncode == 0 and again.stdout.count("cached") == 4, again.stdout
@@ -153,7 +154,7 @@ def test_a_worker_killed_mid_cell_costs_one_retry_and_the_cell_lands_once(cluste
     _, errors = driver.communicate(timeout=300)
     assert driver.returncode == 0, errors
     [shard] = shards(tmp_path / ".ecombench").values()
-    assert shard["status"] == "ok" and shard["provenance"]["ray"]["pid"] != victim  # type: ignore[index]
+    assert shard["status"] == "ok" and shard["provenance"]["ray"]["pid"] != victim
     assert counts(tmp_path / "results.duckdb") == (1, 1)
 
 
@@ -191,6 +192,22 @@ def test_a_top_tune_search_consumed_by_two_cells_is_trained_once(cluster: str, t
     [history] = (tmp_path / ".ecombench" / "toptune").glob("*/history.jsonl")
     assert len(history.read_text().splitlines()) == 1  # one search for its two consumers
     assert counts(tmp_path / "results.duckdb") == (3, 3)
+    heads = [s for s in shards(tmp_path / ".ecombench").values() if s["cell"]["params"].get("preset")]
+    first, second = sorted(heads, key=lambda s: s["started_at"])  # the search's two consumers
+    assert second["started_at"] >= first["finished_at"]  # submitted once the cell that trained it finished
+
+
+def test_a_cell_asks_for_the_gpus_it_needs() -> None:
+    from harness.cells import Cell, CellSpec, SubJob
+    from harness.ray_executor import task_resources
+
+    job = (SubJob("finetune", "0" * 32, "a fine-tune"),)
+    cell = Cell("pixels:4", "digits", "pretrained", "finetune", {"gpus": 4})
+    tune = CellSpec(cell, "1" * 32, {"device": "cuda"}, job)
+    assert task_resources(tune, trains=True) == {"num_cpus": 1, "num_gpus": 4}
+    assert task_resources(tune, trains=False) == {"num_cpus": 1, "num_gpus": 1}  # the job is trained: one GPU
+    on_cpu = CellSpec(tune.cell, tune.key, {"device": "cpu"}, job)
+    assert task_resources(on_cpu, trains=True) == {"num_cpus": 1}
 
 
 def test_address_without_the_ray_executor_is_one_clear_error(tmp_path: Path) -> None:
