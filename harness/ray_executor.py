@@ -177,15 +177,23 @@ class RayExecutor:
 
     @staticmethod
     def _result(ref: Any, spec: CellSpec) -> tuple[Shard, bool]:
-        import json
-
         import ray
 
         try:
             data, cached = ray.get(ref)
         except ray.exceptions.RayError as exc:
             return failed_shard(spec, _reason(exc)), False
-        shard = Shard.parse(json.loads(data), f"the shard of {spec.cell.label()} from a Ray worker")
-        if shard.run_id != spec.key:
-            raise HarnessError(f"a Ray worker returned run {shard.run_id} for {spec.cell.label()} ({spec.key})")
-        return shard, bool(cached)
+        return received(spec, data, cached)
+
+
+def received(spec: CellSpec, data: Any, cached: Any) -> tuple[Shard, bool]:
+    """A worker's result, validated like any shard from elsewhere: a bad one fails its cell, not the grid."""
+    import json
+
+    try:
+        shard = Shard.parse(json.loads(data), "the shard a Ray worker returned")
+    except (HarnessError, ValueError, TypeError) as exc:
+        return failed_shard(spec, str(exc)), False
+    if shard.run_id != spec.key:
+        return failed_shard(spec, f"a Ray worker returned run {shard.run_id} for this cell ({spec.key})"), False
+    return shard, bool(cached)

@@ -235,3 +235,20 @@ def test_the_cluster_files_are_valid_and_name_this_version() -> None:
     images = {c["image"] for pod in pods for c in pod["template"]["spec"]["containers"]} | {config["docker"]["image"]}
     assert {image.rsplit(":", 1)[1] for image in images} == {harness.__version__}
     assert f"ecombench/timm:{harness.__version__}" in (folder / "Dockerfile").read_text()
+
+
+def test_a_bad_shard_from_a_worker_fails_its_cell_not_the_grid() -> None:
+    from conftest import make_shard
+
+    from harness.cells import CellSpec
+    from harness.ray_executor import received
+
+    shard = make_shard("pixels:4", "digits", {"mrr": 0.5})
+    spec = CellSpec(shard.cell, shard.run_id, {"device": "cpu"})
+    assert received(spec, shard.to_bytes(), True) == (shard, True)
+    other = CellSpec(shard.cell, "2" * 32, spec.context)
+    bad = json.dumps({**json.loads(shard.to_bytes()), "metrics": {"mrr": "NaN"}}).encode()
+    for data, expected in ((b"[1]", "not a run shard"), (b"{", "Expecting"), (bad, "not a finite number")):
+        failed, cached = received(spec, data, False)
+        assert failed.status == "error" and expected in (failed.error or "") and not cached, failed.error
+    assert "returned run" in (received(other, shard.to_bytes(), False)[0].error or "")
