@@ -191,6 +191,12 @@ def grid(
     shard: Annotated[
         str | None, typer.Option(help="I/N: run only the I-th of N slices and write shards only (`ingest` merges)")
     ] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (this machine: --jobs, --container) or ray (tasks on a Ray cluster)")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="with --executor ray: auto, HOST:6379 or ray://HOST:10001 (default: a local one)")
+    ] = None,
 ) -> None:
     """Run every cell of a suite file; finished cells are not recomputed. Exit code 1 if any cell failed."""
     import dataclasses
@@ -213,7 +219,11 @@ def grid(
     )  # fmt: skip
     if container and jobs > 1:
         raise HarnessError("--container runs one cell at a time: leave out --jobs")
-    outcomes = _run_plan(plan, settings, Execution(jobs, container, timeout))
+    if executor not in ("local", "ray") or (executor == "ray" and (container or jobs > 1)):
+        raise HarnessError(f"--executor {executor}: expected local, or ray without --jobs and --container")
+    if address and executor != "ray":
+        raise HarnessError("--address names a Ray cluster: add --executor ray")
+    outcomes = _run_plan(plan, settings, Execution(jobs, container, timeout, executor == "ray", address))
     raise typer.Exit(1 if _print_outcomes(outcomes) else 0)
 
 

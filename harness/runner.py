@@ -39,13 +39,20 @@ class Outcome:
 @dataclass(frozen=True)
 class Execution:
     """Which executor runs the cells: ``jobs`` worker processes, or containers (``container``: True for each
-    model's family image, or one image's name) with a per-cell ``timeout_s``."""
+    model's family image, or one image's name) with a per-cell ``timeout_s``, or tasks on a Ray cluster
+    (``ray``; ``address``: the cluster's, None for a local one)."""
 
     jobs: int = 1
     container: str | bool = False
     timeout_s: float = 3600.0
+    ray: bool = False
+    address: str | None = None
 
     def executor(self, settings: RunSettings, force_since: float | None) -> Executor:
+        if self.ray:
+            from harness.ray_executor import RayExecutor  # Ray is an optional extra
+
+            return RayExecutor(settings, force_since, self.address)
         if self.container:
             family = self.container if isinstance(self.container, str) else None
             return ContainerExecutor(settings, self.timeout_s, family)
