@@ -528,6 +528,7 @@ def export(
         console.print(f"wrote {path}")
 
 
+@app.command()
 def audit(
     sample: Annotated[int, typer.Option(min=1, help="finished cells to re-run (all, when fewer)")] = 3,
     seed: Annotated[int, typer.Option(help="which cells: the sample is drawn reproducibly by this seed")] = 0,

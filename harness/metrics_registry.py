@@ -102,6 +102,9 @@ _DECLARED = [
     _m("head_train_s", "head training time", "s", "cost", False, *HEAD_SUITES),
     _m("head_epochs", "head epochs", "", "count", None, *HEAD_SUITES),
     _m("head_val_accuracy", "head val acc", "", "quality", True, *HEAD_SUITES),
+    # a resumed search is charged for every attempt (in the ledger, so the cost explains itself)
+    _m("tuner_search_attempts", "tuner search attempts", "", "cost", False, *HEAD_SUITES),
+    _m("head_threads", "head training threads", "", "count", None, *HEAD_SUITES),
     *_priced("toptune_", "top-tuning", HEAD_SUITES),
     # fine-tuning (harness.suites.tuning.finetuned_backbone)
     _m("finetune_s", "fine-tuning time", "s", "cost", False, *TUNING_SUITES),

@@ -35,7 +35,7 @@ def test_audit_reproduces_then_catches_a_tampered_value(tmp_path: Path) -> None:
     text = render_markdown(db, tmp_path / "report.md").read_text()
     audit = text.split("**Last audit**")[1].split("## Metric definitions")[0]
     assert "0 of\n1 re-run cells reproduced" in audit
-    assert "| pixels:4 / digits[per_class=12] / pretrained / retrieval |" in audit
+    assert r"| pixels:4 / digits\[per_class=12\] / pretrained / retrieval |" in audit  # Markdown-escaped
 
 
 def test_audit_of_an_empty_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
 
     # a table cell holds the DB's value to 4 decimals and links to its run
     value = f"{mmp[(RESNET, DIGITS)]:.4f}"
-    assert re.search(rf'<td class="num"><a href="#run-{run_id}">(<strong>|<u>)?{value}<', html), value
+    assert re.search(rf'<td class="num"[^>]*><a href="#run-{run_id}">(<strong>|<u>)?{value}<', html), value
     # every figure is drawn: gain, latency scatters (2 datasets), device-hours, cross-tuning heatmap, statistics
     labels = re.findall(r'<svg [^>]*aria-label="([^"]+)"', html)
     assert any(label.startswith("toptuned gain over pretrained") for label in labels), labels
@@ -128,8 +128,11 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
     # the decision summary, from the DB's numbers
     for dataset in (DIGITS, SYNTHETIC):
         (v1, best), (v2, other) = sorted(((-v, m) for (m, d), v in mmp.items() if d == dataset))
-        head = f"On {dataset}, the top pretrained-strategy scorer of 2 is {best} (mMP@5 {-v1:.4f}), ahead of {other}"
-        head += f" ({-v2:.4f}). It is a RANDOM-INIT backbone: this checks the harness, not the model."
+        # each figure with its bootstrap interval, the runner-up compared by a paired test
+        head = rf"On {re.escape(dataset)}, the top pretrained-strategy scorer of 2 is {re.escape(best)} "
+        head += rf"\(mMP@5 {-v1:.4f} \[[\d.]+, [\d.]+\]\)(, significantly ahead of|; it and) {re.escape(other)} "
+        head += rf"\({-v2:.4f} \[[\d.]+, [\d.]+\][^)]*\).*?\. It is a RANDOM-INIT backbone: this checks the harness, "
+        head += r"not the model\."
         if -v2 < -v1 - 0.01:
             tail = " No other model is within 0.01 of it."
         elif latency[(other, dataset)] < latency[(best, dataset)]:
@@ -138,7 +141,7 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
                     f" ({latency[(other, dataset)]:.2f} ms against {latency[(best, dataset)]:.2f} ms).")  # fmt: skip
         else:
             tail = " Of the 2 models within 0.01 of it, it is also the cheapest by batch-1 latency p50"
-        assert head + tail in html
+        assert re.search(head + re.escape(tail), html.replace("&lt;", "<")), (head, tail)
 
 
 @pytest.mark.slow
