@@ -113,7 +113,7 @@ def show_totals(est: Estimate, console: Console, devices: int) -> None:
     )  # fmt: skip
     console.print(
         f"  based on: {bases.get('measured', 0)} cells from measured throughput (cost ledger), "
-        f"{bases.get('flops', 0)} from FLOPs per image and the device rate, {bases.get("shared", 0)} whose passes over images earlier cells already count (fixed costs only); "
+        f"{bases.get('flops', 0)} from FLOPs per image and the device rate, {bases.get('shared', 0)} whose passes over images earlier cells already count (fixed costs only); "
         f"rate {rate.infer_tflops:g} TFLOP/s inference, {rate.train_tflops:g} training, decode ceiling "
         f"{rate.decode_img_s:,.0f} img/s ({escape(rate.source)}; harness/presets/estimates.toml)",
         highlight=False, soft_wrap=True,

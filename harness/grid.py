@@ -9,6 +9,9 @@
     [params.retrieval]        # optional, per suite
     backend = "milvus"
 
+    [grid.suite_datasets]     # optional: a suite's own datasets instead of the grid's
+    classification = ["digits"]
+
 Models may be named by collection: ``"@paper"`` expands to the catalogue's entries whose ``collections``
 include ``paper`` (harness/models/catalog.toml; ``@all`` is the whole catalogue), or to the ids of a
 ``[collections]`` table of the suite file itself (``tiny = ["timm:test_resnet[init=random]", ...]``).
@@ -44,6 +47,7 @@ from harness.plan import Skipped
 from harness.tomlfile import read_toml
 
 GRID_KEYS = {"models": True, "datasets": True, "suites": True, "strategies": False}  # key -> required
+GRID_TABLES = ("suite_datasets",)  # [grid.suite_datasets]: suite -> its own datasets
 FILE_KEYS = ("grid", "params", "data", "collections")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -102,12 +106,15 @@ def make_cells(
     suites: list[str],
     params: dict[str, dict[str, Any]] | None = None,
     pair_datasets: bool = False,
+    suite_datasets: dict[str, list[str]] | None = None,
 ) -> Grid:
     """Validate and canonicalise every id, then return the cells, grouped by model.
 
     With ``pair_datasets`` (suite files), a paired strategy given no partner gets one cell per dataset of the
     grid as its partner (cross-tuning's source), and a (suite, strategy) pair the suite does not accept is
-    skipped; otherwise the partner must be given and every pair must be accepted.
+    skipped; otherwise the partner must be given and every pair must be accepted. ``suite_datasets`` gives a
+    suite its own datasets instead of the grid's (classification needs training and test splits that share
+    their classes, which metric-learning splits do not).
     """
     from harness.datasets import resolve_dataset
     from harness.models import parse_model_id
@@ -120,6 +127,10 @@ def make_cells(
         raise HarnessError(f"parameters given for suite(s) {', '.join(unused)} that the grid does not run")
     model_ids = [str(parse_model_id(m)) for m in models]
     dataset_ids = [resolve_dataset(d).id for d in datasets]
+    extra = sorted(set(suite_datasets or {}) - set(suites))
+    if extra:
+        raise HarnessError(f"datasets given for suite(s) {', '.join(extra)} that the grid does not run")
+    of_suite = {s: [resolve_dataset(d).id for d in ds] for s, ds in (suite_datasets or {}).items()}
     for name in strategies:
         get_strategy(name)
     skipped = []
@@ -137,12 +148,14 @@ def make_cells(
         paired = get_strategy(strategy).paired
         if paired is None or paired in given or not pair_datasets:
             return [resolve_params(suite, strategy, given)]
-        return [resolve_params(suite, strategy, {**given, paired: d}) for d in dataset_ids]
+        return [resolve_params(suite, strategy, {**given, paired: d}) for d in of_suite.get(suite, dataset_ids)]
 
     resolved = {pair: variants(*pair) for pair in pairs}
+    every = list(dict.fromkeys(dataset_ids + [d for ds in of_suite.values() for d in ds]))
     cells = [
         Cell(model, dataset, strategy, suite, cell_params)
-        for model, dataset, (suite, strategy) in itertools.product(model_ids, dataset_ids, pairs)
+        for model, dataset, (suite, strategy) in itertools.product(model_ids, every, pairs)
+        if dataset in of_suite.get(suite, dataset_ids)
         for cell_params in resolved[suite, strategy]
     ]
     if pair_datasets:
@@ -175,7 +188,7 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
     grid = spec.get("grid")
     if not isinstance(grid, dict):
         raise HarnessError(f"suite file '{path}' has no [grid] table")
-    unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS] + [f"grid.{k}" for k in grid if k not in GRID_KEYS]
+    unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS] + [f"grid.{k}" for k in grid if k not in GRID_KEYS and k not in GRID_TABLES]
     if unknown:
         raise HarnessError(
             f"suite file '{path}': unknown key(s) {', '.join(unknown)} "
@@ -190,7 +203,11 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
     if bad or not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         what = ", ".join(f"grid.{k}" for k in bad) or "[params]"
         raise HarnessError(f"suite file '{path}': {what} must be a list of ids (params: tables per suite)")
-    table, local = spec.get("data", {}), spec.get("collections", {})
+    table, local, own = spec.get("data", {}), spec.get("collections", {}), grid.get("suite_datasets", {})
+    if not isinstance(own, dict) or not all(
+        isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in own.values()
+    ):
+        raise HarnessError(f"suite file '{path}': [grid.suite_datasets] must map suites to non-empty lists of ids")
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
         raise HarnessError(f"suite file '{path}': [data] must map names to folders (text)")
     if not isinstance(local, dict) or not all(
@@ -200,8 +217,11 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
     try:
         folders = resolve_data(table, data_root, data or {})
         datasets = [_substitute(d, folders, "dataset id") for d in lists["datasets"]]
+        per_suite = {suite: [_substitute(d, folders, "dataset id") for d in ids] for suite, ids in own.items()}
         models = expand_models(lists["models"], local)
-        grid = make_cells(models, datasets, lists["strategies"], lists["suites"], params, pair_datasets=True)
+        grid = make_cells(
+            models, datasets, lists["strategies"], lists["suites"], params, pair_datasets=True, suite_datasets=per_suite
+        )
         grid.data = folders
         return grid
     except HarnessError as exc:
