@@ -544,6 +544,8 @@ def export(
         raise HarnessError(f"export {format} needs an OUT folder, e.g. `ecombench export {format} exports/`")
     for path in export_tables(db, out, format):
         console.print(f"wrote {path}")
+
+
 def audit(
     sample: Annotated[int, typer.Option(min=1, help="finished cells to re-run (all, when fewer)")] = 3,
     seed: Annotated[int, typer.Option(help="which cells: the sample is drawn reproducibly by this seed")] = 0,
@@ -606,14 +608,19 @@ def weights_fetch(
 @app.command("bench-full")
 def bench_full(
     spec: Annotated[Path, typer.Argument(help="suite file of the study")] = Path("suites/paper.toml"),
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the preflight, plan and estimate; run nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the preflight, plan and estimate; run nothing")
+    ] = False,
     jobs: Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")] = 1,
     container: Annotated[bool, typer.Option("--container", help="run each cell in its model family's image")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")] = 3600,
     data_root: DataRoot = None,
     data: DataFolders = None,
     make_replicas: Annotated[
-        Path | None, typer.Option(help="first write tiny replicas of the six datasets here (the CI study) and use it as the data folder")
+        Path | None,
+        typer.Option(
+            help="first write tiny replicas of the six datasets here (the CI study) and use it as the data folder"
+        ),
     ] = None,
     db: Db = Path("results.duckdb"),
     workdir: Workdir = Path(".ecombench"),
@@ -664,7 +671,9 @@ def bench_full(
         console.print(f"report written to {escape(str(path))}", highlight=False)
     failed = [o for o in outcomes if o.status == "error"]
     for o in failed:
-        err.print(f"[red]error[/] in {escape(o.cell.label())}: {escape(o.error or '')}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]error[/] in {escape(o.cell.label())}: {escape(o.error or '')}", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(1 if failed else 0)
 
 

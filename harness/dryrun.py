@@ -90,8 +90,9 @@ def show(run: DryRun, spec: Path, console: Console, devices: int, cells: bool = 
         console.print(f"skipped: suite {skipped.suite} x strategy {skipped.strategy}: {escape(skipped.reason)}")
     counts = run.plan.counts()
     blocked = sum(p.status != "done" and run.blocked(p) for p in run.plan.cells)
-    console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({len(run.plan.cells)} cells"
-                  + (f", {blocked} blocked by missing weights or data)" if blocked else ")"), highlight=False)  # fmt: skip
+    tail = f", {blocked} blocked by missing weights or data)" if blocked else ")"
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({len(run.plan.cells)} cells{tail}"
+    console.print(summary, highlight=False)
     show_totals(est, console, devices)
 
 
@@ -100,7 +101,7 @@ def show_totals(est: Estimate, console: Console, devices: int) -> None:
     rate = est.rates
     console.print(
         f"estimate for {escape(est.device)}: {est.total_s / 3600:,.1f} device-hours"
-        + (f", {est.price_usd:,.0f} USD at {est.usd_per_hour:.2f} USD/h (price table)" if est.price_usd is not None
+        + (f", {est.price_usd:,.2f} USD at {est.usd_per_hour:.2f} USD/h (price table)" if est.price_usd is not None
            else " (the price table has no rate for this device)")
         + f"; wall time on {devices} device(s): {hours(est.wall_s(devices))}",
         highlight=False,
@@ -113,7 +114,8 @@ def show_totals(est: Estimate, console: Console, devices: int) -> None:
     )  # fmt: skip
     console.print(
         f"  based on: {bases.get('measured', 0)} cells from measured throughput (cost ledger), "
-        f"{bases.get('flops', 0)} from FLOPs per image and the device rate, {bases.get('shared', 0)} whose passes over images earlier cells already count (fixed costs only); "
+        f"{bases.get('flops', 0)} from FLOPs per image and the device rate, {bases.get('shared', 0)} whose "
+        "passes over images earlier cells already count (fixed costs only); "
         f"rate {rate.infer_tflops:g} TFLOP/s inference, {rate.train_tflops:g} training, decode ceiling "
         f"{rate.decode_img_s:,.0f} img/s ({escape(rate.source)}; harness/presets/estimates.toml)",
         highlight=False, soft_wrap=True,

@@ -12,6 +12,7 @@ dataset's listing (annotation files only, no image is read), else the publisher'
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class Estimate:
         return None if self.usd_per_hour is None else self.total_s / 3600 * self.usd_per_hour
 
 
+@functools.cache
 def _table() -> dict[str, Any]:
     return read_toml(ESTIMATES, "estimate table")
 
@@ -104,15 +106,15 @@ def dataset_images(dataset_id: str, workdir: Path) -> Images:
 
     dataset = resolve_dataset(dataset_id, workdir)
     if not isinstance(dataset, FileDataset):  # generated from its id: the manifest is cheap
-        splits = Counter(item.split for item in dataset.manifest().items)
-        return Images(splits["train"], splits["test"], "listed")
+        generated = Counter(item.split for item in dataset.manifest().items)
+        return Images(generated["train"], generated["test"], "listed")
     report = dataset.store.report(dataset) if dataset.store is not None else None
     if report is not None:
         counts = {row["split"]: int(row["images"]) for row in report["splits"]}
         return Images(counts.get("train", 0), counts.get("test", 0), "prepared")
     try:
         present = all(size >= 0 for _, size, _ in dataset.fingerprint())
-        splits = Counter(entry.split for entry in dataset.entries(Notes())) if present else Counter()
+        splits: Counter[str | None] = Counter(e.split for e in dataset.entries(Notes())) if present else Counter()
     except HarnessError:  # not there (yet): the publisher's figures
         splits = Counter()
     if splits:
@@ -207,7 +209,8 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
                 weights = float(model_figures(cell.model)["params_m"]) * 1e6 * BYTES_FP32
                 estimate.checkpoint_bytes += int(weights * (1 + 3 * recipe.keep_checkpoints))  # + optimizer moments
             elif job.kind == "toptune":
-                head_on = trained_on if cell.suite != "classification" or cell.strategy == "crosstuned" else cell.dataset
+                toptuned = get_strategy(cell.strategy).tuning_of(cell.params) == "toptuned"
+                head_on = trained_on if toptuned else cell.dataset  # as harness.identity.subjobs
                 s, basis = extract(spec, backbone, head_on)
                 seconds += s
                 bases.add(basis)

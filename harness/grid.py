@@ -78,14 +78,17 @@ def expand_models(models: list[str], local: dict[str, list[str]]) -> list[str]:
 
 
 def resolve_data(table: dict[str, Any], root: str | None, overrides: dict[str, str]) -> dict[str, str]:
-    """The ``[data]`` folders with ``--data-root`` and ``--data NAME=PATH`` applied, ``{root}`` substituted."""
+    """The ``[data]`` folders with ``--data-root`` and ``--data NAME=PATH`` applied, ``{root}`` substituted,
+    made absolute (relative to the working directory), so that a cell's dataset id names one folder."""
     unknown = sorted(set(overrides) - set(table) - {"root"})
     if unknown:
         known = ", ".join(sorted({"root", *table}))
-        raise HarnessError(f"--data {', '.join(unknown)}: the suite file's [data] names no such folder (known: {known})")
+        names = ", ".join(unknown)
+        raise HarnessError(f"--data {names}: the suite file's [data] names no such folder (known: {known})")
     values = {**{k: str(v) for k, v in table.items()}, **overrides, **({"root": root} if root else {})}
-    return {name: _substitute(value, {k: v for k, v in values.items() if k != name}, f"[data] {name}")
-            for name, value in values.items()}  # fmt: skip
+    resolved = {name: _substitute(value, {k: v for k, v in values.items() if k != name}, f"[data] {name}")
+                for name, value in values.items()}  # fmt: skip
+    return {name: str(Path(path).expanduser().absolute()) for name, path in resolved.items()}  # cwd-independent
 
 
 def _substitute(text: str, values: dict[str, str], what: str) -> str:
@@ -188,7 +191,8 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
     grid = spec.get("grid")
     if not isinstance(grid, dict):
         raise HarnessError(f"suite file '{path}' has no [grid] table")
-    unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS] + [f"grid.{k}" for k in grid if k not in GRID_KEYS and k not in GRID_TABLES]
+    unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS]
+    unknown += [f"grid.{k}" for k in grid if k not in GRID_KEYS and k not in GRID_TABLES]
     if unknown:
         raise HarnessError(
             f"suite file '{path}': unknown key(s) {', '.join(unknown)} "

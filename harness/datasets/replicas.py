@@ -122,11 +122,14 @@ def cars_devkit(root: Path) -> Path:
 
 def products10k(root: Path) -> Path:
     """Train SKUs 0, 1, 3 (6 images); test SKUs 0, 1, 5 (5 images, 9397815.jpg truncated)."""
-    train = [("1.jpg", 0, 0, "rgb"), ("2.jpg", 0, 0, "rgb"), ("3.jpg", 1, 0, "rgb"), ("4.jpg", 1, 0, "grey"),
-             ("5.jpg", 3, 1, "cmyk"), ("6.jpg", 3, 1, "rgb")]  # fmt: skip
-    test = [("3963142.jpg", 0, "Public", "rgb"), ("9397815.jpg", 1, "Private", "truncated"),
-            ("100.jpg", 1, "Public", "rgb"), ("101.jpg", 5, "Private", "rgb"),
-            ("102.jpg", 5, "Public", "rgb")]  # fmt: skip
+    train: list[tuple[Any, ...]] = [
+        ("1.jpg", 0, 0, "rgb"), ("2.jpg", 0, 0, "rgb"), ("3.jpg", 1, 0, "rgb"), ("4.jpg", 1, 0, "grey"),
+        ("5.jpg", 3, 1, "cmyk"), ("6.jpg", 3, 1, "rgb"),
+    ]  # fmt: skip
+    test: list[tuple[Any, ...]] = [
+        ("3963142.jpg", 0, "Public", "rgb"), ("9397815.jpg", 1, "Private", "truncated"),
+        ("100.jpg", 1, "Public", "rgb"), ("101.jpg", 5, "Private", "rgb"), ("102.jpg", 5, "Public", "rgb"),
+    ]  # fmt: skip
     for i, (name, *_, kind) in enumerate(train + test):
         image(root / ("train" if i < len(train) else "test") / name, i * 17 + 3, kind)
     (root / "train.csv").write_text("name,class,group\n" + "".join(f"{n},{c},{g}\n" for n, c, g, _ in train))
