@@ -168,13 +168,15 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
             estimate.images[dataset_id] = dataset_images(dataset_id, workdir)
         return estimate.images[dataset_id]
 
-    def per_image(model: str, metric: str, flops_factor: float, tflops: float) -> tuple[float, str]:
+    def per_image(model: str, metric: str, flops_factor: float, tflops: float, side: int = 0) -> tuple[float, str]:
+        """Seconds per image: measured, or from FLOPs (``side``: the training resolution, 0 the model's own)."""
         if (model, metric) in ledger:
             return 1.0 / ledger[model, metric], "measured"
         figures = model_figures(model)
         if figures["match"] == "*":
             estimate.guessed_models.add(model)
-        flops_s = flops_factor * float(figures["gflops"]) * 1e9 / (tflops * 1e12)
+        scale = (side / float(figures.get("size", 224))) ** 2 if side else 1.0
+        flops_s = flops_factor * scale * float(figures["gflops"]) * 1e9 / (tflops * 1e12)
         return max(flops_s, 1.0 / rates.decode_img_s), "flops"
 
     def extract(spec: CellSpec, backbone: str, dataset_id: str) -> tuple[float, str]:
@@ -203,7 +205,7 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
                     continue
                 trained.add(job.key)
                 recipe = load_recipe(str(cell.params["finetune_preset"]))
-                s, basis = per_image(cell.model, "finetune_images_per_s", 3.0, rates.train_tflops)
+                s, basis = per_image(cell.model, "finetune_images_per_s", 3.0, rates.train_tflops, recipe.img_size)
                 seconds += recipe.epochs * images(trained_on).train * s
                 bases.add(basis)
                 weights = float(model_figures(cell.model)["params_m"]) * 1e6 * BYTES_FP32
