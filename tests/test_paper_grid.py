@@ -147,5 +147,6 @@ def test_plan_prints_the_preflight_and_bench_full_refuses_to_start_without_data(
     refused = run_cli("bench-full", str(PAPER), "--data-root", str(tmp_path), cwd=tmp_path, env=OFFLINE)
     assert refused.returncode == 2
     line = refused.stderr.strip()
-    assert line.count("\n") == 0 and line.count("weights of") == 11 and line.count("no folder") == 7, line  # cars196 twice: two splits
+    assert line.count("\n") == 0 and line.count("weights of") == 11, line
+    assert line.count("no folder") == 7  # cars196 twice: its two splits
     assert not (tmp_path / "results.duckdb").exists()  # nothing ran
