@@ -3,6 +3,9 @@
     nox -s tests          the whole test suite (CPU; real Milvus Lite, DuckDB, timm/open_clip models)
     nox -s lint           ruff (lint + format check) and mypy on harness/
     nox -s bench-smoke    the smoke grid on embedded defaults, then the Markdown report
+    nox -s bench-full     the paper's whole study (suites/paper.toml): preflight, prepare, grid, report;
+                          resumable (e.g. ``nox -s bench-full -- --dry-run``, ``-- suites/paper-mini.toml
+                          --make-replicas .ecombench-mini/data``)
     nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
     nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
     nox -s containers     images + one cell in a container against the Milvus sidecar, on a real Docker engine
@@ -53,6 +56,14 @@ def bench_smoke(session: nox.Session) -> None:
     install(session)
     session.run("ecombench", "grid", "suites/smoke.toml", *session.posargs)
     session.run("ecombench", "report")
+
+
+@nox.session(name="bench-full")
+def bench_full(session: nox.Session) -> None:
+    """The paper's study as one resumable command (`ecombench bench-full`); arguments after ``--`` are its own:
+    a suite file (default suites/paper.toml), --dry-run, --data-root DIR, --jobs N, --container, --device."""
+    install(session)
+    session.run("ecombench", "bench-full", *session.posargs)
 
 
 @nox.session(name="bench-pipeline")

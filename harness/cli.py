@@ -36,6 +36,14 @@ Device = Annotated[str, typer.Option(help="torch device for extraction: cpu, cud
 BatchSize = Annotated[int, typer.Option(min=1, help="images per forward pass")]
 Workers = Annotated[int, typer.Option(min=0, help="image-decoding worker processes")]
 Force = Annotated[bool, typer.Option(help="recompute cells that already finished")]
+DataRoot = Annotated[str | None, typer.Option(help="the data folder: the suite file's [data] root")]
+DataFolders = Annotated[
+    list[str] | None, typer.Option("--data", help="NAME=PATH: one [data] folder of the suite file (repeatable)")
+]
+EstimateFor = Annotated[
+    str | None, typer.Option("--estimate-for", help="estimate for this device, e.g. H100 (default: --device's)")
+]
+Devices = Annotated[int, typer.Option(min=1, help="devices the estimate's wall time is spread over")]
 
 
 def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool):  # type: ignore[no-untyped-def]
@@ -45,6 +53,24 @@ def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batc
 
     check_settings(device, workdir)
     return RunSettings(workdir, db, milvus_uri, ExtractionSettings(batch_size, workers, device), force)
+
+
+def _data(pairs: list[str] | None) -> dict[str, str]:
+    folders = {}
+    for pair in pairs or []:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise HarnessError(f"--data '{pair}': expected NAME=PATH, e.g. --data sop=/mnt/Stanford_Online_Products")
+        folders[name.strip()] = path.strip()
+    return folders
+
+
+def _estimate_device(device: str, estimate_for: str | None) -> str:
+    if estimate_for:
+        return estimate_for
+    from harness.identity import device_kind, hardware
+
+    return hardware(device) if device_kind(device) == "cuda" else "cpu"
 
 
 def _plan(grid: Any, settings: Any) -> Any:
@@ -197,6 +223,8 @@ def grid(
     address: Annotated[
         str | None, typer.Option(help="with --executor ray: auto, HOST:6379 or ray://HOST:10001 (default: a local one)")
     ] = None,
+    data_root: DataRoot = None,
+    data: DataFolders = None,
 ) -> None:
     """Run every cell of a suite file; finished cells are not recomputed. Exit code 1 if any cell failed."""
     import dataclasses
@@ -205,7 +233,7 @@ def grid(
     from harness.runner import Execution
 
     settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
-    plan = _plan(load_grid(spec), settings)
+    plan = _plan(load_grid(spec, data_root, _data(data)), settings)
     if shard is not None:
         index, sep, count = shard.partition("/")
         if not (sep and index.isdigit() and count.isdigit()):
@@ -240,31 +268,35 @@ def plan_command(
     device: Device = "cpu",
     batch_size: BatchSize = 32,
     workers: Workers = 2,
+    data_root: DataRoot = None,
+    data: DataFolders = None,
+    estimate_for: EstimateFor = None,
+    devices: Devices = 1,
 ) -> None:
-    """Every cell of a suite file with its status (done / pending / failed / stale), the sub-jobs it needs and
-    the cells that share them, and the pairs skipped. Loads no model."""
+    """The dry run of a suite file: each model's weights (present or not, and how to fetch them), each
+    dataset's folder, layout and preparation, every cell with its status (done / pending / failed / stale /
+    blocked) and estimated device time, the totals (device-hours, price, wall time, disk), the sub-jobs and
+    the cells that share them, and the pairs skipped. Loads no model and reads no image."""
     import json
 
     from harness.grid import load_grid
 
     settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False)
-    plan = _plan(load_grid(spec), settings)
-    if json_out:
-        for planned in plan.cells:
-            if not pending or planned.status != "done":
-                line = json.loads(planned.spec.to_json())
-                print(json.dumps({**line, "settings": settings.as_dict()}, sort_keys=True))
+    grid_ = load_grid(spec, data_root, _data(data))
+    if not json_out:
+        from harness.dryrun import dry_run, show
+
+        run_ = dry_run(grid_, device, workdir, db, _estimate_device(device, estimate_for))
+        show(run_, spec, console, devices)
+        _show_jobs(run_.plan)
         return
-    colour = {"done": "green", "pending": "yellow", "failed": "red", "stale": "magenta"}
-    table = Table(title=f"plan of {escape(str(spec))}")
-    for column in ("run_id", "model", "dataset", "strategy", "suite", "status", "sub-jobs"):
-        table.add_column(column, overflow="fold")
-    for planned in plan.cells:
-        c = planned.spec.cell
-        jobs = ", ".join(f"{j.kind} {j.key[:8]}" for j in planned.spec.subjobs) or "—"
-        row = (planned.spec.key[:12], c.model, c.dataset, c.strategy, c.suite)
-        table.add_row(*map(escape, row), f"[{colour[planned.status]}]{planned.status}[/]", jobs)
-    console.print(table)
+    for planned in _plan(grid_, settings).cells:
+        if not pending or planned.status != "done":
+            line = json.loads(planned.spec.to_json())
+            print(json.dumps({**line, "settings": settings.as_dict()}, sort_keys=True))
+
+
+def _show_jobs(plan: Any) -> None:
     shared = plan.jobs()
     if shared:
         jobs_table = Table(title="sub-jobs (trained once, before the cells that consume them)")
@@ -274,10 +306,6 @@ def plan_command(
             users = ", ".join(p.spec.key[:8] for p in consumers)
             jobs_table.add_row(key[:8], escape(job.label), plan.job_status[key], f"{len(consumers)} cells: {users}")
         console.print(jobs_table)
-    for skipped in plan.skipped:
-        console.print(f"skipped: suite {skipped.suite} x strategy {skipped.strategy}: {escape(skipped.reason)}")
-    counts = plan.counts()
-    console.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" ({len(plan.cells)} cells)")
 
 
 @app.command()
@@ -562,6 +590,102 @@ def audit(
                   f"{skipped} cost figures not compared (they measure the machine)", highlight=False)  # fmt: skip
     if bad:
         raise typer.Exit(1)
+
+
+weights_app = typer.Typer(no_args_is_help=True, help="Pretrained weights in the local cache.")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("fetch")
+def weights_fetch(
+    spec: Annotated[Path, typer.Argument(help="suite file whose models to fetch, e.g. suites/paper.toml")],
+) -> None:
+    """Download the missing weights of a suite file's models with timm's / open_clip's own download, on a
+    machine with internet access; where no hub is reachable, say so (one line per model). Exit 1 if any is
+    still missing."""
+    from harness.grid import expand_models
+    from harness.models.fetch import fetch
+    from harness.tomlfile import read_toml
+
+    data = read_toml(spec, "suite file")
+    models = expand_models(list(data.get("grid", {}).get("models", [])), dict(data.get("collections", {})))
+    results = fetch(models)
+    colour = {"present": "green", "fetched": "green", "manual": "yellow", "failed": "red", "unreachable": "red"}
+    for r in results:
+        console.print(f"[{colour[r.status]}]{r.status}[/] {escape(r.model)}: {escape(r.message)}", soft_wrap=True)
+    raise typer.Exit(1 if any(r.status in ("failed", "unreachable", "manual") for r in results) else 0)
+
+
+@app.command("bench-full")
+def bench_full(
+    spec: Annotated[Path, typer.Argument(help="suite file of the study")] = Path("suites/paper.toml"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the preflight, plan and estimate; run nothing")
+    ] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")] = 1,
+    container: Annotated[bool, typer.Option("--container", help="run each cell in its model family's image")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")] = 3600,
+    data_root: DataRoot = None,
+    data: DataFolders = None,
+    make_replicas: Annotated[
+        Path | None,
+        typer.Option(
+            help="first write tiny replicas of the six datasets here (the CI study) and use it as the data folder"
+        ),
+    ] = None,
+    db: Db = Path("results.duckdb"),
+    workdir: Workdir = Path(".ecombench"),
+    milvus_uri: MilvusUri = None,
+    device: Device = "cpu",
+    batch_size: BatchSize = 32,
+    workers: Workers = 2,
+    estimate_for: EstimateFor = None,
+    devices: Devices = 1,
+    out: Annotated[Path, typer.Option(help="folder of the rendered reports")] = Path("reports/bench-full"),
+    format: Annotated[str, typer.Option("--format", help="report formats: html, md, tex")] = "md,html",
+) -> None:
+    """The whole study: preflight (fails fast, listing every missing weight and dataset), prepare the
+    datasets, run the grid cheapest cells first, render the reports. Killed at any point, the same command
+    continues and recomputes nothing that finished. Exit code 1 if any cell failed."""
+    from harness.bench_full import prepare_datasets
+    from harness.dryrun import dry_run as make_dry_run
+    from harness.dryrun import show
+    from harness.grid import load_grid
+    from harness.readiness import require_ready
+    from harness.report.render import parse_formats, write_reports
+    from harness.runner import Execution
+
+    if container and jobs > 1:
+        raise HarnessError("--container runs one cell at a time: leave out --jobs")
+    if make_replicas is not None:
+        from harness.datasets.replicas import make_all
+
+        make_all(make_replicas)
+        data_root = data_root or str(make_replicas)
+    formats = parse_formats(format)
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False)
+    grid_ = load_grid(spec, data_root, _data(data))
+    preview = make_dry_run(grid_, device, workdir, db, _estimate_device(device, estimate_for))
+    show(preview, spec, console, devices, cells=dry_run)
+    if dry_run:
+        return
+    require_ready(preview.models, preview.datasets, spec)
+    prepare_datasets(preview.datasets, workdir, workers, db, console)
+    outcomes = []
+    stages = _plan(grid_, settings).stages()
+    for number, stage in enumerate(stages, start=1):
+        console.print(f"stage {number}/{len(stages)}: {len(stage.cells)} cells", highlight=False)
+        outcomes += _run_plan(stage, settings, Execution(jobs, container, timeout))
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "cached", "error")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(outcomes)} cells", highlight=False)
+    for path in write_reports(db, out, formats):
+        console.print(f"report written to {escape(str(path))}", highlight=False)
+    failed = [o for o in outcomes if o.status == "error"]
+    for o in failed:
+        err.print(
+            f"[red]error[/] in {escape(o.cell.label())}: {escape(o.error or '')}", highlight=False, soft_wrap=True
+        )
+    raise typer.Exit(1 if failed else 0)
 
 
 def main() -> None:

@@ -10,6 +10,25 @@
     [params.retrieval]        # optional, per suite
     backend = "milvus"
 
+    [grid.suite_datasets]     # optional: a suite's own datasets instead of the grid's
+    classification = ["digits"]
+
+Models may be named by collection: ``"@paper"`` expands to the catalogue's entries whose ``collections``
+include ``paper`` (harness/models/catalog.toml; ``@all`` is the whole catalogue), or to the ids of a
+``[collections]`` table of the suite file itself (``tiny = ["timm:test_resnet[init=random]", ...]``).
+
+Dataset roots come from configuration: a ``[data]`` table of named folders, ``root`` the data folder and the
+others usually relative to it, substituted into dataset ids written with ``{name}``:
+
+    [data]
+    root = "data"                                # --data-root DIR overrides
+    sop  = "{root}/Stanford_Online_Products"     # --data sop=/mnt/sop overrides one dataset
+
+    [grid]
+    datasets = ["sop:{sop}"]
+
+The resolved folders are part of every dataset id (hence of each run's ``dataset`` and rerun command).
+
 Every id is checked before anything runs, so a typo fails in a second, not after an hour; so is every key
 of the file (a misspelt ``strategy =`` or ``[parms]`` would otherwise silently run the defaults). A suite
 combined with a strategy it does not accept is skipped, and the plan lists the pair.
@@ -18,6 +37,7 @@ combined with a strategy it does not accept is skipped, and the plan lists the p
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +48,59 @@ from harness.plan import Skipped
 from harness.tomlfile import read_toml
 
 GRID_KEYS = {"models": True, "datasets": True, "suites": True, "strategies": False, "seeds": False}  # -> required
-FILE_KEYS = ("grid", "params")
+GRID_TABLES = ("suite_datasets",)  # [grid.suite_datasets]: suite -> its own datasets
+FILE_KEYS = ("grid", "params", "data", "collections")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass
 class Grid:
     cells: list[Cell]
     skipped: list[Skipped] = field(default_factory=list)
+    #: the suite file's data folders after substitution and overrides (name -> path)
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def expand_models(models: list[str], local: dict[str, list[str]]) -> list[str]:
+    """``@name`` entries replaced by their collection's ids (the suite file's own first, then the
+    catalogue's); duplicates dropped, order kept."""
+    from harness.models import collections
+
+    known = {**collections(), **local}
+    out: list[str] = []
+    for model in models:
+        if model.startswith("@"):
+            if model[1:] not in known:
+                raise HarnessError(f"unknown model collection '{model}' (known: {', '.join('@' + k for k in known)})")
+            out.extend(known[model[1:]])
+        else:
+            out.append(model)
+    return list(dict.fromkeys(out))
+
+
+def resolve_data(table: dict[str, Any], root: str | None, overrides: dict[str, str]) -> dict[str, str]:
+    """The ``[data]`` folders with ``--data-root`` and ``--data NAME=PATH`` applied, ``{root}`` substituted,
+    made absolute (relative to the working directory), so that a cell's dataset id names one folder."""
+    unknown = sorted(set(overrides) - set(table) - {"root"})
+    if unknown:
+        known = ", ".join(sorted({"root", *table}))
+        names = ", ".join(unknown)
+        raise HarnessError(f"--data {names}: the suite file's [data] names no such folder (known: {known})")
+    values = {**{k: str(v) for k, v in table.items()}, **overrides, **({"root": root} if root else {})}
+    resolved = {name: _substitute(value, {k: v for k, v in values.items() if k != name}, f"[data] {name}")
+                for name, value in values.items()}  # fmt: skip
+    return {name: str(Path(path).expanduser().absolute()) for name, path in resolved.items()}  # cwd-independent
+
+
+def _substitute(text: str, values: dict[str, str], what: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            hint = " (give --data-root DIR or [data] root = ...)" if name == "root" else ""
+            raise HarnessError(f"{what} '{text}' names {{{name}}}, which [data] does not define{hint}")
+        return PLACEHOLDER.sub(one, values[name]) if name != "root" else values[name]
+
+    return PLACEHOLDER.sub(one, text)
 
 
 def make_cells(
@@ -44,15 +110,18 @@ def make_cells(
     suites: list[str],
     params: dict[str, dict[str, Any]] | None = None,
     pair_datasets: bool = False,
+    suite_datasets: dict[str, list[str]] | None = None,
     seeds: list[int] | None = None,
 ) -> Grid:
     """Validate and canonicalise every id, then return the cells, grouped by model.
 
     With ``pair_datasets`` (suite files), a paired strategy given no partner gets one cell per dataset of the
     grid as its partner (cross-tuning's source), and a (suite, strategy) pair the suite does not accept is
-    skipped; otherwise the partner must be given and every pair must be accepted. With ``seeds``, every cell
-    that trains something (it has a ``seed`` parameter: a top-tune search, a fine-tune) is repeated per seed,
-    so training noise can be told from evaluation noise; the others run once.
+    skipped; otherwise the partner must be given and every pair must be accepted. ``suite_datasets`` gives a
+    suite its own datasets instead of the grid's (classification needs training and test splits that share
+    their classes, which metric-learning splits do not). With ``seeds``, every cell that trains something (it
+    has a ``seed`` parameter: a top-tune search, a fine-tune) is repeated per seed, so training noise can be
+    told from evaluation noise; the others run once.
     """
     from harness.datasets import resolve_dataset
     from harness.models import parse_model_id
@@ -65,6 +134,10 @@ def make_cells(
         raise HarnessError(f"parameters given for suite(s) {', '.join(unused)} that the grid does not run")
     model_ids = [str(parse_model_id(m)) for m in models]
     dataset_ids = [resolve_dataset(d).id for d in datasets]
+    extra = sorted(set(suite_datasets or {}) - set(suites))
+    if extra:
+        raise HarnessError(f"datasets given for suite(s) {', '.join(extra)} that the grid does not run")
+    of_suite = {s: [resolve_dataset(d).id for d in ds] for s, ds in (suite_datasets or {}).items()}
     for name in strategies:
         get_strategy(name)
     skipped = []
@@ -82,7 +155,7 @@ def make_cells(
         paired = get_strategy(strategy).paired
         if paired is None or paired in given or not pair_datasets:
             return [resolve_params(suite, strategy, given)]
-        return [resolve_params(suite, strategy, {**given, paired: d}) for d in dataset_ids]
+        return [resolve_params(suite, strategy, {**given, paired: d}) for d in of_suite.get(suite, dataset_ids)]
 
     def seeded(variant: dict[str, Any]) -> list[dict[str, Any]]:
         if not seeds or "seed" not in variant:
@@ -90,24 +163,49 @@ def make_cells(
         return [{**variant, "seed": seed} for seed in seeds]
 
     resolved = {pair: [p for v in variants(*pair) for p in seeded(v)] for pair in pairs}
+    every = list(dict.fromkeys(dataset_ids + [d for ds in of_suite.values() for d in ds]))
     cells = [
         Cell(model, dataset, strategy, suite, cell_params)
-        for model, dataset, (suite, strategy) in itertools.product(model_ids, dataset_ids, pairs)
+        for model, dataset, (suite, strategy) in itertools.product(model_ids, every, pairs)
+        if dataset in of_suite.get(suite, dataset_ids)
         for cell_params in resolved[suite, strategy]
     ]
+    if pair_datasets:
+        cells = _trainable(cells, skipped)
     return Grid(cells, skipped)
 
 
-def load_grid(path: Path) -> Grid:
+def _trainable(cells: list[Cell], skipped: list[Skipped]) -> list[Cell]:
+    """Cells whose fine-tune the model's family cannot train (only timm architectures can) are skipped, one
+    line per (model, suite, strategy) in the plan."""
+    from harness.models import FAMILIES, parse_model_id
+    from harness.strategies import get_strategy
+
+    kept, seen = [], set()
+    for cell in cells:
+        tuning = get_strategy(cell.strategy).tuning_of(cell.params)
+        if tuning == "finetuned" and not FAMILIES[parse_model_id(cell.model).kind].timm_architecture:
+            if (cell.model, cell.suite, cell.strategy) not in seen:
+                seen.add((cell.model, cell.suite, cell.strategy))
+                reason = f"{cell.model} cannot be fine-tuned (only timm architectures can)"
+                skipped.append(Skipped(cell.suite, cell.strategy, reason))
+            continue
+        kept.append(cell)
+    return kept
+
+
+def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | None = None) -> Grid:
+    """The cells of a suite file; ``data_root`` and ``data`` override its ``[data]`` folders."""
     spec = read_toml(path, "suite file")
     grid = spec.get("grid")
     if not isinstance(grid, dict):
         raise HarnessError(f"suite file '{path}' has no [grid] table")
-    unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS] + [f"grid.{k}" for k in grid if k not in GRID_KEYS]
+    unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS]
+    unknown += [f"grid.{k}" for k in grid if k not in GRID_KEYS and k not in GRID_TABLES]
     if unknown:
         raise HarnessError(
             f"suite file '{path}': unknown key(s) {', '.join(unknown)} "
-            f"(known: [grid] with {', '.join(GRID_KEYS)}; [params.<suite>])"
+            f"(known: [grid] with {', '.join(GRID_KEYS)}; [params.<suite>]; [data]; [collections])"
         )
     missing = [key for key, required in GRID_KEYS.items() if required and not grid.get(key)]
     if missing:
@@ -121,9 +219,33 @@ def load_grid(path: Path) -> Grid:
     if bad or not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         what = ", ".join(f"grid.{k}" for k in bad) or "[params]"
         raise HarnessError(f"suite file '{path}': {what} must be a list of ids (params: tables per suite)")
+    table, local, own = spec.get("data", {}), spec.get("collections", {}), grid.get("suite_datasets", {})
+    if not isinstance(own, dict) or not all(
+        isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in own.values()
+    ):
+        raise HarnessError(f"suite file '{path}': [grid.suite_datasets] must map suites to non-empty lists of ids")
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise HarnessError(f"suite file '{path}': [data] must map names to folders (text)")
+    if not isinstance(local, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in local.values()
+    ):
+        raise HarnessError(f"suite file '{path}': [collections] must map names to lists of model ids")
     try:
-        return make_cells(
-            lists["models"], lists["datasets"], lists["strategies"], lists["suites"], params, True, sorted(set(seeds))
+        folders = resolve_data(table, data_root, data or {})
+        datasets = [_substitute(d, folders, "dataset id") for d in lists["datasets"]]
+        per_suite = {suite: [_substitute(d, folders, "dataset id") for d in ids] for suite, ids in own.items()}
+        models = expand_models(lists["models"], local)
+        grid = make_cells(
+            models,
+            datasets,
+            lists["strategies"],
+            lists["suites"],
+            params,
+            pair_datasets=True,
+            suite_datasets=per_suite,
+            seeds=sorted(set(seeds)),
         )
+        grid.data = folders
+        return grid
     except HarnessError as exc:
         raise HarnessError(f"suite file '{path}': {exc}") from exc

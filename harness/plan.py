@@ -71,11 +71,29 @@ class Plan:
                 mine.update(p.spec.key for p in members)
         return Plan([p for p in self.cells if p.spec.key in mine], self.skipped, self.job_status)
 
+    def cheap_first(self) -> Plan:
+        """The same cells, cheapest stage first (stable within a stage): pre-trained retrieval and cost (a first
+        report within the hour), then what needs a top-tune search, then what needs a fine-tune."""
+        return Plan(sorted(self.cells, key=_stage), self.skipped, self.job_status)
+
+    def stages(self) -> list[Plan]:
+        """The cheap-first stages as plans of their own, to run one after the other (an executor groups the
+        cells it is given by model, which would otherwise run a model's fine-tunes before the next model)."""
+        found: dict[int, list[Planned]] = defaultdict(list)
+        for planned in self.cells:
+            found[_stage(planned)].append(planned)
+        return [Plan(found[s], self.skipped, self.job_status) for s in sorted(found)]
+
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
         for planned in self.cells:
             counts[planned.status] += 1
         return counts
+
+
+def _stage(planned: Planned) -> int:
+    kinds = {job.kind for job in planned.spec.subjobs}
+    return 2 if "finetune" in kinds else 1 if "toptune" in kinds else 0
 
 
 def signature(cell: Cell) -> str:
@@ -85,8 +103,11 @@ def signature(cell: Cell) -> str:
     return content_key(fields)
 
 
-def make_plan(cells: list[Cell], device: str, workdir: Path, skipped: list[Skipped] | None = None) -> Plan:
-    ids = Identities(device)
+def make_plan(
+    cells: list[Cell], device: str, workdir: Path, skipped: list[Skipped] | None = None, ids: Identities | None = None
+) -> Plan:
+    """``ids``: the fingerprints to key cells with (default: the real ones; a dry run passes provisional ones)."""
+    ids = ids or Identities(device)
     store = ShardStore(workdir / "shards")
     specs = [plan_cell(cell, ids) for cell in cells]
     statuses = {spec.key: store.status(spec.key) for spec in specs}

@@ -116,7 +116,17 @@ def model_fingerprint(text: str) -> dict[str, Any]:
     return {"library": library, "files": files, "missing": missing}
 
 
-def catalog() -> list[dict[str, str]]:
+def catalog() -> list[dict[str, Any]]:
     """The paper's backbones with their canonical ids (data, not code)."""
     with CATALOG.open("rb") as f:
         return list(tomllib.load(f)["model"])
+
+
+def collections() -> dict[str, list[str]]:
+    """Collection name -> the catalogue's ids in it, in catalogue order; ``all`` is the whole catalogue."""
+    found: dict[str, list[str]] = {"all": []}
+    for entry in catalog():
+        found["all"].append(entry["id"])
+        for name in entry.get("collections", []):
+            found.setdefault(name, []).append(entry["id"])
+    return found
