@@ -41,10 +41,14 @@ class ExtractionSettings:
 
 
 class EmbeddingCache:
-    """A folder of ``<key>.npy`` files (float32, one row per item, manifest order) with JSON sidecars."""
+    """A folder of ``<key>.npy`` files (float32, one row per item, manifest order) with JSON sidecars.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    ``shared`` is a read-only folder consulted after ``root``: a container reads the host's cache there but
+    writes only its own, so no run can plant vectors that another run reuses.
+    """
+
+    def __init__(self, root: Path, shared: Path | None = None) -> None:
+        self.root, self.shared = root, shared
 
     @staticmethod
     def key(model: EmbeddingModel, manifest: Manifest, split: str, device: str) -> str:
@@ -67,6 +71,8 @@ class EmbeddingCache:
         """The stored array, or None where there is none or it is unreadable (a zero-byte or torn file, as a
         power cut can leave, or anything but a plain 2-D float32 array): that entry is then recomputed."""
         path = self.path(key)
+        if not path.exists() and self.shared is not None:
+            path = self.shared / path.name
         if not path.exists():
             return None
         try:

@@ -42,6 +42,7 @@ class RunSettings:
     force: bool = False
     seed: int = 0
     ingest: bool = True  # False in a container: the host ingests its shards (it alone opens the database)
+    shared_cache: Path | None = None  # a read-only embedding cache consulted after the workdir's (containers)
 
     @property
     def shards(self) -> ShardStore:
@@ -49,20 +50,22 @@ class RunSettings:
 
     @property
     def cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.workdir / "embeddings")
+        return EmbeddingCache(self.workdir / "embeddings", self.shared_cache)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "workdir": str(self.workdir), "db": str(self.db), "milvus_uri": self.milvus_uri,
             "batch_size": self.extraction.batch_size, "workers": self.extraction.workers,
             "device": self.extraction.device, "force": self.force, "seed": self.seed, "ingest": self.ingest,
+            "shared_cache": str(self.shared_cache) if self.shared_cache else None,
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSettings:
         extraction = ExtractionSettings(int(d["batch_size"]), int(d["workers"]), str(d["device"]))
+        shared = Path(d["shared_cache"]) if d.get("shared_cache") else None
         return cls(Path(d["workdir"]), Path(d["db"]), d["milvus_uri"], extraction, bool(d["force"]), int(d["seed"]),
-                   bool(d["ingest"]))  # fmt: skip
+                   bool(d["ingest"]), shared)  # fmt: skip
 
 
 def _now() -> str:

@@ -43,7 +43,7 @@ def test_mounts_data_read_only_at_the_ids_paths_and_results_read_write(tmp_path:
     )
     assert mounts == [
         Mount(exchange, f"{WORK}/shards", read_only=False),
-        Mount(cache, f"{WORK}/embeddings", read_only=False),
+        Mount(cache, f"{WORK}/embeddings-shared"),  # the host's cache, read-only: nothing can be planted in it
         Mount(tmp_path / "shoes", str(tmp_path / "shoes")),
         Mount(tmp_path / "models", str(tmp_path / "models")),  # a file's folder
         Mount(tmp_path / ".ecombench" / "manifests", f"{WORK}/manifests"),
@@ -55,7 +55,7 @@ def test_mounts_data_read_only_at_the_ids_paths_and_results_read_write(tmp_path:
 
 def test_generated_datasets_and_absent_caches_mount_nothing_more(tmp_path: Path) -> None:
     mounts, env = plan_mounts(MODEL, DATASET, tmp_path / "x", tmp_path / "c", tmp_path, {"HOME": str(tmp_path)})
-    assert [m.target for m in mounts] == [f"{WORK}/shards", f"{WORK}/embeddings"] and env == {}
+    assert [m.target for m in mounts] == [f"{WORK}/shards", f"{WORK}/embeddings-shared"] and env == {}
 
 
 def test_gpus_are_requested_exactly_when_the_host_has_the_nvidia_runtime() -> None:
@@ -224,3 +224,19 @@ def test_containers_drop_every_capability_and_are_bounded() -> None:
     assert bounded == {"cap_drop": ["ALL"], "pids_limit": 512, "mem_limit": "3g"}
     default = limits({})
     assert default["pids_limit"] == 4096 and default["mem_limit"].endswith("m") and int(default["mem_limit"][:-1]) > 0
+
+
+def test_a_container_reads_the_shared_cache_and_writes_only_its_own(tmp_path: Path) -> None:
+    import numpy as np
+
+    from harness.embed import EmbeddingCache
+
+    shared, own = tmp_path / "host", tmp_path / "run"
+    EmbeddingCache(shared).store("a" * 64, np.ones((2, 3), np.float32), {})
+    cache = EmbeddingCache(own, shared)
+    loaded = cache.load("a" * 64)
+    assert loaded is not None and loaded.tolist() == [[1.0] * 3] * 2  # reused from the host's cache
+    own.mkdir()
+    cache.store("b" * 64, np.zeros((1, 3), np.float32), {})
+    assert (own / f"{'b' * 64}.npy").is_file() and not (shared / f"{'b' * 64}.npy").exists()
+    assert cache.load("c" * 64) is None

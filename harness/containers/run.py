@@ -56,6 +56,8 @@ class Mount:
         return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
 
 
+#: the host's embedding cache, read-only, inside a container (harness.embed.EmbeddingCache's ``shared``)
+SHARED_CACHE = f"{WORK}/embeddings-shared"
 #: the workdir's folders a container shares with the host: sub-jobs (and their locks) and per-query values
 #: outlive the container
 SHARED_FOLDERS = ("finetune", "toptune", "locks", "per_query")
@@ -73,9 +75,10 @@ def plan_mounts(
 ) -> tuple[list[Mount], dict[str, str]]:
     """Bind mounts and environment of a cell container: data, manifests and weights read-only, at the path the
     ids name (relative ids resolve against ``cwd``, the container's working directory too; ``also``: more
-    dataset ids, e.g. a cross-tuning source); the shard exchange folder, the embedding cache and, with
+    dataset ids, e.g. a cross-tuning source), the host's embedding cache too (read-only: the container's own
+    entries stay in its tmpfs workdir, so no run plants vectors another reuses); the shard exchange folder and, with
     ``workdir``, its job folders read-write."""
-    mounts = [Mount(exchange, f"{WORK}/shards", False), Mount(cache, f"{WORK}/embeddings", False)]
+    mounts = [Mount(exchange, f"{WORK}/shards", False), Mount(cache, SHARED_CACHE)]
     if workdir is not None:
         for name in SHARED_FOLDERS:
             _own(workdir.absolute() / name)
@@ -250,9 +253,9 @@ def run_in_container(
     client = engine()
     digest = image_id(client, image)
     exchange = settings.workdir.absolute() / "containers" / uuid.uuid4().hex[:12]
-    cache = settings.workdir.absolute() / "containers" / f"embeddings-{family}"
-    for folder in (exchange, cache):
-        _own(folder)
+    cache = settings.workdir.absolute() / "embeddings"  # the native cache: written by the host's own runs only
+    cache.mkdir(parents=True, exist_ok=True)
+    _own(exchange)
     source = get_strategy(cell.strategy).trained_on(cell.dataset, cell.params)
     mounts, env = plan_mounts(
         cell.model, cell.dataset, exchange, cache, Path.cwd(), os.environ, (source,), settings.workdir
@@ -267,7 +270,9 @@ def run_in_container(
             if uri is None and sidecar:
                 uri = start_sidecar(client, network)[1]
                 env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, SIDECAR)
-            inside = dataclasses.replace(settings, workdir=Path(WORK), milvus_uri=uri, ingest=False)
+            inside = dataclasses.replace(
+                settings, workdir=Path(WORK), milvus_uri=uri, ingest=False, shared_cache=Path(SHARED_CACHE)
+            )
             line = {**json.loads(spec.to_json()), "settings": inside.as_dict()}
             (exchange / "cell.spec").write_text(json.dumps(line))
             command = ["execute", f"{WORK}/shards/cell.spec"]
