@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -192,15 +193,27 @@ def connect(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S) ->
     return con
 
 
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit what the block wrote, or roll all of it back on any exception (an interrupt included)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def _write_registry(con: duckdb.DuckDBPyConnection) -> None:
     """Replace ``metric_registry``'s rows with the registry's, so the views follow the code that wrote last."""
     columns = [list(column) for column in zip(*metrics_registry.rows(), strict=True)]
-    con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM metric_registry")
-    con.execute(
-        "INSERT INTO metric_registry SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)", columns
-    )
-    con.execute("COMMIT")
+    with _transaction(con):
+        con.execute("DELETE FROM metric_registry")
+        con.execute(
+            "INSERT INTO metric_registry SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)",
+            columns,
+        )
 
 
 def _run_row(shard: Shard) -> tuple[Any, ...]:
@@ -243,8 +256,7 @@ def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) 
                 if row and row[0] == "ok":
                     log.warning("%s: a failed attempt does not replace its finished result", shard.cell.label())
                     continue
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with _transaction(con):
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [shard.run_id])
                 con.execute("DELETE FROM per_query WHERE run_id = ?", [shard.run_id])
                 con.execute("DELETE FROM runs WHERE run_id = ?", [shard.run_id])
@@ -261,10 +273,6 @@ def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) 
                     con.executemany("INSERT INTO metrics VALUES (?, ?, ?)", rows)
                 if workdir is not None and shard.status == "ok":
                     _insert_per_query(con, shard, workdir)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             count += 1
     finally:
         con.close()
@@ -317,23 +325,19 @@ def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
     classes = report["classes"]
     con = connect(db_path)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM dataset_classes WHERE dataset = ? AND digest = ?", key)
-        con.execute("DELETE FROM datasets WHERE dataset = ? AND digest = ?", key)
-        con.execute(
-            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-            [*key, report["images"], per_split.get("all", (0, 0))[1], train_images, train_classes, test_images,
-             test_classes, report["excluded"], json.dumps(details, default=str)],
-        )  # fmt: skip
-        if classes:
+        with _transaction(con):
+            con.execute("DELETE FROM dataset_classes WHERE dataset = ? AND digest = ?", key)
+            con.execute("DELETE FROM datasets WHERE dataset = ? AND digest = ?", key)
             con.execute(
-                "INSERT INTO dataset_classes SELECT ?, ?, unnest(?), unnest(?), unnest(?), unnest(?)",
-                [*key, *(list(column) for column in zip(*classes, strict=True))],
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                [*key, report["images"], per_split.get("all", (0, 0))[1], train_images, train_classes, test_images,
+                 test_classes, report["excluded"], json.dumps(details, default=str)],
+            )  # fmt: skip
+            if classes:
+                con.execute(
+                    "INSERT INTO dataset_classes SELECT ?, ?, unnest(?), unnest(?), unnest(?), unnest(?)",
+                    [*key, *(list(column) for column in zip(*classes, strict=True))],
+                )
     finally:
         con.close()
 
@@ -342,12 +346,10 @@ def record_audit(db_path: Path, rows: list[tuple[Any, ...]], audited_at: datetim
     """Insert one audit's rows (audit_id, run_id, metric, stored, audited, tolerance, status, device, note)."""
     con = connect(db_path)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.executemany("INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, audited_at) for r in rows])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with _transaction(con):
+            con.executemany(
+                "INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, audited_at) for r in rows]
+            )
     finally:
         con.close()
 
