@@ -29,17 +29,14 @@ from typing import Any
 import numpy as np
 
 from harness.compression.codecs import HAMMING, REFERENCE, make_codec
-from harness.compression.forward import forward_embeddings
 from harness.compression.hamming import HammingBackend
-from harness.embed import l2_normalise
 from harness.errors import HarnessError
 from harness.precision import PRECISIONS
 from harness.retrieval import BACKENDS, leave_one_out, make_backend
 from harness.retrieval.metrics import per_query_metrics, relevant_counts
 from harness.suites import Context, per_query
-from harness.suites.heads import head_costs, trained_head
 from harness.suites.retrieval import MAX_DEPTH, MIN_DEPTH
-from harness.suites.tuning import backbone, tuned_on
+from harness.suites.served import served, split_labels
 
 DEFAULTS: dict[str, Any] = {"compression": REFERENCE, "forward_precision": "fp32", "backend": "exact", "split": "test"}
 STRATEGIES = ("pretrained", "toptuned", "finetuned")
@@ -71,29 +68,15 @@ def run(ctx: Context) -> dict[str, float]:
     p = ctx.params
     check_params(p)
     codec = make_codec(p["compression"])
-    tuning, source = tuned_on(ctx)
-    model, costs = backbone(ctx, tuning, source)
-    head = trained_head(ctx, model, source) if tuning == "toptuned" else None
-    if head is not None:
-        costs = {**costs, **head_costs(head)}
-
-    def vectors(split: str, precision: str) -> np.ndarray:
-        raw, _ = forward_embeddings(model, ctx.dataset, split, ctx.cache, ctx.extraction, precision)
-        return l2_normalise(head.embed(raw) if head is not None else raw)
-
-    manifest = ctx.dataset.manifest()
-    labels = np.asarray(manifest.labels(manifest.indices(p["split"])))
-    if len(np.unique(labels)) < 2:
-        raise HarnessError(
-            f"split '{p['split']}' of '{ctx.dataset.id}' has one class: retrieval needs images of 2 classes or more"
-        )
+    vectors, costs = served(ctx)
+    labels = split_labels(ctx, p["split"])
     n_relevant = relevant_counts(labels, labels, leave_one_out=True)
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
 
     # The fit sees the training split only; the evaluated split is encoded with the frozen codec.
     codec.fit(vectors("train", p["forward_precision"]))
-    served = vectors(p["split"], p["forward_precision"])
-    codes = codec.encode(served)
+    evaluated = vectors(p["split"], p["forward_precision"])
+    codes = codec.encode(evaluated)
     backend = HammingBackend() if codec.metric == HAMMING else make_backend(p["backend"], ctx.milvus_uri)
     searched = codes if codec.metric == HAMMING else codec.decode(codes)
     started = time.perf_counter()
@@ -111,13 +94,13 @@ def run(ctx: Context) -> dict[str, float]:
     base = per_query_metrics(labels[reference], labels, n_relevant).means().as_dict()
     metrics = scored.means().as_dict()
     metrics.update(per_query.record(ctx, scored.query, scored.values))
-    dim = served.shape[1]
+    dim = evaluated.shape[1]
     metrics.update(
         {f"delta_{name}": metrics[name] - base[name] for name in COMPARED},
         overlap_at_10=neighbour_overlap(reference, neighbours),
         bytes_per_vector=float(codec.bytes_per_vector(dim)),
-        index_bytes=float(codec.bytes_per_vector(dim) * len(served) + codec.overhead_bytes(dim)),
-        query_ms=1000.0 * search_s / len(served),
+        index_bytes=float(codec.bytes_per_vector(dim) * len(evaluated) + codec.overhead_bytes(dim)),
+        query_ms=1000.0 * search_s / len(evaluated),
         search_s=search_s,
         search_depth=float(depth),
         embedding_dim=float(dim),
