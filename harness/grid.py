@@ -191,7 +191,9 @@ def swept(suite: str, given: dict[str, Any]) -> list[dict[str, Any]]:
     empty = [k for k in names if not given[k]]
     if empty:
         raise HarnessError(f"parameter {empty[0]} of suite '{suite}' is an empty list: it would run no cell")
-    return [{**given, **dict(zip(names, values, strict=True))} for values in itertools.product(*(given[k] for k in names))]
+    return [
+        {**given, **dict(zip(names, values, strict=True))} for values in itertools.product(*(given[k] for k in names))
+    ]
 
 
 def _trainable(cells: list[Cell], skipped: list[Skipped]) -> list[Cell]:

@@ -68,10 +68,10 @@ def test_planted_duplicates_are_found_exactly(tmp_path: Path) -> None:
     assert found == truth["identical"]  # item keys are paths relative to the dataset's folder
 
     settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
-    cells = [
-        Cell("pixels:8", dataset.id, "pretrained", "leakage", resolve_params("leakage", "pretrained", {"threshold": 0.999})),
-        Cell("pixels:8", dataset.id, "pretrained", "retrieval", resolve_params("retrieval", "pretrained", {"backend": "exact"})),
-    ]  # fmt: skip
+    leakage = resolve_params("leakage", "pretrained", {"threshold": 0.999})
+    retrieval = resolve_params("retrieval", "pretrained", {"backend": "exact"})
+    cells = [Cell("pixels:8", dataset.id, "pretrained", suite, params)
+             for suite, params in (("leakage", leakage), ("retrieval", retrieval))]  # fmt: skip
     outcomes = run_plan(make_plan(cells, "cpu", settings.workdir), settings)
     assert [o.error for o in outcomes] == [None, None]
     leak, plain = (o.metrics for o in outcomes)

@@ -115,4 +115,3 @@ def run(ctx: Context) -> dict[str, float]:
         "reference": "fp32 forward, fp32 storage, exact backend",
     }
     return {**metrics, **costs}
-
