@@ -161,6 +161,15 @@ def test_compression_suite_end_to_end(tmp_path: Path) -> None:
     assert len(rows) == 6
     assert '"fitted_on": "train"' in details and '"fitted_rows": 60' in details  # 6 of 12 per class, 10 classes
 
+    from harness.report.render import write_reports
+
+    md, html = (p.read_text() for p in write_reports(db, tmp_path / "out", ["md", "html"]))
+    best = max((m for m in by.values() if m["bytes_per_vector"] <= 64), key=lambda m: m["mmp_at_5"])
+    spec = next(s for s, m in by.items() if m is best)
+    assert "## Deployment: quality versus bytes per vector" in md and "Deployment: quality versus bytes" in html
+    assert f"the best model under 64 bytes per item is pixels:6 stored as {spec}: mMP@5 {best['mmp_at_5']:.4f}" in md
+    assert md.count("| pixels:6 · ") == 6 and "★" in md and "<svg" in html
+
 
 @pytest.mark.slow
 def test_precision_equivalence_on_a_tiny_random_model(tmp_path: Path) -> None:
@@ -186,3 +195,19 @@ def test_precision_equivalence_on_a_tiny_random_model(tmp_path: Path) -> None:
             ).fetchall()
         )
     assert stored == {p: by[p]["overlap_at_10"] for p in by}
+
+
+def test_best_under_a_byte_budget() -> None:
+    from harness.report.deployment import Choice, Frontier
+
+    def choice(model: str, compression: str, size: float, mmp: float) -> Choice:
+        return Choice(model, "pretrained", compression, "fp32", False, {"bytes_per_vector": size, "mmp_at_5": mmp})
+
+    frontier = Frontier("d", [choice("a", "binary", 8, 0.5), choice("b", "int8", 64, 0.7), choice("a", "fp32", 256, 0.8),
+                              choice("b", "fp16", 128, 0.69)])  # fmt: skip
+    assert frontier.best_under(64).startswith(
+        "On d, the best model under 64 bytes per item is b stored as int8: mMP@5 0.7000"
+    )
+    assert "is a stored as fp32" in frontier.best_under(256)
+    assert frontier.best_under(4) == "On d, no measured choice stores a vector in 4 bytes or fewer."
+    assert frontier.on_frontier == {"a · binary", "b · int8", "a · fp32"}  # fp16 of b: larger and worse than int8
