@@ -14,6 +14,7 @@ from harness.embed import ExtractionSettings, l2_normalise
 from harness.errors import HarnessError
 from harness.execute import RunSettings
 from harness.grid import make_cells
+from harness.metrics_registry import METRICS
 from harness.plan import make_plan
 from harness.runner import run_plan
 from harness.suites import resolve_params
@@ -143,6 +144,8 @@ def test_compression_suite_end_to_end(tmp_path: Path) -> None:
     grid = make_cells(["pixels:6"], ["digits[per_class=12]"], ["pretrained"], ["compression"], {"compression": given})
     outcomes, db = run_cells(tmp_path, grid.cells)
     by = {o.cell.params["compression"]: o.metrics for o in outcomes}
+    for o in outcomes:  # every metric declared, for this suite (harness.metrics_registry)
+        assert all("compression" in METRICS[name].suites for name in o.metrics)
     assert by["fp32"]["delta_mmp_at_5"] == 0.0 and by["fp32"]["overlap_at_10"] == 1.0
     assert by["fp16"]["overlap_at_10"] > 0.97  # fp16 storage barely moves the ranking
     assert by["int8"]["overlap_at_10"] > 0.8

@@ -16,6 +16,7 @@ from harness.embed import ExtractionSettings
 from harness.errors import HarnessError
 from harness.execute import RunSettings
 from harness.leakage import identical_pairs, near_pairs
+from harness.metrics_registry import METRICS
 from harness.plan import make_plan
 from harness.runner import run_plan
 from harness.suites import per_query, resolve_params
@@ -75,6 +76,7 @@ def test_planted_duplicates_are_found_exactly(tmp_path: Path) -> None:
     outcomes = run_plan(make_plan(cells, "cpu", settings.workdir), settings)
     assert [o.error for o in outcomes] == [None, None]
     leak, plain = (o.metrics for o in outcomes)
+    assert all("leakage" in METRICS[name].suites for name in leak)  # every metric declared, for this suite
     assert (leak["n_identical_pairs"], leak["n_near_duplicate_pairs"], leak["n_leaked_queries"]) == (3, 4, 4)
     assert leak["leak_threshold"] == 0.999
     # with every query, the leakage cell scores what the retrieval suite scores
