@@ -68,6 +68,17 @@ def test_planted_duplicates_are_found_exactly(tmp_path: Path) -> None:
              for a, b in identical_pairs(manifest)}  # fmt: skip
     assert found == truth["identical"]  # item keys are paths relative to the dataset's folder
 
+    # the dataset report (``ecombench datasets info``) counts and lists them
+    from rich.console import Console
+
+    from harness.datasets.commands import info_command
+
+    out, err = Console(record=True, width=200), Console(record=True, width=200)
+    info_command(f"folder:{root}", None, tmp_path / "info.duckdb", tmp_path / "work", out, err)
+    assert "byte-identical train/test pairs (sha256): 3" in out.export_text()
+    listed = err.export_text()
+    assert all(f"{a} (train) = {b} (test)" in listed for a, b in truth["identical"])
+
     settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
     leakage = resolve_params("leakage", "pretrained", {"threshold": 0.999})
     retrieval = resolve_params("retrieval", "pretrained", {"backend": "exact"})
