@@ -206,8 +206,9 @@ def test_best_under_a_byte_budget() -> None:
     def choice(model: str, compression: str, size: float, mmp: float) -> Choice:
         return Choice(model, "pretrained", compression, "fp32", False, {"bytes_per_vector": size, "mmp_at_5": mmp})
 
-    frontier = Frontier("d", [choice("a", "binary", 8, 0.5), choice("b", "int8", 64, 0.7), choice("a", "fp32", 256, 0.8),
-                              choice("b", "fp16", 128, 0.69)])  # fmt: skip
+    choices = [choice("a", "binary", 8, 0.5), choice("b", "int8", 64, 0.7), choice("a", "fp32", 256, 0.8),
+               choice("b", "fp16", 128, 0.69)]  # fmt: skip
+    frontier = Frontier("d", choices)
     assert frontier.best_under(64).startswith(
         "On d, the best model under 64 bytes per item is b stored as int8: mMP@5 0.7000"
     )

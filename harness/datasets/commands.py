@@ -11,10 +11,10 @@ from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from harness.datasets.base import Manifest
     from rich.progress import Task
     from rich.text import Text
+
+    from harness.datasets.base import Manifest
 
 
 def _rate_column() -> Any:
