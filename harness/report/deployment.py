@@ -29,7 +29,7 @@ NEWEST = f"""
     SELECT run_id, model, dataset, strategy, params, random_init, metric, value FROM results
     WHERE suite = ? AND list_contains(?, metric) AND {_FILTER}
     QUALIFY row_number() OVER (
-        PARTITION BY model, dataset, strategy, params->>'compression', params->>'forward_precision', metric
+        PARTITION BY model, dataset, strategy, params::VARCHAR, metric
         ORDER BY finished_at DESC) = 1
     ORDER BY dataset, model, strategy, run_id
 """
@@ -48,12 +48,14 @@ class Choice:
     forward_precision: str
     random_init: bool
     values: dict[str, float] = field(default_factory=dict)
+    backend: str = "exact"  # where the float codes were searched (Milvus: its index type is part of the choice)
 
     @property
     def label(self) -> str:
         precision = f", {self.forward_precision} forward" if self.forward_precision != "fp32" else ""
         strategy = f" · {self.strategy}" if self.strategy != "pretrained" else ""
-        return f"{self.model}{strategy} · {self.compression}{precision}"
+        backend = f", {self.backend}" if self.backend != "exact" else ""
+        return f"{self.model}{strategy} · {self.compression}{precision}{backend}"
 
 
 class _AxisScatter(Scatter):
@@ -146,8 +148,10 @@ def load(db: Path, filters: Filters | None = None) -> Deployment:
             NEWEST, ["compression", list(SHOWN), *where]
         ).fetchall():
             p = _params(params)
-            key = (dataset, model, strategy, str(p.get("compression")), str(p.get("forward_precision")))
-            choice = choices.setdefault(key, Choice(model, strategy, key[3], key[4], bool(random_init)))
+            compression, precision = str(p.get("compression")), str(p.get("forward_precision"))
+            key = (dataset, model, strategy, json.dumps(p, sort_keys=True))
+            new = Choice(model, strategy, compression, precision, bool(random_init), backend=str(p.get("backend")))
+            choice = choices.setdefault(key, new)
             choice.values[metric] = float(value)
         leaks: dict[tuple[str, str, str], Leak] = {}
         for run_id, model, dataset, strategy, _, random_init, metric, value in con.execute(
