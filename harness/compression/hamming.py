@@ -3,6 +3,10 @@
 A code's bits b in {0, 1} become s = 2b - 1 in {-1, +1}; then ||s - s'||^2 = 4 * Hamming(b, b'), so the exact
 backend's squared-L2 ranking (ties broken by gallery index) is the Hamming ranking, computed exactly in float32
 (integers far below 2^24). Distances are returned as bit counts.
+
+Why not Milvus's BIN_FLAT/HAMMING: Milvus Lite 3.x refuses the field ("uses Milvus type BinaryVector which
+MilvusLite does not support", tried with the locked milvus-lite); a Milvus server has it, and the compression
+suite can hand binary codes to it once the server backend takes binary collections.
 """
 
 from __future__ import annotations
