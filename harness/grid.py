@@ -10,6 +10,9 @@
     [params.retrieval]        # optional, per suite
     backend = "milvus"
 
+    [params.compression]      # a suite's SWEEPS parameters may be lists: one cell per value
+    compression = ["fp32", "int8", "binary"]
+
     [grid.suite_datasets]     # optional: a suite's own datasets instead of the grid's
     classification = ["digits"]
 
@@ -150,12 +153,16 @@ def make_cells(
             pairs.append((suite, strategy))
 
     def variants(suite: str, strategy: str) -> list[dict[str, Any]]:
-        """One parameter set, or one per dataset of the grid for a paired strategy (cross-tuning's source)."""
-        given = params.get(suite, {})
+        """One parameter set (per value of a swept parameter), or one per dataset of the grid for a paired
+        strategy (cross-tuning's source)."""
         paired = get_strategy(strategy).paired
-        if paired is None or paired in given or not pair_datasets:
-            return [resolve_params(suite, strategy, given)]
-        return [resolve_params(suite, strategy, {**given, paired: d}) for d in of_suite.get(suite, dataset_ids)]
+        out = []
+        for given in swept(suite, params.get(suite, {})):
+            if paired is None or paired in given or not pair_datasets:
+                out.append(resolve_params(suite, strategy, given))
+            else:
+                out += [resolve_params(suite, strategy, {**given, paired: d}) for d in of_suite.get(suite, dataset_ids)]
+        return out
 
     def seeded(variant: dict[str, Any]) -> list[dict[str, Any]]:
         if not seeds or "seed" not in variant:
@@ -173,6 +180,20 @@ def make_cells(
     if pair_datasets:
         cells = _trainable(cells, skipped)
     return Grid(cells, skipped)
+
+
+def swept(suite: str, given: dict[str, Any]) -> list[dict[str, Any]]:
+    """A suite's ``SWEEPS`` parameters given as lists (``compression = ["fp32", "int8"]``): one parameter set
+    per combination, in order; any other parameter set as given."""
+    from harness.suites import get_suite
+
+    names = [k for k in getattr(get_suite(suite), "SWEEPS", ()) if isinstance(given.get(k), list)]
+    empty = [k for k in names if not given[k]]
+    if empty:
+        raise HarnessError(f"parameter {empty[0]} of suite '{suite}' is an empty list: it would run no cell")
+    return [
+        {**given, **dict(zip(names, values, strict=True))} for values in itertools.product(*(given[k] for k in names))
+    ]
 
 
 def _trainable(cells: list[Cell], skipped: list[Skipped]) -> list[Cell]:

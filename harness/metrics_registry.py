@@ -21,9 +21,12 @@ from dataclasses import dataclass
 
 KINDS = ("quality", "cost", "count", "interval")
 RETRIEVAL, CLASSIFICATION, COST, FINETUNE = "retrieval", "classification", "cost", "finetune"
+COMPRESSION, LEAKAGE = "compression", "leakage"
+#: suites that score a leave-one-out search (harness.retrieval.metrics)
+RANKED = (RETRIEVAL, COMPRESSION, LEAKAGE)
 #: suites whose cells may top-tune a head or fine-tune a backbone (and so emit those costs)
-HEAD_SUITES = (RETRIEVAL, CLASSIFICATION)
-TUNING_SUITES = (RETRIEVAL, CLASSIFICATION, FINETUNE)
+HEAD_SUITES = (RETRIEVAL, CLASSIFICATION, COMPRESSION, LEAKAGE)
+TUNING_SUITES = (RETRIEVAL, CLASSIFICATION, FINETUNE, COMPRESSION, LEAKAGE)
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,11 @@ def _intervals(metric: Metric) -> list[Metric]:
 #: quality metrics that are means of per-query (retrieval) or per-test-image (classification) values: these
 #: carry bootstrap intervals and per-query arrays for paired tests
 PER_QUERY = [
-    _m("mmp_at_5", "mMP@5", "", "quality", True, RETRIEVAL),
-    _m("recall_at_1", "mR@1", "", "quality", True, RETRIEVAL),
-    _m("map_at_r", "MAP@R", "", "quality", True, RETRIEVAL),
-    _m("mrr", "MRR", "", "quality", True, RETRIEVAL),
-    _m("ndcg_at_10", "NDCG@10", "", "quality", True, RETRIEVAL),
+    _m("mmp_at_5", "mMP@5", "", "quality", True, *RANKED),
+    _m("recall_at_1", "mR@1", "", "quality", True, *RANKED),
+    _m("map_at_r", "MAP@R", "", "quality", True, *RANKED),
+    _m("mrr", "MRR", "", "quality", True, *RANKED),
+    _m("ndcg_at_10", "NDCG@10", "", "quality", True, *RANKED),
     _m("accuracy", "acc", "", "quality", True, CLASSIFICATION),
     _m("top5_accuracy", "top-5 acc", "", "quality", True, CLASSIFICATION),
 ]
@@ -81,15 +84,31 @@ _DECLARED = [
     *PER_QUERY,
     *(interval for metric in PER_QUERY for interval in _intervals(metric)),
     # retrieval bookkeeping and costs
-    _m("n_queries", "queries", "", "count", None, RETRIEVAL),
-    _m("n_excluded", "excluded queries", "", "count", None, RETRIEVAL),
-    _m("n_capped", "capped queries", "", "count", None, RETRIEVAL),
-    _m("search_depth", "search depth", "", "count", None, RETRIEVAL),
-    _m("embedding_dim", "embedding dim", "", "count", None, RETRIEVAL, COST),
+    _m("n_queries", "queries", "", "count", None, *RANKED),
+    _m("n_excluded", "excluded queries", "", "count", None, *RANKED),
+    _m("n_capped", "capped queries", "", "count", None, *RANKED),
+    _m("search_depth", "search depth", "", "count", None, *RANKED),
+    _m("embedding_dim", "embedding dim", "", "count", None, *RANKED, COST),
     _m("embeddings_cached", "embeddings cached", "flag", "count", None, RETRIEVAL),
-    _m("search_s", "search time", "s", "cost", False, RETRIEVAL),
+    _m("search_s", "search time", "s", "cost", False, *RANKED),
     _m("extract_s", "extraction time", "s", "cost", False, RETRIEVAL),
     *_priced("extract_", "extraction", (RETRIEVAL,)),
+    # the compression suite (harness.suites.compression's docstring)
+    *(_m(f"delta_{m}", f"Δ {lab} vs fp32 exact", "", "quality", True, COMPRESSION)
+      for m, lab in (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))),
+    _m("overlap_at_10", "neighbour overlap@10 vs fp32 exact", "", "quality", True, COMPRESSION),
+    _m("bytes_per_vector", "bytes per vector", "B", "cost", False, COMPRESSION),
+    _m("index_bytes", "index size", "B", "cost", False, COMPRESSION),
+    _m("query_ms", "query latency", "ms/query", "cost", False, COMPRESSION),
+    _m("compressed_dim", "stored dimensions", "", "count", None, COMPRESSION),
+    # the leakage suite (harness.suites.leakage's docstring)
+    _m("leak_threshold", "near-duplicate cosine threshold", "", "count", None, LEAKAGE),
+    _m("n_near_duplicate_pairs", "near-duplicate train/test pairs", "", "count", None, LEAKAGE),
+    _m("n_identical_pairs", "byte-identical train/test pairs", "", "count", None, LEAKAGE),
+    _m("n_leaked_queries", "queries with a train duplicate", "", "count", None, LEAKAGE),
+    *(_m(f"clean_{m}", f"{lab} without leaked queries", "", "quality", True, LEAKAGE)
+      for m, lab in (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))),
+    _m("n_clean_queries", "queries without a train duplicate", "", "count", None, LEAKAGE),
     # classification
     _m("precision_macro", "macro precision", "", "quality", True, CLASSIFICATION),
     _m("recall_macro", "macro recall", "", "quality", True, CLASSIFICATION),

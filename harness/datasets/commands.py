@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from rich.progress import Task
     from rich.text import Text
 
+    from harness.datasets.base import Manifest
+
 
 def _rate_column() -> Any:
     from rich.progress import ProgressColumn
@@ -76,6 +78,20 @@ def info_command(text: str, root: Path | None, db: Path, workdir: Path, console:
         report = dataset.report()
     else:
         report = manifest_report(dataset.manifest(), "generated; split drawn as the id's options say")
+    duplicates = _identical_across_splits(dataset.manifest(), report)  # leakage the bytes show (harness.leakage)
     render(report, console, err)
+    for line in duplicates:
+        err.print(f"  {escape(line)}", highlight=False)
     record_dataset(db, report)
     console.print(f"statistics recorded in {escape(str(db))}", highlight=False)
+
+
+def _identical_across_splits(manifest: Manifest, report: dict[str, Any], limit: int = 20) -> list[str]:
+    """Count the byte-identical train/test pairs into the report's notes; the first ``limit`` as lines."""
+    from harness.leakage import identical_pairs
+
+    pairs = identical_pairs(manifest)
+    report["notes"] = {**report.get("notes", {}), "byte-identical train/test pairs (sha256)": len(pairs)}
+    train, test = manifest.indices("train"), manifest.indices("test")
+    lines = [f"{manifest.items[train[a]].key} (train) = {manifest.items[test[b]].key} (test)" for a, b in pairs]
+    return lines[:limit] + ([f"... and {len(lines) - limit:,} more"] if len(lines) > limit else [])

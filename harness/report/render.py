@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.errors import HarnessError
-from harness.report import analysis, figures, latex, markdown, significance
+from harness.report import analysis, deployment, figures, latex, markdown, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -58,6 +58,7 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
     from harness.report.checks import run_checks
 
     extra.setdefault("checks", run_checks())
+    extra.setdefault("deployment", deployment.load(db, data.filters))  # compression and leakage (its own section)
     return (
         environment(fmt)
         .get_template(FORMATS[fmt])

@@ -69,6 +69,8 @@ SUITES: dict[str, str] = {
     "classification": "harness.suites.classification",
     "cost": "harness.suites.cost",
     "finetune": "harness.suites.finetune",
+    "compression": "harness.suites.compression",
+    "leakage": "harness.suites.leakage",
 }
 
 
