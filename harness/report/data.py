@@ -105,7 +105,8 @@ SEEDED = f"""
     QUALIFY row_number() OVER (
         PARTITION BY model, dataset, strategy, suite, metric, params->>'source', params->>'tuning', params->>'seed'
         ORDER BY finished_at DESC) = 1
-    ORDER BY model, dataset, strategy, suite, metric, params->>'source', params->>'tuning', TRY_CAST(params->>'seed' AS INTEGER)
+    ORDER BY model, dataset, strategy, suite, metric, params->>'source', params->>'tuning',
+             TRY_CAST(params->>'seed' AS INTEGER)
 """
 RUNS = f"""
     SELECT run_id, model, dataset, strategy, suite, params, status, error, random_init, {", ".join(PROVENANCE)},
@@ -439,7 +440,8 @@ def attach_seeds(tables: list[PaperTable], seeded: list[tuple[Any, ...]]) -> Non
     value) rows ordered by seed; a value with a single seed keeps none (no spread to show)."""
     per: dict[tuple[str, str, str, str, str, str], list[float]] = {}
     for model, dataset, strategy, suite, metric, source, tuning, _, value in seeded:
-        key = (strategy, model, *_cross(strategy, {"source": source, "tuning": tuning}), dataset, COLUMNS[(suite, metric)])
+        cross = _cross(strategy, {"source": source, "tuning": tuning})
+        key = (strategy, model, *cross, dataset, COLUMNS[(suite, metric)])
         per.setdefault(key, []).append(float(value))
     for table in tables:
         for row in table.rows:

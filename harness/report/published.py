@@ -51,7 +51,8 @@ def entries(text: str | None = None) -> list[Published]:
         missing = [k for k in REQUIRED if k not in entry]
         if missing:
             raise HarnessError(f"published.toml entry {i + 1}: missing {', '.join(missing)}")
-        out.append(Published(**{k: (float(entry[k]) if k == "value" else str(entry[k])) for k in REQUIRED}))
+        model, dataset, metric, protocol, source = (str(entry[k]) for k in REQUIRED if k != "value")
+        out.append(Published(model, dataset, metric, float(entry["value"]), protocol, source))
     return out
 
 
