@@ -34,6 +34,9 @@ DEFAULT_TOLERANCE = 1e-4
 DEFAULT_SAMPLE = 3
 #: a metric of kind cost is not compared (it measures the machine); a metric the rerun lacks is "missing"
 STATUSES = ("identical", "within", "differs", "missing", "not compared", "error")
+#: counts that describe the workdir the cell ran in, not its result: a grid's second cell on the same embeddings
+#: finds them cached (1) where the audit's scratch workdir computes them afresh (0), so they are not compared
+STATE = frozenset({"embeddings_cached"})
 
 FINISHED = """
     SELECT run_id, model, dataset, strategy, suite, params, device FROM runs
@@ -101,7 +104,7 @@ def compare(
     for metric, value in sorted(stored.items()):
         kind = METRICS[metric].kind if metric in METRICS else "quality"
         got = audited.get(metric)
-        if kind == "cost":
+        if kind == "cost" or metric in STATE:
             status = "not compared"
         elif got is None:
             status = "missing"

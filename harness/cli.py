@@ -587,7 +587,8 @@ def audit(
     skipped = sum(r.status == "not compared" for r in rows)
     cells = len({r.run_id for r in rows})
     console.print(f"{cells} cells, {len(rows) - skipped} metrics compared, {len(bad)} did not hold; "
-                  f"{skipped} cost figures not compared (they measure the machine)", highlight=False)  # fmt: skip
+                  f"{skipped} not compared (cost figures measure the machine, cache flags the workdir)",
+                  highlight=False)  # fmt: skip
     if bad:
         raise typer.Exit(1)
 

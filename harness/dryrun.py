@@ -120,5 +120,10 @@ def show_totals(est: Estimate, console: Console, devices: int) -> None:
         f"{rate.decode_img_s:,.0f} img/s ({escape(rate.source)}; harness/presets/estimates.toml)",
         highlight=False, soft_wrap=True,
     )  # fmt: skip
+    console.print(
+        f"  fixed costs: {est.fixed_s / 3600:,.2f} of those device-hours: model load {rate.load_s:g} s and warm-up "
+        f"{rate.warmup_s:g} s once per model, preparation {rate.prepare_s:g} s per cell "
+        f"({escape(rate.fixed_source)})", highlight=False, soft_wrap=True,
+    )  # fmt: skip
     if est.guessed_models:
         console.print(f"  no FLOPs figures for {', '.join(sorted(est.guessed_models))}: a ViT-B-sized guess")

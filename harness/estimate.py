@@ -37,6 +37,10 @@ class Rates:
     train_tflops: float
     decode_img_s: float
     source: str
+    load_s: float = 0.0  # fixed costs: loading a model onto the device, once per model
+    warmup_s: float = 0.0  # its first batches, once per model
+    prepare_s: float = 0.0  # per cell: manifest, index, shard
+    fixed_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Estimate:
     checkpoint_bytes: int = 0
     images: dict[str, Images] = field(default_factory=dict)
     guessed_models: set[str] = field(default_factory=set)
+    fixed_s: float = 0.0  # the part of total_s that is fixed costs (load, warm-up, preparation)
 
     @property
     def total_s(self) -> float:
@@ -89,8 +94,11 @@ def device_rates(name: str) -> Rates:
     if entry is None:
         known = ", ".join(str(e["match"]) for e in _table()["device"])
         raise HarnessError(f"no device rate for '{name}' in {ESTIMATES} (known: {known}): add a [[device]] entry")
+    fixed = _table()["fixed"]
+    costs = {k: float(entry.get(k, fixed[k])) for k in ("load_s", "warmup_s", "prepare_s")}
     return Rates(name, float(entry["infer_tflops"]), float(entry["train_tflops"]), float(entry["decode_img_s"]),
-                 str(entry["source"]))  # fmt: skip
+                 str(entry["source"]), **costs,
+                 fixed_source=str(entry.get("fixed_source", "the [fixed] defaults")))  # fmt: skip
 
 
 def model_figures(model_id: str) -> dict[str, Any]:
@@ -162,6 +170,7 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
     estimate = Estimate(device, rates, rate_for(device, load_prices(prices)))
     extracted: set[tuple[str, str]] = set()
     trained: set[str] = set()
+    loaded: set[str] = set()  # models whose load and warm-up are already counted
 
     def images(dataset_id: str) -> Images:
         if dataset_id not in estimate.images:
@@ -194,7 +203,13 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
         if planned.status == "done":
             estimate.seconds[key], estimate.basis[key] = 0.0, "done"
             continue
-        seconds = float(fixed["cost_cell_s"] if cell.suite == "cost" else fixed["cell_s"])
+        # fixed costs: preparation per cell (the cost suite's own passes too), a model's load and warm-up once
+        fixed_s = rates.prepare_s + (float(fixed["cost_cell_s"]) if cell.suite == "cost" else 0.0)
+        if cell.model not in loaded:
+            loaded.add(cell.model)
+            fixed_s += rates.load_s + rates.warmup_s
+        estimate.fixed_s += fixed_s
+        seconds = fixed_s
         bases: set[str] = set()
         backbone = cell.model
         trained_on = get_strategy(cell.strategy).trained_on(cell.dataset, cell.params)

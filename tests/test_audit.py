@@ -20,7 +20,9 @@ def test_audit_reproduces_then_catches_a_tampered_value(tmp_path: Path) -> None:
 
     done = run_cli("audit", "--sample", "5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "identical" in done.stdout and "21 metrics compared, 0 did not hold" in done.stdout
+    assert (
+        "identical" in done.stdout and "20 metrics compared, 0 did not hold" in done.stdout
+    )  # embeddings_cached: not compared
     with duckdb.connect(str(db), read_only=True) as con:
         statuses = dict(con.execute("SELECT metric, status FROM audits").fetchall())
         interval = con.execute("SELECT status FROM audits WHERE metric = 'mmp_at_5_ci_low'").fetchone()
@@ -49,3 +51,12 @@ def test_audit_of_an_empty_database_is_a_clear_error(tmp_path: Path) -> None:
     first = [r["run_id"] for r in sample_runs(db, 3, seed=1)]
     assert first == [r["run_id"] for r in sample_runs(db, 3, seed=1)] and len(set(first)) == 3  # reproducible
     assert len(sample_runs(db, 50)) == 6
+
+
+def test_a_cache_flag_is_not_compared() -> None:
+    from harness.audit import compare
+
+    run = {"run_id": "a" * 32, "model": "m", "dataset": "d", "strategy": "toptuned", "suite": "retrieval"}
+    rows = compare(run, {"embeddings_cached": 1.0, "mmp_at_5": 0.5}, {"embeddings_cached": 0.0, "mmp_at_5": 0.5},
+                   1e-4, "a" * 32)  # fmt: skip
+    assert {r.metric: r.status for r in rows} == {"embeddings_cached": "not compared", "mmp_at_5": "identical"}

@@ -150,3 +150,25 @@ def test_plan_prints_the_preflight_and_bench_full_refuses_to_start_without_data(
     assert line.count("\n") == 0 and line.count("weights of") == 11, line
     assert line.count("no folder") == 7  # cars196 twice: its two splits
     assert not (tmp_path / "results.duckdb").exists()  # nothing ran
+
+
+def test_fixed_costs_are_per_device_once_per_model_and_per_cell(tmp_path: Path) -> None:
+    from harness.estimate import device_rates
+
+    data = make_all(tmp_path / "data")
+    grid = load_grid(MINI, str(data))
+    plan = make_plan(grid.cells, "cpu", tmp_path / "work", grid.skipped)
+    models = {p.spec.cell.model for p in plan.cells}
+    cost_cells = sum(p.spec.cell.suite == "cost" for p in plan.cells)
+    for device in ("cpu", "NVIDIA H100 80GB HBM3"):
+        rates = device_rates(device)
+        est = estimate_plan(plan, device, tmp_path / "work", tmp_path / "none.duckdb")
+        expected = len(models) * (rates.load_s + rates.warmup_s) + len(plan.cells) * rates.prepare_s
+        assert est.fixed_s == pytest.approx(expected + cost_cells * 120.0)  # [fixed] cost_cell_s
+        assert est.fixed_s < est.total_s
+    cpu, h100 = device_rates("cpu"), device_rates("H100")
+    assert (cpu.load_s, cpu.warmup_s, cpu.prepare_s) != (h100.load_s, h100.warmup_s, h100.prepare_s)
+    assert "assumed" in h100.fixed_source
+    shown = run_cli("plan", str(MINI), "--data-root", str(data), "--estimate-for", "H100", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"model load {h100.load_s:g} s and warm-up {h100.warmup_s:g} s once per model" in shown.stdout

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,17 @@ RUN_AUDITS = """
     GROUP BY run_id, audit_id, audited_at
     QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY audited_at DESC) = 1
 """
+# every seed's newest value of the table metrics, for mean +- sd across seeds (cells that train, issue 17)
+SEEDED = f"""
+    SELECT model, dataset, strategy, suite, metric, params->>'source', params->>'tuning', params->>'seed', value
+    FROM results
+    WHERE list_contains(?, suite || '/' || metric) AND params->>'seed' IS NOT NULL AND {_FILTER}
+    QUALIFY row_number() OVER (
+        PARTITION BY model, dataset, strategy, suite, metric, params->>'source', params->>'tuning', params->>'seed'
+        ORDER BY finished_at DESC) = 1
+    ORDER BY model, dataset, strategy, suite, metric, params->>'source', params->>'tuning',
+             TRY_CAST(params->>'seed' AS INTEGER)
+"""
 RUNS = f"""
     SELECT run_id, model, dataset, strategy, suite, params, status, error, random_init, {", ".join(PROVENANCE)},
            finished_at
@@ -150,6 +162,24 @@ class Value:
     #: None where per-query values are missing or the column has a single value
     tied: bool | None = None
     p_value: float | None = None  # Holm-adjusted p of the paired test against the column's best
+    #: each seed's value where the cell ran under several seeds (``seeds = [...]``), in seed order; else empty
+    seeds: tuple[float, ...] = ()
+
+    @property
+    def seed_mean(self) -> float | None:
+        return statistics.fmean(self.seeds) if len(self.seeds) > 1 else None
+
+    @property
+    def seed_sd(self) -> float | None:
+        """Sample standard deviation across seeds (n - 1 in the denominator)."""
+        return statistics.stdev(self.seeds) if len(self.seeds) > 1 else None
+
+    @property
+    def spread(self) -> str:
+        """Training noise next to the evaluation noise: ``0.8120 ± 0.0040 (2 seeds)``; "" for a single seed."""
+        if self.seed_mean is None or self.seed_sd is None:
+            return ""
+        return f"{self.seed_mean:.4f} ± {self.seed_sd:.4f} ({len(self.seeds)} seeds)"
 
     @property
     def interval(self) -> str:
@@ -157,8 +187,8 @@ class Value:
 
     @property
     def text(self) -> str:
-        """The value with its interval: ``0.8123 [0.7950, 0.8290]``."""
-        return f"{self.value:.4f} {self.interval}".rstrip()
+        """The value with its interval (and the spread across seeds): ``0.8123 [0.7950, 0.8290]``."""
+        return " ".join(part for part in (f"{self.value:.4f}", self.interval, self.spread) if part)
 
 
 @dataclass
@@ -310,6 +340,7 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
         runs = [_run(r) for r in raw]
         audit = _audits(con, runs)
         tables = build_tables(records, runs, families())
+        attach_seeds(tables, con.execute(SEEDED, [[f"{s}/{m}" for s, m in COLUMNS], *filters.params()]).fetchall())
         significance.mark(tables, lambda a, b, metric: paired_values(con, a, b, metric))
     finally:
         con.close()
@@ -402,6 +433,21 @@ def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dic
                   for fam in order]  # fmt: skip
         tables.append(PaperTable(strategy, columns, [(fam, members) for fam, members in groups if members]))
     return tables
+
+
+def attach_seeds(tables: list[PaperTable], seeded: list[tuple[Any, ...]]) -> None:
+    """Each table value's per-seed values, from (model, dataset, strategy, suite, metric, source, tuning, seed,
+    value) rows ordered by seed; a value with a single seed keeps none (no spread to show)."""
+    per: dict[tuple[str, str, str, str, str, str], list[float]] = {}
+    for model, dataset, strategy, suite, metric, source, tuning, _, value in seeded:
+        cross = _cross(strategy, {"source": source, "tuning": tuning})
+        key = (strategy, model, *cross, dataset, COLUMNS[(suite, metric)])
+        per.setdefault(key, []).append(float(value))
+    for table in tables:
+        for row in table.rows:
+            for (dataset, lab), value in row.values.items():
+                found = per.get((table.strategy, row.model, row.source, row.tuning, dataset, lab), [])
+                value.seeds = tuple(found) if len(found) > 1 else ()
 
 
 def strategy_order(strategy: str) -> tuple[int, str]:

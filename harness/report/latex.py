@@ -31,4 +31,7 @@ def cell(value: Value | None, failed: bool = False) -> str:
     text = {1: rf"\textbf{{{text}}}", 2: rf"\underline{{{text}}}"}.get(value.rank, text)
     if value.interval:
         text += rf" {{\scriptsize {value.interval}}}"
+    if value.spread:
+        spread = escape(value.spread).replace("±", r"$\pm$")
+        text += rf" {{\scriptsize {spread}}}"
     return text + (r"$^{\approx}$" if value.tied and value.p_value is not None else "")

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.errors import HarnessError
-from harness.report import analysis, deployment, figures, latex, markdown, significance
+from harness.report import analysis, deployment, figures, latex, markdown, published, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -69,6 +69,7 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
             scatters=analysis.quality_vs_cost(data),
             hours=analysis.quality_vs_device_hours(data),
             grids=analysis.cross_grids(data),
+            published=published.side_by_side(data),
             noise=significance.describe(),
             noise_tex=latex.escape(significance.describe("@MARK@")).replace("@MARK@", r"$^{\approx}$"),
             fig=figures,

@@ -63,5 +63,7 @@ def describe(mark: str = "≈") -> str:
         f"interval [low, high] ({N_RESAMPLES} resamples, seed {SEED}). {mark} marks a model not significantly worse "
         "than the column's best: a two-sided paired sign-flip permutation test on the same queries "
         f"({N_PERMUTATIONS} permutations) at level {ALPHA:g}, Holm-corrected over the column's comparisons with the "
-        "best. Values without stored per-query results are not tested (no mark)."
+        "best. Values without stored per-query results are not tested (no mark). Where a cell was trained under "
+        "several seeds, the mean ± sample standard deviation across seeds (n seeds) follows the interval: training "
+        "noise beside evaluation noise; the value, its interval and its mark are the newest seed's."
     )
