@@ -57,3 +57,13 @@ def test_bad_precision_and_default_workers() -> None:
     with pytest.raises(HarnessError, match="precision 'fp8': expected one of fp32, bf16, fp16"):
         ExtractionSettings(precision="fp8")
     assert 1 <= default_workers() <= 16
+
+
+def test_the_settings_travel_to_a_worker_process(tmp_path: Path) -> None:
+    from harness.execute import RunSettings
+
+    settings = RunSettings(tmp_path, tmp_path / "db", None, ExtractionSettings(8, 3, "cpu", "bf16", True), False)
+    back = RunSettings.from_dict(settings.as_dict())
+    assert back.extraction == settings.extraction
+    old = {k: v for k, v in settings.as_dict().items() if k not in ("precision", "channels_last")}
+    assert RunSettings.from_dict(old).extraction == ExtractionSettings(8, 3, "cpu")  # a spec from before
