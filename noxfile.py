@@ -74,6 +74,19 @@ def bench_pipeline(session: nox.Session) -> None:
     session.run("python", "benchmarks/pipeline_efficiency.py", *session.posargs)
 
 
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The pytest-benchmark benchmarks (benchmarks/test_benchmarks.py): pipeline vs raw forward, Milvus vs
+    exact search, fine-tuning loop vs training step, each printing its in-run ratio; the JSON is saved under
+    .benchmarks/. Compare with a saved run: ``nox -s bench -- --benchmark-compare`` (latest) or
+    ``--benchmark-compare=0001``. Not part of ``nox -s tests``."""
+    install(session)
+    session.run(
+        "pytest", "benchmarks/test_benchmarks.py", "-p", "no:cacheprovider", "-s", "--benchmark-autosave",
+        "--benchmark-storage=.benchmarks", *session.posargs, env={"KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
 @nox.session(name="bench-retrieval")
 def bench_retrieval(session: nox.Session) -> None:
     """Milvus against the exact backend on the same vectors: wall times and their ratio, in one run.

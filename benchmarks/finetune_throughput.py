@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline_efficiency import write_jpegs
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="timm:test_resnet[init=random]")
     parser.add_argument("--preset", default="quick", help="recipe in harness/presets/finetune.toml")
@@ -34,14 +34,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="decoding processes (default: the recipe's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--iterations", type=int, default=10, help="timed model-alone steps (after 3 warm-up)")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: ignore[no-untyped-def]
     """Images per second of forward + loss + backward + optimizer step on a batch already on the device."""
     import torch
 
-    from harness.finetune.loop import AMP_DTYPES, optimizer_and_loss
+    from harness.finetune.loop import optimizer_and_loss
+    from harness.precision import autocast_dtype
 
     model = spec.build_model().to(device).train()
     optimizer, criterion = optimizer_and_loss(model, recipe)
@@ -49,7 +50,7 @@ def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: i
     images = torch.randn(recipe.batch_size, 3, size, size, device=device)
     labels = torch.randint(0, spec.num_classes, (recipe.batch_size,), device=device)
     cuda = device.startswith("cuda")
-    dtype = AMP_DTYPES.get(recipe.amp) if cuda else None
+    dtype = autocast_dtype(recipe.amp) if cuda else None
 
     def step() -> None:
         with torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
@@ -70,8 +71,8 @@ def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: i
     return iterations * recipe.batch_size / (time.perf_counter() - started)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     from harness.datasets import resolve_dataset
     from harness.finetune.loop import train
     from harness.finetune.recipe import Recipe

@@ -1,8 +1,10 @@
 """Embedding extraction with a content-addressed cache, computed once and reused by every suite.
 
 The cache key covers everything that determines the numbers: the model id and the digest of the weights
-actually loaded, the dataset's manifest digest, the split, the resolved preprocessing, and the kind of device
-that ran the forward passes (a GPU's embeddings differ from the CPU's in the last bits).
+actually loaded, the dataset's manifest digest, the split, the resolved preprocessing, the kind of device
+that ran the forward passes (a GPU's embeddings differ from the CPU's in the last bits), and, where they are
+not the defaults, the autocast precision and the memory format: an fp32 and a bf16 embedding never share an
+entry, while every entry made before these settings existed (fp32, contiguous) keeps its key.
 """
 
 from __future__ import annotations
@@ -33,11 +35,38 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 2
 
 
+#: autocast precision -> the torch dtype name of the forward passes ("fp32": no autocast, today's path)
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def default_workers() -> int:
+    """Decoding workers sized from the cores this process may use: all but one for the forward loop, at most
+    16 (CPU JPEG decoding runs at a few hundred images per second per core, so a GPU needs many)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(16, cores - 1))
+
+
 @dataclass(frozen=True)
 class ExtractionSettings:
+    """How the forward passes run. ``precision`` and ``channels_last`` change the numbers, so they are part
+    of the embedding cache key; batch size and workers change only the speed."""
+
     batch_size: int = 32
     workers: int = 2
     device: str = "cpu"
+    precision: str = "fp32"
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise HarnessError(f"precision '{self.precision}': expected one of {', '.join(PRECISIONS)}")
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.startswith("cuda")
 
 
 class EmbeddingCache:
@@ -51,8 +80,15 @@ class EmbeddingCache:
         self.root, self.shared = root, shared
 
     @staticmethod
-    def key(model: EmbeddingModel, manifest: Manifest, split: str, device: str) -> str:
-        fields = {
+    def key(
+        model: EmbeddingModel,
+        manifest: Manifest,
+        split: str,
+        device: str,
+        precision: str = "fp32",
+        channels_last: bool = False,
+    ) -> str:
+        fields: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "model": model.model_id,
             "weights": model.weights_digest,
@@ -62,6 +98,10 @@ class EmbeddingCache:
             "preprocessing": model.preprocessing,
             "device": device.partition(":")[0],
         }
+        if precision != "fp32":  # only where not the default: older fp32 entries keep their keys
+            fields["precision"] = precision
+        if channels_last:
+            fields["channels_last"] = True
         return content_key(fields, length=64)
 
     def path(self, key: str) -> Path:
@@ -152,7 +192,7 @@ def split_embeddings(
 ) -> tuple[np.ndarray, bool]:
     """Embeddings of one split in manifest order, from the cache when present; returns (array, was_cached)."""
     manifest = dataset.manifest()
-    key = cache.key(model, manifest, split, settings.device)
+    key = cache.key(model, manifest, split, settings.device, settings.precision, settings.channels_last)
     cached = cache.load(key)
     if cached is not None:
         return cached, True
@@ -160,7 +200,8 @@ def split_embeddings(
     if not items:
         raise HarnessError(f"dataset '{dataset.id}' has no images in split '{split}'")
     array = extract(model, dataset, items, settings, label=f"{model.model_id} on {dataset.id}/{split}")
-    meta = {"model": model.model_id, "dataset": dataset.id, "split": split, "shape": array.shape}
+    meta = {"model": model.model_id, "dataset": dataset.id, "split": split, "shape": array.shape,
+            "precision": settings.precision, "channels_last": settings.channels_last}  # fmt: skip
     cache.store(key, array, {**meta, "weights": model.weights_digest, "manifest": manifest.digest})
     return array, False
 
@@ -192,7 +233,12 @@ def _collate(batch: list[tuple[torch.Tensor | None, str]]) -> tuple[torch.Tensor
 def extract(
     model: EmbeddingModel, dataset: Dataset, items: list[Item], settings: ExtractionSettings, label: str
 ) -> np.ndarray:
-    """Batched forward passes under inference mode, decoding in worker processes, with a progress bar."""
+    """Batched forward passes under inference mode, decoding in worker processes, with a progress bar.
+
+    On CUDA, batches are collated into pinned memory and copied without blocking, so decoding the next batch
+    overlaps the copy and the forward pass; ``settings.precision`` (autocast) and ``channels_last`` apply
+    where set. The CPU default (fp32, contiguous) is the plain path it always was.
+    """
     import torch
     from torch.utils.data import DataLoader
 
@@ -204,19 +250,39 @@ def extract(
         num_workers=settings.workers,
         collate_fn=_collate,
         worker_init_fn=die_with_parent,  # a SIGKILLed run leaves no decoding worker behind (harness.procs)
+        pin_memory=settings.on_cuda,
+        persistent_workers=settings.workers > 0,
+        prefetch_factor=4 if settings.workers > 0 else None,
     )
     device = torch.device(settings.device)
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it
+    if settings.channels_last:
+        model.module.to(memory_format=memory_format)
     chunks: list[np.ndarray] = []
-    with torch.inference_mode(), progress_bar(transient=True) as progress:
+    with torch.inference_mode(), forward_precision(settings), progress_bar(transient=True) as progress:
         task = progress.add_task(f"embedding {label}", total=len(items))
         for batch, errors in loader:
             if batch is None:
                 raise HarnessError(errors[0])
-            features = model.embed(batch.to(device, non_blocking=True))
+            features = model.embed(batch.to(device, non_blocking=True, memory_format=memory_format))
             chunks.append(features.float().cpu().numpy())
             progress.advance(task, len(batch))
+    if settings.channels_last:  # the next user of this model (fine-tuning, the cost suite) expects the default
+        model.module.to(memory_format=torch.contiguous_format)
     array = np.concatenate(chunks).astype(np.float32)
     if not np.isfinite(array).all():
         raise HarnessError(f"model '{model.model_id}' produced non-finite embeddings on {label}")
     return array
+
+
+def forward_precision(settings: ExtractionSettings) -> Any:
+    """Autocast to the settings' precision on their device type, or nothing for fp32 (today's path)."""
+    import contextlib
+
+    import torch
+
+    if settings.precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = getattr(torch, PRECISIONS[settings.precision])
+    return torch.autocast(device_type=settings.device.partition(":")[0], dtype=dtype)

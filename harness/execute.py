@@ -56,13 +56,17 @@ class RunSettings:
         return {
             "workdir": str(self.workdir), "db": str(self.db), "milvus_uri": self.milvus_uri,
             "batch_size": self.extraction.batch_size, "workers": self.extraction.workers,
-            "device": self.extraction.device, "force": self.force, "seed": self.seed, "ingest": self.ingest,
+            "device": self.extraction.device, "precision": self.extraction.precision,
+            "channels_last": self.extraction.channels_last, "force": self.force, "seed": self.seed,
+            "ingest": self.ingest,
             "shared_cache": str(self.shared_cache) if self.shared_cache else None,
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSettings:
-        extraction = ExtractionSettings(int(d["batch_size"]), int(d["workers"]), str(d["device"]))
+        extraction = ExtractionSettings(int(d["batch_size"]), int(d["workers"]), str(d["device"]),
+                                        str(d.get("precision", "fp32")),
+                                        bool(d.get("channels_last", False)))  # fmt: skip
         shared = Path(d["shared_cache"]) if d.get("shared_cache") else None
         return cls(Path(d["workdir"]), Path(d["db"]), d["milvus_uri"], extraction, bool(d["force"]), int(d["seed"]),
                    bool(d["ingest"]), shared)  # fmt: skip

@@ -40,7 +40,7 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     with file_lock(ctx.workdir / "locks" / f"toptune-{job.key}.lock", job.label):
         overwrite = stale(str(directory / "head.json"), ctx.force_since)
         trains = overwrite or not (directory / "head.json").exists()
-        head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what)
+        head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what, device=ctx.spec.device)
         if trains:
             record_training(directory, job.label)
     ctx.details.update(
@@ -57,12 +57,9 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
 
 def head_costs(head: TrainedHead) -> dict[str, Any]:
     """The head's share of the cost ledger (names distinct from the retrieval suite's own ``search_s``),
-    priced as device time: Keras on torch trains on the GPU when there is one."""
-    import torch
-
+    priced as time on the device the head trained on (the cell's own, harness/toptune/device.py)."""
     from harness.cost.prices import price_metrics
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     return {
         "tuner_trials": float(len(head.trials)),
         "tuner_search_s": head.search_s,  # all attempts: a resumed search is charged for each
@@ -71,5 +68,5 @@ def head_costs(head: TrainedHead) -> dict[str, Any]:
         "head_epochs": float(head.final_epochs),
         "head_val_accuracy": head.val_accuracy,
         "head_threads": float(head.threads),  # torch threads of the search and retraining (0: an older head)
-        **price_metrics(head.search_s + head.final_train_s, device, prefix="toptune_"),
+        **price_metrics(head.search_s + head.final_train_s, head.device, prefix="toptune_"),
     }

@@ -25,25 +25,25 @@ def head_threads() -> int:
     return int(text)
 
 
-def trains_on_cpu() -> bool:
-    """True when Keras runs on torch and torch would place the head on the CPU."""
+def trains_on_cpu(device: str = "cpu") -> bool:
+    """True when Keras runs on torch and the head of a cell on ``device`` trains on the CPU."""
     import keras
+
+    from harness.toptune.device import head_device
 
     if keras.config.backend() != "torch":
         return False  # TensorFlow/JAX fix their thread pools at start-up: nothing to cap here
-    import torch
-
-    return not torch.cuda.is_available()
+    return head_device(device) == "cpu"
 
 
 @contextmanager
-def capped_threads() -> Iterator[int]:
+def capped_threads(device: str = "cpu") -> Iterator[int]:
     """Cap torch's intra-op threads for the block (CPU training only); yields the count in effect."""
     import torch
 
     cap = head_threads()
     before = torch.get_num_threads()
-    if cap == 0 or cap >= before or not trains_on_cpu():
+    if cap == 0 or cap >= before or not trains_on_cpu(device):
         yield before
         return
     torch.set_num_threads(cap)

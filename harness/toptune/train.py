@@ -18,6 +18,7 @@ from harness.datasets.splits import stratified_split
 from harness.embed import atomic_write, l2_normalise
 from harness.errors import HarnessError
 from harness.progress import progress_bar
+from harness.toptune.device import on_device
 from harness.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.toptune.presets import Preset
 from harness.toptune.threads import capped_threads
@@ -35,13 +36,18 @@ class TrainedHead:
     final_epochs: int = 0
     val_accuracy: float = 0.0
     threads: int = 0  # torch threads the search and retraining ran on (harness/toptune/threads.py)
+    device: str = "cpu"  # the torch device the search and retraining ran on (harness/toptune/device.py)
+    run_on: str = ""  # where this process runs the head (a loaded head: the cell's device); not saved
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         """The top-tuned embedding: the output of the head's last hidden layer."""
-        return np.asarray(hidden_model(self.head).predict(normalise(x), verbose=0, batch_size=1024), dtype=np.float32)
+        with on_device(self.run_on or self.device):
+            out = hidden_model(self.head).predict(normalise(x), verbose=0, batch_size=1024)
+        return np.asarray(out, dtype=np.float32)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.head.predict(normalise(x), verbose=0, batch_size=1024), dtype=np.float64)
+        with on_device(self.run_on or self.device):
+            return np.asarray(self.head.predict(normalise(x), verbose=0, batch_size=1024), dtype=np.float64)
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -60,20 +66,29 @@ def check_inputs(x: np.ndarray, labels: np.ndarray, what: str) -> None:
 
 
 def train_head(
-    x: np.ndarray, labels: np.ndarray, preset: Preset, seed: int, directory: Path, overwrite: bool, what: str
+    x: np.ndarray,
+    labels: np.ndarray,
+    preset: Preset,
+    seed: int,
+    directory: Path,
+    overwrite: bool,
+    what: str,
+    device: str = "cpu",
 ) -> TrainedHead:
     """Search and retrain a head on (x, labels), or load it from ``directory`` when that job finished before.
 
     The validation split is carved from these training data only (seeded, stratified; a class with a single
     example stays in training). The search's state lives in ``directory``: an interrupted search resumes
-    where it stopped, unless ``overwrite``.
+    where it stopped, unless ``overwrite``. The head trains on the cell's ``device`` (cpu, cuda[:N], mps)
+    and on no other, whatever else the machine has.
     """
     check_inputs(x, labels, what)
     if overwrite and directory.exists():
         shutil.rmtree(directory)
     if (directory / "head.json").exists():  # written last: the job finished
         meta = json.loads((directory / "head.json").read_text())
-        return TrainedHead(head=keras.models.load_model(directory / "head.keras"), **meta)
+        with on_device(device) as placed:  # the search's recorded device stays: its cost was spent there
+            return TrainedHead(head=keras.models.load_model(directory / "head.keras"), **meta, run_on=placed)
 
     classes, y = np.unique(labels, return_inverse=True)
     carve = np.array(stratified_split(y.tolist(), preset.val_fraction, seed))
@@ -85,9 +100,9 @@ def train_head(
     validation = (x[val], y[val])
     hypermodel = HeadHyperModel(x[train].mean(axis=0), x[train].var(axis=0), len(classes))
 
-    with capped_threads() as threads:
+    with capped_threads(device) as threads, on_device(device) as placed:
         trained = _search_and_retrain(hypermodel, data, validation, classes, preset, seed, directory, what)
-    trained.threads = threads
+    trained.threads, trained.device = threads, placed
     _save(trained, directory)
     return trained
 
@@ -188,7 +203,7 @@ def _save(trained: TrainedHead, directory: Path) -> None:
     """Head file first, then its metadata: the metadata's presence marks a complete job."""
     tmp = directory / "head.tmp.keras"
     trained.head.save(tmp)
-    meta = {f.name: getattr(trained, f.name) for f in fields(trained) if f.name != "head"}
+    meta = {f.name: getattr(trained, f.name) for f in fields(trained) if f.name not in ("head", "run_on")}
     os.replace(tmp, directory / "head.keras")
     atomic_write(directory / "head.json", json.dumps(meta, default=float).encode())
 
