@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.keys import content_key
+from harness.precision import PRECISIONS, autocast_dtype
 from harness.procs import die_with_parent
 
 if TYPE_CHECKING:
@@ -33,10 +34,6 @@ log = logging.getLogger(__name__)
 
 #: bump when the stored format or the extraction procedure changes, so old entries are not reused
 CACHE_FORMAT = 2
-
-
-#: autocast precision -> the torch dtype name of the forward passes ("fp32": no autocast, today's path)
-PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def default_workers() -> int:
@@ -277,12 +274,24 @@ def extract(
 
 
 def forward_precision(settings: ExtractionSettings) -> Any:
-    """Autocast to the settings' precision on their device type, or nothing for fp32 (today's path)."""
+    """Autocast to the settings' precision on their device type, or nothing for fp32 (today's path).
+
+    Where a device's autocast lacks the dtype, torch warns and silently runs fp32: an error here instead.
+    """
     import contextlib
+    import warnings
 
     import torch
 
-    if settings.precision == "fp32":
+    dtype = autocast_dtype(settings.precision)
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = getattr(torch, PRECISIONS[settings.precision])
-    return torch.autocast(device_type=settings.device.partition(":")[0], dtype=dtype)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        context = torch.autocast(device_type=settings.device.partition(":")[0], dtype=dtype)
+    refused = [str(w.message) for w in caught if "autocast" in str(w.message).lower()]
+    if refused:
+        raise HarnessError(f"{settings.precision} autocast is not supported on {settings.device}: {refused[0]}")
+    for w in caught:  # the others, as they were
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return context

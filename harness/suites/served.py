@@ -3,13 +3,13 @@ forward precision, L2-normalised; shared by the compression and leakage suites."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.compression.forward import forward_embeddings
-from harness.embed import l2_normalise
+from harness.embed import l2_normalise, split_embeddings
 from harness.errors import HarnessError
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import backbone, tuned_on
@@ -29,7 +29,8 @@ def served(ctx: Context) -> tuple[Vectors, dict[str, float]]:
         costs = {**costs, **head_costs(head)}
 
     def vectors(split: str, precision: str) -> np.ndarray:
-        raw, _ = forward_embeddings(model, ctx.dataset, split, ctx.cache, ctx.extraction, precision)
+        settings = dataclasses.replace(ctx.extraction, precision=precision)  # its own cache entry per precision
+        raw, _ = split_embeddings(model, ctx.dataset, split, ctx.cache, settings)
         return l2_normalise(head.embed(raw) if head is not None else raw)
 
     return vectors, costs
