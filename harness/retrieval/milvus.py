@@ -185,17 +185,17 @@ class MilvusBackend:
         from pymilvus import Collection, connections
 
         alias = f"ecombench-{uuid.uuid4().hex[:8]}"
-        connections.connect(alias, uri=self.uri, token=self.token, timeout=self.timeout_s)
-        try:
-            collection = Collection(name, using=alias)
-            batch = max(1, SERVER_QUERY_BYTES // (vectors.shape[1] * 4))
-            with warnings.catch_warnings():  # pymilvus 3 marks the ORM (the only columnar insert) deprecated
-                warnings.simplefilter("ignore")
+        batch = max(1, SERVER_QUERY_BYTES // (vectors.shape[1] * 4))
+        with warnings.catch_warnings():  # pymilvus 3 marks the ORM (the only columnar insert) deprecated
+            warnings.simplefilter("ignore")
+            connections.connect(alias, uri=self.uri, token=self.token, timeout=self.timeout_s)
+            try:
+                collection = Collection(name, using=alias)
                 for start in range(0, len(vectors), batch):
-                    collection.insert([np.arange(start, start + len(vectors[start : start + batch])),
-                                       vectors[start : start + batch]])  # fmt: skip
-        finally:
-            connections.disconnect(alias)
+                    rows = vectors[start : start + batch]
+                    collection.insert([np.arange(start, start + len(rows)), rows])
+            finally:
+                connections.disconnect(alias)
 
     def _wait_indexed(self, client, name: str, n: int) -> None:  # type: ignore[no-untyped-def]
         """Until every row is in the index (a load before that would search part of the data raw)."""
