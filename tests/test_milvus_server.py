@@ -159,3 +159,32 @@ def test_a_stopped_server_is_a_clear_error(tmp_path: Path) -> None:
     assert not ms.stop(tmp_path)
     with pytest.raises(HarnessError, match=r"cannot reach Milvus|failed"):
         MilvusBackend("http://127.0.0.1:9", timeout_s=3).search(unit_vectors(5, 4, 0), unit_vectors(5, 4, 0), 2)
+
+
+def test_a_server_cell_on_hnsw_records_the_index_error(server: tuple[Path, ms.ServerState], tmp_path: Path) -> None:
+    import duckdb
+
+    from tests.conftest import run_cli
+
+    workdir, state = server
+    args = ("run", "--model", "timm:test_vit[init=random]", "--dataset", "digits[per_class=8]", "--workdir")
+    params = ("--param", "milvus=server", "--param", "index=HNSW", "--param", "index_params=ef=16")
+    done = run_cli(*args, str(workdir), *params, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    values = dict(con.execute("SELECT metric, value FROM results").fetchall())
+    con.close()
+    assert 0.0 < values["index_recall_at_10"] <= 1.0
+    for name in ("mmp_at_5", "recall_at_1", "map_at_r"):
+        assert -1.0 <= values[f"index_delta_{name}"] <= 1.0
+    assert ms.status(workdir).pid == state.pid  # the running server was reused, not a second one started
+    assert milvus_collections_on(state) == []
+
+
+def test_milvus_cli_status_and_stop_without_a_server(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    done = run_cli("milvus", "status", "--workdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 1 and "no Milvus server running" in done.stdout
+    done = run_cli("milvus", "stop", "--workdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0 and "no Milvus server was running" in done.stdout

@@ -12,7 +12,9 @@ generated per start (``secrets.token_urlsafe``), kept only in ``state.json``: th
 without it. The internal component ports stay reachable from the network; on a shared host put a firewall
 in front, or use the container sidecar (``run --container``), whose network is private.
 
-Start is health-checked (``/healthz`` on the metrics port, then an authenticated call) with a clear timeout
+One server per host: the embedded etcd's peer port (2380) is fixed, so a second start in another workdir is
+a clear error naming the way out (stop the other, or ``--milvus-uri`` to it). Start is health-checked
+(``/healthz`` on the metrics port, then an authenticated call) with a clear timeout
 error and the log tail; stop sends SIGTERM to the server's whole process group (it runs in a session of its
 own), waits, then SIGKILLs it: the wrapper's own SIGTERM leaves ``milvus run standalone`` running, so the
 wrapper is not used. A server started with ``tied=True`` (the test fixture) also dies with its parent
@@ -42,6 +44,8 @@ from harness.locks import file_lock
 FOLDER = "milvus-server"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
+#: the embedded etcd's peer port: fixed (not configurable through the wrapper), so one server per host
+ETCD_PEER_PORT = 2380
 HEALTH_PORT = 9091  # the wrapper's default metrics port; moved up when busy, like every other port
 #: the default credentials of a fresh Milvus with authorization on, replaced at once by a secret
 _DEFAULT_USER, _DEFAULT_PASSWORD = "root", "Milvus"
@@ -159,6 +163,7 @@ def start(
         stale = _read_state(workdir)
         if stale is not None and _is_server(stale.pid):  # alive but not healthy: replace it
             _kill_group(stale.pid)
+        _check_peer_port()
         shutil.rmtree(root / "data", ignore_errors=True)
         started = time.perf_counter()
         config = milvus.MilvusServerConfig(data_dir=str(root / "data"))
@@ -194,6 +199,20 @@ def start(
         state = ServerState(**{**asdict(state), "token": token, "start_s": time.perf_counter() - started})
         _write_state(workdir, state)
         return state
+
+
+def _check_peer_port() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", ETCD_PEER_PORT))
+        except OSError:
+            raise HarnessError(
+                f"port {ETCD_PEER_PORT} (the embedded etcd's peer port, fixed in Milvus 2.3.5) is in use: another "
+                "Milvus server (or etcd) runs on this host; stop it (`ecombench milvus stop --workdir DIR`) or "
+                "point cells at it with --milvus-uri"
+            ) from None
 
 
 def _spawn(base: Path, metrics_port: int, tied: bool) -> subprocess.Popen[bytes]:
