@@ -204,6 +204,8 @@ class MilvusBackend:
         deadline = time.monotonic() + INDEX_WAIT_S
         while True:
             info = client.describe_index(name, "vec")
+            if "state" not in info:  # a server that does not report build progress (the milvus-lite server)
+                return
             if info.get("state") == "Failed":
                 raise HarnessError(
                     f"Milvus failed to build the {self.index.type} index: {info.get('index_state_fail_reason')}"
