@@ -22,14 +22,15 @@ nox.options.sessions = ["lint", "tests"]
 
 
 def install(session: nox.Session) -> None:
-    """Install the locked dependencies (the dev group, and the ``ray`` extra the Ray executor's tests need)
-    into the session's environment.
+    """Install the locked dependencies (the dev group, the ``ray`` extra the Ray executor's tests need, and the
+    ``milvus-server`` extra: the real Milvus server tests/test_milvus_server.py runs) into the session's environment.
 
     Bytecode is compiled at install time: imports of torch/timm are several times faster when the
     environment forbids writing .pyc files at run time (PYTHONDONTWRITEBYTECODE).
     """
     session.run_install(
-        "uv", "sync", "--frozen", "--group", "dev", "--extra", "ray", "--compile-bytecode",
+        "uv", "sync", "--frozen", "--group", "dev", "--extra", "ray", "--extra", "milvus-server",
+        "--compile-bytecode",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )  # fmt: skip
 

@@ -689,6 +689,52 @@ def bench_full(
     raise typer.Exit(1 if failed else 0)
 
 
+# --- the real Milvus server (harness.retrieval.milvus_server) ---
+milvus_app = typer.Typer(
+    no_args_is_help=True, help="The real Milvus standalone server of a workdir (milvus-server extra)."
+)
+app.add_typer(milvus_app, name="milvus")
+
+
+def _milvus_line(state) -> str:  # type: ignore[no-untyped-def]
+    ports = ", ".join(f"{k.removesuffix('_port')} {v}" for k, v in state.ports.items())
+    return f"Milvus {state.version} at {state.uri} (pid {state.pid}; ports: {ports}; token in the state file)"
+
+
+@milvus_app.command("start")
+def milvus_start(
+    workdir: Workdir = Path(".ecombench"),
+    port: Annotated[int | None, typer.Option(help="client (proxy) port; default 19530 or the next free one")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds the start may take")] = 180.0,
+) -> None:
+    """Start the server (data in <workdir>/milvus-server, authorization on, a fresh secret), or reuse a running one."""
+    from harness.retrieval import milvus_server
+
+    state = milvus_server.start(workdir, timeout_s=timeout, proxy_port=port)
+    console.print(f"{_milvus_line(state)}; started in {state.start_s:.1f} s", highlight=False)
+
+
+@milvus_app.command("status")
+def milvus_status(workdir: Workdir = Path(".ecombench")) -> None:
+    """Whether the workdir's server runs and is healthy (exit code 1 when not)."""
+    from harness.retrieval import milvus_server
+
+    state = milvus_server.status(workdir)
+    if state is None:
+        console.print("no Milvus server running for this workdir", highlight=False)
+        raise typer.Exit(1)
+    console.print(_milvus_line(state), highlight=False)
+
+
+@milvus_app.command("stop")
+def milvus_stop(workdir: Workdir = Path(".ecombench")) -> None:
+    """Stop the workdir's server and its whole process tree."""
+    from harness.retrieval import milvus_server
+
+    stopped = milvus_server.stop(workdir)
+    console.print("Milvus server stopped" if stopped else "no Milvus server was running", highlight=False)
+
+
 def main() -> None:
     """Console entry point: a HarnessError, a usage error or a file system refusal is one line on stderr and
     exit code 2 (a failed cell: exit code 1), never a traceback."""

@@ -91,6 +91,10 @@ _DECLARED = [
     _m("embedding_dim", "embedding dim", "", "count", None, *RANKED, COST),
     _m("embeddings_cached", "embeddings cached", "flag", "count", None, RETRIEVAL),
     _m("search_s", "search time", "s", "cost", False, *RANKED),
+    # an approximate Milvus index against the exact neighbours of the same vectors (the index's share of the error)
+    _m("index_recall_at_10", "index recall@10", "", "quality", True, RETRIEVAL),
+    *(_m(f"index_delta_{n}", f"index {lab} delta", "", "quality", True, RETRIEVAL)
+      for n, lab in (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))),
     _m("extract_s", "extraction time", "s", "cost", False, RETRIEVAL),
     *_priced("extract_", "extraction", (RETRIEVAL,)),
     # the compression suite (harness.suites.compression's docstring)

@@ -20,15 +20,18 @@ class SearchBackend(Protocol):
 BACKENDS = ("milvus", "exact")
 
 
-def make_backend(name: str, milvus_uri: str) -> SearchBackend:
+def make_backend(
+    name: str, milvus_uri: str, token: str = "", index: str = "FLAT", index_params: str = ""
+) -> SearchBackend:
+    """``index`` / ``index_params`` (see harness.retrieval.milvus.index_spec) apply to Milvus only."""
     if name == "exact":
         from harness.retrieval.exact import ExactBackend
 
         return ExactBackend()
     if name == "milvus":
-        from harness.retrieval.milvus import MilvusBackend
+        from harness.retrieval.milvus import MilvusBackend, index_spec
 
-        return MilvusBackend(milvus_uri)
+        return MilvusBackend(milvus_uri, token=token, index=index_spec(index, index_params))
     raise HarnessError(f"unknown retrieval backend '{name}' (known: {', '.join(BACKENDS)})")
 
 

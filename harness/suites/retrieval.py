@@ -3,6 +3,7 @@ section defines them."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -12,16 +13,55 @@ from harness.cost.prices import price_metrics
 from harness.embed import l2_normalise, split_embeddings
 from harness.errors import HarnessError
 from harness.retrieval import leave_one_out, make_backend
-from harness.retrieval.metrics import per_query_metrics, relevant_counts
+from harness.retrieval.exact import ExactBackend
+from harness.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
+from harness.retrieval.milvus import index_spec, is_lite
 from harness.suites import Context, per_query
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import backbone, tuned_on
 
-DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test"}
+#: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
+#: runs; --milvus-uri still wins); ``index`` / ``index_params``: harness.retrieval.milvus.index_spec
+DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test", "milvus": "lite", "index": "FLAT", "index_params": ""}
+MILVUS_MODES = ("lite", "server")
+#: an approximate index's neighbours are compared with the exact ones at this depth (recall@k)
+INDEX_RECALL_K = 10
+#: the retrieval metrics whose ANN - exact difference a cell reports (the index's share of the error)
+INDEX_DELTAS = ("mmp_at_5", "recall_at_1", "map_at_r")
 #: harness.strategies; ``toptuned``'s embedding is the head's last hidden layer
 STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
 #: at least this many neighbours are searched (NDCG@10), and at most Milvus's limit
 MIN_DEPTH, MAX_DEPTH = 10, 16_383
+
+
+def check_params(params: dict[str, Any]) -> None:
+    from harness.retrieval.milvus import index_spec
+
+    if params["milvus"] not in MILVUS_MODES:
+        raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_MODES)}")
+    index_spec(params["index"], params["index_params"])
+
+
+def _milvus_endpoint(ctx: Context) -> tuple[str, str]:
+    """(URI, token): --milvus-uri when given (or Milvus Lite), else the workdir's server under ``milvus = "server"``."""
+    if ctx.params["milvus"] == "server" and is_lite(ctx.milvus_uri):
+        from harness.retrieval import milvus_server
+
+        state = milvus_server.ensure(ctx.workdir)
+        return state.uri, state.token
+    return ctx.milvus_uri, os.environ.get("ECOMBENCH_MILVUS_TOKEN", "")
+
+
+def _index_error(
+    labels: np.ndarray, n_relevant: np.ndarray, ann: np.ndarray, exact: np.ndarray, scored: PerQuery
+) -> dict[str, float]:
+    """recall@k of the ANN neighbours against the exact ones, and each metric's ANN - exact difference."""
+    k = min(INDEX_RECALL_K, ann.shape[1])
+    hits = (ann[:, :k, None] == exact[:, None, :k]).any(axis=2).sum(axis=1)
+    exact_scored = per_query_metrics(labels[exact], labels, n_relevant).means().as_dict()
+    ann_scored = scored.means().as_dict()
+    deltas = {f"index_delta_{m}": ann_scored[m] - exact_scored[m] for m in INDEX_DELTAS}
+    return {"index_recall_at_10": float(hits.mean() / k), **deltas}
 
 
 def run(ctx: Context) -> dict[str, float]:
@@ -46,13 +86,17 @@ def run(ctx: Context) -> dict[str, float]:
     # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
 
-    backend = make_backend(ctx.params["backend"], ctx.milvus_uri)
+    uri, token = _milvus_endpoint(ctx) if ctx.params["backend"] == "milvus" else (ctx.milvus_uri, "")
+    backend = make_backend(ctx.params["backend"], uri, token, ctx.params["index"], ctx.params["index_params"])
     started = time.perf_counter()
     neighbours = leave_one_out(backend, vectors, depth)
     search_s = time.perf_counter() - started
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
+    if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
+        exact = leave_one_out(ExactBackend(), vectors, depth)
+        metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
     metrics.update(
         search_s=search_s,
