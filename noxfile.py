@@ -8,6 +8,7 @@
                           --make-replicas .ecombench-mini/data``)
     nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
     nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
+    nox -s tensorflow     the tensorflow extra (~270 MB wheel) and the KERAS_BACKEND=tensorflow top-tuning test
     nox -s containers     images + one cell in a container against the Milvus sidecar, on a real Docker engine
 
 Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
@@ -80,6 +81,17 @@ def bench_retrieval(session: nox.Session) -> None:
     Options after ``--``: see benchmarks/retrieval_backends.py."""
     install(session)
     session.run("python", "benchmarks/retrieval_backends.py", *session.posargs)
+
+
+@nox.session
+def tensorflow(session: nox.Session) -> None:
+    """Top-tuning on KERAS_BACKEND=tensorflow: the locked environment plus the ``tensorflow`` extra, then the
+    test that compares it with the torch default (tests/test_toptune_tensorflow.py, ~2.5 min on 2 CPUs)."""
+    session.run_install(
+        "uv", "sync", "--frozen", "--group", "dev", "--extra", "tensorflow", "--compile-bytecode",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )  # fmt: skip
+    session.run("pytest", "tests/test_toptune_tensorflow.py", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session

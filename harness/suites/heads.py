@@ -43,8 +43,11 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
         head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what)
         if trains:
             record_training(directory, job.label)
+    from harness.toptune import keras_backend
+
     ctx.details.update(
         toptune_job=job.key,
+        keras_backend=keras_backend(),
         preset={"name": ctx.params["preset"], **preset.as_dict()},
         best_hyperparameters=head.best_hyperparameters,
         trials=head.trials,
@@ -61,8 +64,10 @@ def head_costs(head: TrainedHead) -> dict[str, Any]:
     import torch
 
     from harness.cost.prices import price_metrics
+    from harness.toptune import keras_backend
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # the tensorflow extra is TensorFlow's CPU build: its heads train on the CPU even beside a GPU
+    device = "cuda" if torch.cuda.is_available() and keras_backend() == "torch" else "cpu"
     return {
         "tuner_trials": float(len(head.trials)),
         "tuner_search_s": head.search_s,  # all attempts: a resumed search is charged for each
