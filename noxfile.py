@@ -128,3 +128,4 @@ def containers(session: nox.Session) -> None:
     finally:
         label = "label=org.opencontainers.image.source=ecombench"
         session.run("docker", "image", "prune", "--force", "--filter", label, external=True)
+        session.run("containers/engine-stop.sh", external=True)  # only a dockerd engine.sh started
