@@ -8,6 +8,7 @@
                           --make-replicas .ecombench-mini/data``)
     nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
     nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
+    nox -s tensorflow     the tensorflow extra (~270 MB wheel) and the KERAS_BACKEND=tensorflow top-tuning test
     nox -s containers     images + one cell in a container against the Milvus sidecar, on a real Docker engine
 
 Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
@@ -19,6 +20,29 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "tests"]
+# Keep each session's environment between runs; install() re-syncs it only when the lock or its arguments
+# change, so a second main job with nothing to compute takes seconds (``nox --reuse-venv=no`` starts clean).
+nox.options.reuse_venv = "yes"
+
+
+def sync(session: nox.Session, *args: str) -> None:
+    """``uv sync --frozen ARGS`` into the session's environment, skipped when uv.lock, pyproject.toml and
+    ARGS are those of the last sync there (a stamp file in the environment records their digest)."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(" ".join(args).encode())
+    for name in ("uv.lock", "pyproject.toml"):
+        digest.update(Path(name).read_bytes())
+    stamp = Path(session.virtualenv.location) / ".ecombench-synced"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        session.log("environment up to date with uv.lock: no sync")
+        return
+    session.run_install(
+        "uv", "sync", "--frozen", *args, "--compile-bytecode",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )  # fmt: skip
+    stamp.write_text(digest.hexdigest())
 
 
 def install(session: nox.Session) -> None:
@@ -28,11 +52,7 @@ def install(session: nox.Session) -> None:
     Bytecode is compiled at install time: imports of torch/timm are several times faster when the
     environment forbids writing .pyc files at run time (PYTHONDONTWRITEBYTECODE).
     """
-    session.run_install(
-        "uv", "sync", "--frozen", "--group", "dev", "--extra", "ray", "--extra", "milvus-server",
-        "--compile-bytecode",
-        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
-    )  # fmt: skip
+    sync(session, "--group", "dev", "--extra", "ray", "--extra", "milvus-server")
 
 
 @nox.session
@@ -97,6 +117,14 @@ def bench_retrieval(session: nox.Session) -> None:
 
 
 @nox.session
+def tensorflow(session: nox.Session) -> None:
+    """Top-tuning on KERAS_BACKEND=tensorflow: the locked environment plus the ``tensorflow`` extra, then the
+    test that compares it with the torch default (tests/test_toptune_tensorflow.py, ~2.5 min on 2 CPUs)."""
+    sync(session, "--group", "dev", "--extra", "tensorflow")
+    session.run("pytest", "tests/test_toptune_tensorflow.py", *session.posargs, env={"OMP_NUM_THREADS": "1"})
+
+
+@nox.session
 def containers(session: nox.Session) -> None:
     """The container path on a real Docker engine (CI; root on Debian, no registry): install and start the
     engine if needed, debootstrap a local Debian base image, build the base, timm and milvus-lite images
@@ -113,3 +141,4 @@ def containers(session: nox.Session) -> None:
     finally:
         label = "label=org.opencontainers.image.source=ecombench"
         session.run("docker", "image", "prune", "--force", "--filter", label, external=True)
+        session.run("containers/engine-stop.sh", external=True)  # only a dockerd engine.sh started

@@ -44,6 +44,18 @@ EstimateFor = Annotated[
     str | None, typer.Option("--estimate-for", help="estimate for this device, e.g. H100 (default: --device's)")
 ]
 Devices = Annotated[int, typer.Option(min=1, help="devices the estimate's wall time is spread over")]
+SuiteFile = Annotated[Path, typer.Argument(help="suite file, e.g. suites/smoke.toml")]
+Jobs = Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")]
+Container = Annotated[
+    bool, typer.Option("--container", help="run each cell in its model family's image (see `containers list`)")
+]
+CellTimeout = Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")]
+
+
+def _check_local_execution(jobs: int, container: bool) -> None:
+    """A container runs one cell at a time: --container with --jobs is refused before anything runs."""
+    if container and jobs > 1:
+        raise HarnessError("--container runs one cell at a time: leave out --jobs")
 
 
 def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool):  # type: ignore[no-untyped-def]
@@ -201,7 +213,7 @@ def run(
 
 @app.command()
 def grid(
-    spec: Annotated[Path, typer.Argument(help="suite file, e.g. suites/smoke.toml")],
+    spec: SuiteFile,
     db: Db = Path("results.duckdb"),
     workdir: Workdir = Path(".ecombench"),
     milvus_uri: MilvusUri = None,
@@ -209,11 +221,9 @@ def grid(
     batch_size: BatchSize = 32,
     workers: Workers = 2,
     force: Force = False,
-    jobs: Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")] = 1,
-    container: Annotated[
-        bool, typer.Option("--container", help="run each cell in its model family's image (see `containers list`)")
-    ] = False,
-    timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")] = 3600,
+    jobs: Jobs = 1,
+    container: Container = False,
+    timeout: CellTimeout = 3600,
     shard: Annotated[
         str | None, typer.Option(help="I/N: run only the I-th of N slices and write shards only (`ingest` merges)")
     ] = None,
@@ -245,8 +255,7 @@ def grid(
         f"{len(plan.cells)} cells from {spec}: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         + (f"; {len(plan.skipped)} suite/strategy pairs skipped (see `ecombench plan`)" if plan.skipped else "")
     )  # fmt: skip
-    if container and jobs > 1:
-        raise HarnessError("--container runs one cell at a time: leave out --jobs")
+    _check_local_execution(jobs, container)
     if executor not in ("local", "ray") or (executor == "ray" and (container or jobs > 1)):
         raise HarnessError(f"--executor {executor}: expected local, or ray without --jobs and --container")
     if address and executor != "ray":
@@ -257,7 +266,7 @@ def grid(
 
 @app.command("plan")
 def plan_command(
-    spec: Annotated[Path, typer.Argument(help="suite file, e.g. suites/smoke.toml")],
+    spec: SuiteFile,
     json_out: Annotated[
         bool, typer.Option("--json", help="print one cell spec per line (for `ecombench execute`)")
     ] = False,
@@ -623,9 +632,9 @@ def bench_full(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the preflight, plan and estimate; run nothing")
     ] = False,
-    jobs: Annotated[int, typer.Option(min=1, help="cells run at once on this machine (worker processes)")] = 1,
-    container: Annotated[bool, typer.Option("--container", help="run each cell in its model family's image")] = False,
-    timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")] = 3600,
+    jobs: Jobs = 1,
+    container: Container = False,
+    timeout: CellTimeout = 3600,
     data_root: DataRoot = None,
     data: DataFolders = None,
     make_replicas: Annotated[
@@ -656,8 +665,7 @@ def bench_full(
     from harness.report.render import parse_formats, write_reports
     from harness.runner import Execution
 
-    if container and jobs > 1:
-        raise HarnessError("--container runs one cell at a time: leave out --jobs")
+    _check_local_execution(jobs, container)
     if make_replicas is not None:
         from harness.datasets.replicas import make_all
 

@@ -180,6 +180,13 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def item_keys_digest(keys: list[str]) -> str:
+    """sha256 of the item keys (manifest paths or ids) joined by newlines: row i of the array is keys[i]."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+
+
 def split_embeddings(
     model: EmbeddingModel,
     dataset: Dataset,
@@ -198,7 +205,9 @@ def split_embeddings(
         raise HarnessError(f"dataset '{dataset.id}' has no images in split '{split}'")
     array = extract(model, dataset, items, settings, label=f"{model.model_id} on {dataset.id}/{split}")
     meta = {"model": model.model_id, "dataset": dataset.id, "split": split, "shape": array.shape,
-            "precision": settings.precision, "channels_last": settings.channels_last}  # fmt: skip
+            "precision": settings.precision, "channels_last": settings.channels_last,
+            # the row order, for an outside checker: sha256 of the items' keys, one per line, in row order
+            "item_keys_sha256": item_keys_digest([item.key for item in items])}  # fmt: skip
     cache.store(key, array, {**meta, "weights": model.weights_digest, "manifest": manifest.digest})
     return array, False
 

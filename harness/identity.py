@@ -123,10 +123,14 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
         backbone = {"finetune": key}
     head_on = trained_on if tuning == "toptuned" else cell.dataset if cell.suite == "classification" else None
     if head_on is not None:
+        from harness.toptune import DEFAULT_BACKEND, keras_backend
+
         preset = params["preset"]
+        backend = keras_backend()  # the default stays out of the key: torch heads keep their keys
         key = content_key(
             {"backbone": backbone, "dataset": ids.dataset(head_on), "preset": ids.preset(preset),
-             "seed": params["seed"], "device": kind}
+             "seed": params["seed"], "device": kind,
+             **({"keras_backend": backend} if backend != DEFAULT_BACKEND else {})}
         )  # fmt: skip
         jobs.append(SubJob("toptune", key, f"top-tune search on {cell.model} / {head_on} ({preset})"))
     return tuple(jobs)

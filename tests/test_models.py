@@ -149,3 +149,15 @@ def test_catalogue_ids_are_canonical_and_name_published_weights() -> None:
             assert ref.name in WHEELS, entry
         else:
             assert tuple(ref.name.split("@")) in clip_weights, entry
+
+
+def test_random_init_open_clip_logs_no_random_init_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """[init=random] asked for random weights: open_clip's "initialized randomly" warning is dropped, and
+    only for that call (the filter is gone afterwards)."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        load_model("open_clip:ViT-S-32[init=random]")
+        assert not [r for r in caplog.records if "No pretrained weights loaded" in r.getMessage()]
+        logging.warning("No pretrained weights loaded for model 'x'. Model initialized randomly.")
+    assert [r for r in caplog.records if "No pretrained weights loaded" in r.getMessage()]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
 import torch
 
 from harness.errors import HarnessError
@@ -9,6 +13,25 @@ from harness.ids import Ref, check_options
 from harness.models.base import EmbeddingModel, init_options, missing_weights_error, offline_hub, state_digest
 
 OPTIONS = {"init", "seed"}
+RANDOM_INIT_NOTICE = "No pretrained weights loaded"  # open_clip's warning for pretrained=None
+
+
+class _DropNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(RANDOM_INIT_NOTICE)
+
+
+@contextmanager
+def asked_for_random_init() -> Iterator[None]:
+    """open_clip warns on the root logger that a model "initialized randomly": for ``[init=random]`` that is
+    what was asked (the report marks such rows), so the warning is dropped; every other message stays."""
+    drop = _DropNotice()
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def load(ref: Ref) -> EmbeddingModel:
@@ -27,9 +50,10 @@ def load(ref: Ref) -> EmbeddingModel:
         raise HarnessError(f"unknown open_clip architecture '{architecture}' in model id '{ref}'")
     torch.manual_seed(seed)
     try:
-        model, _, transform = open_clip.create_model_and_transforms(
-            architecture, pretrained=None if random_init else tag
-        )
+        with asked_for_random_init() if random_init else nullcontext():
+            model, _, transform = open_clip.create_model_and_transforms(
+                architecture, pretrained=None if random_init else tag
+            )
     except (OSError, RuntimeError) as exc:
         call = f"open_clip.create_model_and_transforms('{architecture}', pretrained='{tag}')"
         hint = f'python -c "import open_clip; {call}"'

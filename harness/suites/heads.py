@@ -43,8 +43,11 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
         head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what, device=ctx.spec.device)
         if trains:
             record_training(directory, job.label)
+    from harness.toptune import keras_backend
+
     ctx.details.update(
         toptune_job=job.key,
+        keras_backend=keras_backend(),
         preset={"name": ctx.params["preset"], **preset.as_dict()},
         best_hyperparameters=head.best_hyperparameters,
         trials=head.trials,
