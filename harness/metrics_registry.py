@@ -80,6 +80,15 @@ PER_QUERY = [
     _m("top5_accuracy", "top-5 acc", "", "quality", True, CLASSIFICATION),
 ]
 
+#: the ranked metrics that other metrics restate (a difference, a subset of queries): (name, label)
+_HEADLINE = (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))
+
+
+def _headline(prefix: str, label: str, suite: str) -> list[Metric]:
+    """``prefix + name`` for each headline metric, labelled ``label.format(its label)``."""
+    return [_m(f"{prefix}{name}", label.format(lab), "", "quality", True, suite) for name, lab in _HEADLINE]
+
+
 _DECLARED = [
     *PER_QUERY,
     *(interval for metric in PER_QUERY for interval in _intervals(metric)),
@@ -93,13 +102,11 @@ _DECLARED = [
     _m("search_s", "search time", "s", "cost", False, *RANKED),
     # an approximate Milvus index against the exact neighbours of the same vectors (the index's share of the error)
     _m("index_recall_at_10", "index recall@10", "", "quality", True, RETRIEVAL),
-    *(_m(f"index_delta_{n}", f"index {lab} delta", "", "quality", True, RETRIEVAL)
-      for n, lab in (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))),
+    *_headline("index_delta_", "index {} delta", RETRIEVAL),
     _m("extract_s", "extraction time", "s", "cost", False, RETRIEVAL),
     *_priced("extract_", "extraction", (RETRIEVAL,)),
     # the compression suite (harness.suites.compression's docstring)
-    *(_m(f"delta_{m}", f"Δ {lab} vs fp32 exact", "", "quality", True, COMPRESSION)
-      for m, lab in (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))),
+    *_headline("delta_", "Δ {} vs fp32 exact", COMPRESSION),
     _m("overlap_at_10", "neighbour overlap@10 vs fp32 exact", "", "quality", True, COMPRESSION),
     _m("bytes_per_vector", "bytes per vector", "B", "cost", False, COMPRESSION),
     _m("index_bytes", "index size", "B", "cost", False, COMPRESSION),
@@ -110,8 +117,7 @@ _DECLARED = [
     _m("n_near_duplicate_pairs", "near-duplicate train/test pairs", "", "count", None, LEAKAGE),
     _m("n_identical_pairs", "byte-identical train/test pairs", "", "count", None, LEAKAGE),
     _m("n_leaked_queries", "queries with a train duplicate", "", "count", None, LEAKAGE),
-    *(_m(f"clean_{m}", f"{lab} without leaked queries", "", "quality", True, LEAKAGE)
-      for m, lab in (("mmp_at_5", "mMP@5"), ("recall_at_1", "mR@1"), ("map_at_r", "MAP@R"))),
+    *_headline("clean_", "{} without leaked queries", LEAKAGE),
     _m("n_clean_queries", "queries without a train duplicate", "", "count", None, LEAKAGE),
     # classification
     _m("precision_macro", "macro precision", "", "quality", True, CLASSIFICATION),
