@@ -50,6 +50,20 @@ Container = Annotated[
     bool, typer.Option("--container", help="run each cell in its model family's image (see `containers list`)")
 ]
 CellTimeout = Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit per cell (s)")]
+MilvusSidecar = Annotated[
+    str,
+    typer.Option(
+        help="with --container: the Milvus sidecar of retrieval cells on Milvus: server (the real Milvus server) or "
+        "lite (Milvus Lite, lighter and quicker to start)"
+    ),
+]
+
+
+def _sidecar(kind: str) -> str:
+    """The --milvus-sidecar kind, checked before anything runs."""
+    from harness.containers import get_sidecar
+
+    return get_sidecar(kind).kind
 
 
 def _check_local_execution(jobs: int, container: bool) -> None:
@@ -184,6 +198,7 @@ def run(
         str | None, typer.Option(help="run in this model family's image (e.g. timm; see `containers list`)")
     ] = None,
     timeout: Annotated[float, typer.Option(min=1, help="with --container: wall-clock limit in seconds")] = 3600,
+    milvus_sidecar: MilvusSidecar = "server",
     ingest: Annotated[bool, typer.Option(hidden=True, help="write the database (off inside containers)")] = True,
 ) -> None:
     """Run one cell natively, or in its family's container with --container, and print its metrics."""
@@ -197,7 +212,7 @@ def run(
     from harness.runner import Execution
 
     settings = dataclasses.replace(settings, ingest=ingest)
-    execution = Execution(container=container or False, timeout_s=timeout)
+    execution = Execution(container=container or False, timeout_s=timeout, milvus_sidecar=_sidecar(milvus_sidecar))
     [outcome] = _run_plan(_plan(grid, settings), settings, execution)
     if outcome.status == "cached":
         console.print(f"finished earlier (run {outcome.run_id}): reused, nothing recomputed; --force recomputes")
@@ -224,6 +239,7 @@ def grid(
     jobs: Jobs = 1,
     container: Container = False,
     timeout: CellTimeout = 3600,
+    milvus_sidecar: MilvusSidecar = "server",
     shard: Annotated[
         str | None, typer.Option(help="I/N: run only the I-th of N slices and write shards only (`ingest` merges)")
     ] = None,
@@ -260,7 +276,8 @@ def grid(
         raise HarnessError(f"--executor {executor}: expected local, or ray without --jobs and --container")
     if address and executor != "ray":
         raise HarnessError("--address names a Ray cluster: add --executor ray")
-    outcomes = _run_plan(plan, settings, Execution(jobs, container, timeout, executor == "ray", address))
+    execution = Execution(jobs, container, timeout, executor == "ray", address, _sidecar(milvus_sidecar))
+    outcomes = _run_plan(plan, settings, execution)
     raise typer.Exit(1 if _print_outcomes(outcomes) else 0)
 
 

@@ -102,10 +102,12 @@ class PoolExecutor:
 
 class ContainerExecutor:
     """Each cell in its family's container (harness.containers.run), one after another; the image is chosen
-    per model (``family``: one image for all)."""
+    per model (``family``: one image for all); retrieval cells on Milvus get a ``milvus_sidecar`` sidecar."""
 
-    def __init__(self, settings: RunSettings, timeout_s: float, family: str | None = None) -> None:
-        self.settings, self.timeout_s, self.family = settings, timeout_s, family
+    def __init__(
+        self, settings: RunSettings, timeout_s: float, family: str | None = None, milvus_sidecar: str = "server"
+    ) -> None:
+        self.settings, self.timeout_s, self.family, self.milvus_sidecar = settings, timeout_s, family, milvus_sidecar
 
     def run(self, specs: list[CellSpec], done: Done) -> None:
         import functools
@@ -119,4 +121,5 @@ class ContainerExecutor:
             if (finished := worker.finished(spec)) is not None:
                 done(finished, True)
             else:
-                done(run_in_container(spec, self.settings, self.timeout_s, echo, self.family), False)
+                shard = run_in_container(spec, self.settings, self.timeout_s, echo, self.family, self.milvus_sidecar)
+                done(shard, False)

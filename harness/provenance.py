@@ -60,6 +60,7 @@ def environment(device: str) -> dict[str, Any]:
         "image_digest": os.environ.get("ECOMBENCH_IMAGE_DIGEST"),
         "image": os.environ.get("ECOMBENCH_IMAGE"),  # the tag of the container image (None natively)
         "milvus_image_digest": os.environ.get("ECOMBENCH_MILVUS_IMAGE_DIGEST"),  # the Milvus sidecar's image
+        "milvus_sidecar": os.environ.get("ECOMBENCH_MILVUS_SIDECAR"),  # its kind: server or lite
         "python_version": platform.python_version(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,

@@ -47,6 +47,7 @@ class Execution:
     timeout_s: float = 3600.0
     ray: bool = False
     address: str | None = None
+    milvus_sidecar: str = "server"  # with container: the Milvus sidecar's kind (harness.containers.SIDECARS)
 
     def executor(self, settings: RunSettings, force_since: float | None) -> Executor:
         if self.ray:
@@ -55,7 +56,7 @@ class Execution:
             return RayExecutor(settings, force_since, self.address)
         if self.container:
             family = self.container if isinstance(self.container, str) else None
-            return ContainerExecutor(settings, self.timeout_s, family)
+            return ContainerExecutor(settings, self.timeout_s, family, self.milvus_sidecar)
         if self.jobs > 1:
             return PoolExecutor(settings, force_since, self.jobs)
         return SerialExecutor(settings, force_since)

@@ -1,5 +1,6 @@
 """Containers: mount planning, the GPU decision and error messages (no engine needed), then, marked ``docker``,
-the real thing: images built with BuildKit, a retrieval cell in the timm image against the milvus-lite sidecar,
+the real thing: images built with BuildKit, a retrieval cell in the timm image against the real Milvus server
+sidecar (the default; its metrics equal the exact backend's on the same data) and against the milvus-lite one,
 its shard ingested on the host, and the image ids recorded in the database.
 
 The ``docker`` tests are deselected by default (``-m "not docker"`` in pyproject.toml); ``nox -s containers``
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +20,24 @@ import duckdb
 import pytest
 from conftest import run_cli
 
-from harness.containers import FAMILIES, SIDECAR, Image, engine, get_family, image_id
+from harness.cells import Cell
+from harness.containers import FAMILIES, MILVUS_LITE, MILVUS_SERVER, Image, engine, get_family, get_sidecar, image_id
 from harness.containers.build import build_command, build_plan
-from harness.containers.run import LABELS, WEIGHTS, WORK, Mount, gpu_requests, plan_mounts
+from harness.containers.run import (
+    LABELS,
+    WEIGHTS,
+    WORK,
+    Mount,
+    gpu_requests,
+    plan_mounts,
+    private_network,
+    sidecar_for,
+    start_sidecar,
+)  # fmt: skip
 from harness.errors import HarnessError
+from harness.execute import RunSettings
 
+REPO_SMOKE = Path(__file__).resolve().parent.parent / "suites" / "smoke.toml"
 MODEL = "timm:resnet18[init=random]"
 DATASET = "synthetic[classes=4,per_class=6]"
 
@@ -69,7 +84,7 @@ def test_gpus_are_requested_exactly_when_the_host_has_the_nvidia_runtime() -> No
 
 def test_build_plan_puts_the_base_first_and_passes_the_ca_only_as_a_secret(tmp_path: Path) -> None:
     assert [i.name for i in build_plan(["timm"])] == ["base", "timm"]
-    assert [i.name for i in build_plan([])] == ["base", *FAMILIES, "milvus-lite"]
+    assert [i.name for i in build_plan([])] == ["base", *FAMILIES, "milvus", "milvus-lite"]
     ca = tmp_path / "ca.crt"
     cmd = build_command(FAMILIES["timm"], ["docker", "build"], "local/debian", ca)
     assert cmd[cmd.index("--secret") + 1] == f"id=ca,src={ca}"
@@ -90,21 +105,60 @@ def test_unknown_family_and_unreachable_engine_are_clear_errors() -> None:
             os.environ["DOCKER_HOST"] = saved
 
 
+def test_the_sidecar_is_the_real_server_by_default_and_lite_on_request(tmp_path: Path) -> None:
+    settings = RunSettings(tmp_path, tmp_path / "r.duckdb")
+    milvus = Cell(MODEL, DATASET, "pretrained", "retrieval", {"backend": "milvus"})
+    server = sidecar_for(milvus, settings, "server")
+    assert server is not None and server.image is MILVUS_SERVER and server.image.tag == "ecombench/milvus:0.1.0"
+    assert sidecar_for(milvus, settings, "lite") == get_sidecar("lite") and get_sidecar("lite").image is MILVUS_LITE
+    exact = Cell(MODEL, DATASET, "pretrained", "retrieval", {"backend": "exact"})
+    assert sidecar_for(exact, settings, "server") is None  # no Milvus, no sidecar
+    given = RunSettings(tmp_path, tmp_path / "r.duckdb", milvus_uri="http://milvus.example:19530")
+    assert sidecar_for(milvus, given, "server") is None  # --milvus-uri wins
+    with pytest.raises(
+        HarnessError, match=r"^unknown Milvus sidecar 'full' for --milvus-sidecar: known are server, lite$"
+    ):
+        get_sidecar("full")
+    wants_server = Cell(MODEL, DATASET, "pretrained", "retrieval", {"backend": "milvus", "milvus": "server"})
+    with pytest.raises(HarnessError, match=r"asks for milvus='server': run it with --milvus-sidecar server, not lite"):
+        sidecar_for(wants_server, settings, "lite")
+
+
+def test_an_unknown_sidecar_kind_is_one_line_before_anything_runs(tmp_path: Path) -> None:
+    for command in (("run", "--model", MODEL, "--dataset", DATASET), ("grid", str(REPO_SMOKE))):
+        result = run_cli(*command, "--container", *([] if command[0] == "grid" else ["timm"]),
+                         "--milvus-sidecar", "full", cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            "error: unknown Milvus sidecar 'full' for --milvus-sidecar: known are server, lite"
+        ]
+    assert not (tmp_path / "results.duckdb").exists()
+
+
+def test_the_server_image_runs_the_locked_wheels_binary_health_checked(repo: Path) -> None:
+    dockerfile = (repo / "containers" / "milvus" / "Dockerfile").read_text()
+    assert "uv sync --frozen --no-dev --no-install-project --inexact --extra milvus-server" in dockerfile
+    assert "\nHEALTHCHECK " in dockerfile and "\nUSER 10001:10001\n" in dockerfile
+    # exec form, the binary itself: the wrapper would leave its child running on SIGTERM
+    assert '\nENTRYPOINT ["/opt/milvus/bin/milvus", "run", "standalone"]\n' in dockerfile
+    assert 'milvus==2.3.5"' in (repo / "pyproject.toml").read_text()
+
+
 # --- a real engine ----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def images() -> Iterator[dict[str, str]]:
-    """Build the base, timm and milvus-lite images (layers reused) and return their ids by name."""
+    """Build the base, timm and both sidecar images (layers reused) and return their ids by name."""
     try:
         client = engine()
     except HarnessError as exc:
         if os.environ.get("ECOMBENCH_REQUIRE_DOCKER") == "1":
             raise
         pytest.skip(str(exc))
-    result = run_cli("containers", "build", "timm", "milvus-lite", cwd=Path.cwd())
+    result = run_cli("containers", "build", "timm", "milvus", "milvus-lite", cwd=Path.cwd())
     assert result.returncode == 0, result.stdout + result.stderr
-    ids = {name: image_id(client, image) for name, image in (("timm", FAMILIES["timm"]), ("milvus-lite", SIDECAR))}
+    ids = {image.name: image_id(client, image) for image in (FAMILIES["timm"], MILVUS_SERVER, MILVUS_LITE)}
     volumes = {v.id for v in client.volumes.list()}
     yield ids
     assert {v.id for v in client.volumes.list()} == volumes  # anonymous volumes went with their containers
@@ -117,27 +171,81 @@ def _docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 
 
+#: the ranked metrics the server sidecar's cell must share with the exact backend's
+RANKED = ("mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10")
+
+
+def _cell_rows(db: Path) -> tuple[str, str, str, dict[str, object], dict[str, float]]:
+    con = duckdb.connect(str(db), read_only=True)
+    [(run_id, status, digest, provenance)] = con.execute(
+        "SELECT run_id, status, image_digest, provenance FROM runs"
+    ).fetchall()
+    metrics = dict(con.execute("SELECT metric, value FROM results WHERE run_id = ?", [run_id]).fetchall())
+    con.close()
+    return run_id, status, digest, json.loads(provenance), metrics
+
+
 @pytest.mark.docker
-def test_retrieval_cell_in_the_timm_container_against_the_sidecar(images: dict[str, str], tmp_path: Path) -> None:
+def test_retrieval_cell_in_the_timm_container_against_the_server_sidecar(
+    images: dict[str, str], tmp_path: Path
+) -> None:
     volumes_before = set(_docker("volume", "ls", "-q").split())
     result = run_cli("run", "--container", "timm", "--model", MODEL, "--dataset", DATASET, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mMP@5" in result.stdout
-    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
-    [(run_id, status, digest, provenance)] = con.execute(
-        "SELECT run_id, status, image_digest, provenance FROM runs"
-    ).fetchall()
-    provenance = json.loads(provenance)
+    run_id, status, digest, provenance, metrics = _cell_rows(tmp_path / "results.duckdb")
     inspected = _docker("image", "inspect", "--format", "{{.Id}}", "ecombench/timm:0.1.0").strip()
     assert status == "ok" and digest == inspected == images["timm"]
     assert provenance["image"] == "ecombench/timm:0.1.0"
-    assert provenance["milvus_image_digest"] == images["milvus-lite"]
-    metrics = dict(con.execute("SELECT metric, value FROM results WHERE run_id = ?", [run_id]).fetchall())
-    assert {"mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10"} <= set(metrics)
+    assert provenance["milvus_sidecar"] == "server" and provenance["milvus_image_digest"] == images["milvus"]
+    assert set(RANKED) <= set(metrics)
     assert metrics["n_queries"] == 12  # 4 classes x 6 images, half in the test split
     shard = json.loads((tmp_path / ".ecombench" / "shards" / f"{run_id}.json").read_text())
     assert shard["cell"]["params"]["backend"] == "milvus" and len(metrics) == len(shard["metrics"])
     assert set(_docker("volume", "ls", "-q").split()) == volumes_before  # the sidecar's volume went with it
+
+    # The same cell on the exact backend, natively on the host: the server's FLAT search finds the same neighbours.
+    exact = tmp_path / "exact"
+    exact.mkdir()
+    result = run_cli("run", "--model", MODEL, "--dataset", DATASET, "--backend", "exact", cwd=exact)
+    assert result.returncode == 0, result.stdout + result.stderr
+    *_, exact_metrics = _cell_rows(exact / "results.duckdb")
+    assert {m: metrics[m] for m in RANKED} == pytest.approx({m: exact_metrics[m] for m in RANKED}, abs=1e-6)
+
+
+@pytest.mark.docker
+def test_the_lite_sidecar_is_the_light_option(images: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "--container", "timm", "--milvus-sidecar", "lite", "--model", MODEL, "--dataset", DATASET, cwd=tmp_path
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, status, _, provenance, metrics = _cell_rows(tmp_path / "results.duckdb")
+    assert status == "ok" and set(RANKED) <= set(metrics) and metrics["n_queries"] == 12
+    assert provenance["milvus_sidecar"] == "lite" and provenance["milvus_image_digest"] == images["milvus-lite"]
+
+
+@pytest.mark.docker
+def test_the_server_sidecar_stops_with_its_processes_and_a_slow_start_is_a_clear_error(
+    images: dict[str, str],
+) -> None:
+    client = engine()
+    with private_network(client) as network:
+        container, uri = start_sidecar(client, network, get_sidecar("server"))
+        assert uri == f"http://{network.name}-milvus:19530"
+        processes = [row[-1] for row in container.top()["Processes"]]
+        assert processes[0].startswith("/sbin/docker-init -- ") and "/opt/milvus/bin/milvus run standalone" in processes
+        started = time.monotonic()
+        container.stop(timeout=30)  # SIGTERM through PID 1 to the server, which shuts down by itself
+        assert time.monotonic() - started < 20
+        container.remove(v=True)
+        with pytest.raises(HarnessError) as failed:
+            start_sidecar(client, network, get_sidecar("server"), timeout_s=0.5)
+        message = str(failed.value)
+        assert message.startswith(
+            f"the Milvus server sidecar {network.name}-milvus (ecombench/milvus:0.1.0) did not become healthy "
+            "(within 0.5 s); last log lines:"
+        )
+        assert client.containers.list(all=True, filters={"network": network.id}) == []  # removed on failure
 
 
 @pytest.mark.docker
@@ -166,7 +274,12 @@ def test_images_run_as_a_non_root_user_and_carry_no_ca_bundle(images: dict[str, 
     client = engine()
     with pytest.raises(HarnessError, match=r"^image ecombench/nope:.* is not built: run `ecombench containers build"):
         image_id(client, Image("nope", ""))
-    for tag in ("ecombench/base:0.1.0", "ecombench/timm:0.1.0", "ecombench/milvus-lite:0.1.0"):
+    for tag in (
+        "ecombench/base:0.1.0",
+        "ecombench/timm:0.1.0",
+        "ecombench/milvus:0.1.0",
+        "ecombench/milvus-lite:0.1.0",
+    ):
         assert client.images.get(tag).attrs["Config"]["User"] == "10001:10001"
         history = _docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
         assert "BEGIN CERTIFICATE" not in history and "SSL_CERT_FILE" not in str(client.images.get(tag).attrs["Config"])

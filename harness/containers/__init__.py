@@ -1,9 +1,11 @@
 """Pinned images per model family, single-cell container runs and the Milvus sidecar (the Docker SDK).
 
 Images (data, not code): ``containers/base`` (Debian by digest, non-root user, the harness and its locked
-dependencies), one folder per model family that adds only that family's library, and ``containers/milvus-lite``
-(a Milvus sidecar for machines without a registry). Every image is tagged ``ecombench/<name>:<version>``; its
-id (``sha256:...``, what ``docker image inspect`` reports) is recorded in each result row it produced.
+dependencies), one folder per model family that adds only that family's library, and the Milvus sidecars
+(:data:`SIDECARS`): ``containers/milvus`` (the real Milvus standalone server from the locked ``milvus`` wheel,
+the default) and ``containers/milvus-lite`` (Milvus Lite's gRPC server, the light option). Every image is
+tagged ``ecombench/<name>:<version>``; its id (``sha256:...``, what ``docker image inspect`` reports) is
+recorded in each result row it produced.
 """
 
 from __future__ import annotations
@@ -46,8 +48,24 @@ FAMILIES = {
     "timm": Image("timm", "supervised and self-supervised backbones", model_kinds=_TIMM_KINDS),
     "open_clip": Image("open_clip", "text-image backbones (and timm)", model_kinds=("open_clip", *_TIMM_KINDS)),
 }
-SIDECAR = Image("milvus-lite", "Milvus sidecar: milvus-lite's gRPC server (offline)")
-IMAGES = {image.name: image for image in (BASE, *FAMILIES.values(), SIDECAR)}
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A Milvus sidecar kind (``--milvus-sidecar``): its image and how long its start may take."""
+
+    kind: str
+    image: Image
+    start_timeout_s: float
+
+
+MILVUS_SERVER = Image("milvus", "Milvus sidecar: the real Milvus standalone server (the default)")
+MILVUS_LITE = Image("milvus-lite", "Milvus sidecar: milvus-lite's gRPC server (the light option)")
+#: the Milvus sidecars of retrieval cells on Milvus under --container, by kind; the first is the default. The
+#: server starts in ~5-10 s in its container (its health check also waits for a client call to succeed).
+SIDECARS = {"server": Sidecar("server", MILVUS_SERVER, 240.0), "lite": Sidecar("lite", MILVUS_LITE, 120.0)}
+DEFAULT_SIDECAR = next(iter(SIDECARS))
+IMAGES = {image.name: image for image in (BASE, *FAMILIES.values(), *(s.image for s in SIDECARS.values()))}
 
 
 def get_image(name: str) -> Image:
@@ -60,6 +78,12 @@ def get_family(name: str) -> Image:
     if name not in FAMILIES:
         raise HarnessError(f"unknown model family '{name}' for --container: known are {', '.join(FAMILIES)}")
     return FAMILIES[name]
+
+
+def get_sidecar(kind: str) -> Sidecar:
+    if kind not in SIDECARS:
+        raise HarnessError(f"unknown Milvus sidecar '{kind}' for --milvus-sidecar: known are {', '.join(SIDECARS)}")
+    return SIDECARS[kind]
 
 
 def engine() -> docker.DockerClient:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.containers import BASE, CONTAINERS, FAMILIES, SIDECAR, Image, get_image
+from harness.containers import BASE, CONTAINERS, FAMILIES, SIDECARS, Image, get_image
 from harness.errors import HarnessError
 from harness.provenance import REPO, git_sha
 
@@ -25,7 +25,7 @@ FORWARDED_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_
 
 def build_plan(names: list[str]) -> list[Image]:
     """The images to build, in order: the base first, then each named image (all of them if none is named)."""
-    wanted = [get_image(name) for name in names] or [*FAMILIES.values(), SIDECAR]
+    wanted = [get_image(name) for name in names] or [*FAMILIES.values(), *(s.image for s in SIDECARS.values())]
     return [BASE, *(image for image in dict.fromkeys(wanted) if image is not BASE)]
 
 

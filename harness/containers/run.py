@@ -1,5 +1,11 @@
 """One cell in its family's container, next to a Milvus sidecar on a private Docker network.
 
+The sidecar (a retrieval cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
+with ``--milvus-sidecar lite`` (harness.containers.SIDECARS). It publishes no port to the host, so it runs without
+authentication; the cell waits until its health check passes (bounded, with the container's name and last log
+lines on failure), runs with ``--init`` (PID 1 forwards the stop signal: the server's processes die with it), and
+is removed with its volume after the cell, whatever happens.
+
 The host plans the cell and hands the container its spec (``ecombench execute``). The container reads data
 and weights through read-only mounts, writes its run shard into an exchange folder (read-write), keeps the
 sub-jobs it trains (fine-tunes, top-tune heads) in the host workdir's job folders (read-write mounts, under the
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.containers import SIDECAR, engine, get_family, image_id
+from harness.containers import DEFAULT_SIDECAR, Sidecar, engine, get_family, get_sidecar, image_id
 from harness.errors import HarnessError
 from harness.execute import RunSettings
 from harness.ids import parse_ref
@@ -36,14 +42,13 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
     from docker.models.networks import Network
 
-    from harness.cells import CellSpec
+    from harness.cells import Cell, CellSpec
 
 WORK = "/ecombench/work"  # the harness's workdir inside the container (a tmpfs)
 WEIGHTS = "/ecombench/weights"
 USER = "10001:10001"  # the images' non-root user
 LABELS = {"org.ecombench.managed": "1"}
 SIDECAR_PORT = 19530
-SIDECAR_START_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -192,30 +197,51 @@ def private_network(client: docker.DockerClient) -> Iterator[Network]:
         network.remove()
 
 
-def start_sidecar(client: docker.DockerClient, network: Network) -> tuple[Container, str]:
-    """Start the milvus-lite sidecar on ``network`` (no port published to the host) and wait until it
-    accepts connections. Returns the container and the URI cell containers reach it by."""
+def start_sidecar(
+    client: docker.DockerClient, network: Network, sidecar: Sidecar, timeout_s: float | None = None
+) -> tuple[Container, str]:
+    """Start a Milvus sidecar on ``network`` (no port published to the host) and wait until its health check
+    passes (``timeout_s``, default the kind's). Returns the container and the URI cell containers reach it by;
+    on failure the container is removed and the error names it, with its last log lines."""
     name = f"{network.name}-milvus"
-    image_id(client, SIDECAR)
+    image_id(client, sidecar.image)
     container = client.containers.run(
-        SIDECAR.tag, name=name, network=network.name, detach=True, labels=LABELS, user=USER, read_only=True,
-        tmpfs={"/tmp": "rw,mode=1777"}, security_opt=["no-new-privileges"], **limits(),
+        sidecar.image.tag, name=name, network=network.name, detach=True, labels=LABELS, user=USER, read_only=True,
+        tmpfs={"/tmp": "rw,mode=1777"}, security_opt=["no-new-privileges"], init=True, **limits(),
     )  # fmt: skip
-    deadline = time.monotonic() + SIDECAR_START_S
+    limit = sidecar.start_timeout_s if timeout_s is None else timeout_s
+    deadline = time.monotonic() + limit
     while (state := _state(container))["Status"] == "running" and state.get("Health", {}).get("Status") != "healthy":
         if time.monotonic() > deadline:
             break
         time.sleep(0.5)
     if state.get("Health", {}).get("Status") != "healthy":
-        logs = container.logs(tail=20).decode(errors="replace")
+        logs = container.logs(tail=20).decode(errors="replace").rstrip()
         remove(container)
-        raise HarnessError(f"the Milvus sidecar {name} did not become healthy (state {state['Status']}):\n{logs}")
+        how = f"exited with code {state.get('ExitCode')}" if state["Status"] != "running" else f"within {limit:g} s"
+        raise HarnessError(
+            f"the Milvus {sidecar.kind} sidecar {name} ({sidecar.image.tag}) did not become healthy ({how}); "
+            f"last log lines:\n{logs}"
+        )
     return container, f"http://{name}:{SIDECAR_PORT}"
 
 
 def _state(container: Container) -> dict[str, Any]:
     container.reload()
     return dict(container.attrs["State"])
+
+
+def sidecar_for(cell: Cell, settings: RunSettings, kind: str) -> Sidecar | None:
+    """The Milvus sidecar a cell needs: one of ``kind`` for a retrieval cell on Milvus without --milvus-uri, else
+    None. A cell whose parameters ask for the real server (``milvus = "server"``) is refused a lite sidecar."""
+    sidecar = get_sidecar(kind)
+    if cell.suite != "retrieval" or cell.params.get("backend") != "milvus" or settings.milvus_uri is not None:
+        return None
+    if cell.params.get("milvus") == "server" and sidecar.kind != "server":
+        raise HarnessError(
+            f"cell {cell.label()} asks for milvus='server': run it with --milvus-sidecar server, not {sidecar.kind}"
+        )
+    return sidecar
 
 
 def family_for(model: str) -> str:
@@ -235,10 +261,12 @@ def run_in_container(
     timeout_s: float,
     echo: Callable[[str], None],
     family: str | None = None,
+    milvus_sidecar: str = DEFAULT_SIDECAR,
 ) -> Shard:
     """Run the planned cell in its family's image (``ecombench execute`` of its spec), then take back its shard.
 
-    A retrieval cell on Milvus with no ``settings.milvus_uri`` gets a milvus-lite sidecar.
+    A retrieval cell on Milvus with no ``settings.milvus_uri`` gets a Milvus sidecar of kind ``milvus_sidecar``
+    (``server``: the real server; ``lite``: Milvus Lite); the kind and its image id go into the row's provenance.
     """
     import dataclasses
 
@@ -250,6 +278,7 @@ def run_in_container(
         raise HarnessError(
             f"model '{cell.model}' is not in the {family} image: it runs {', '.join(image.model_kinds)} ids"
         )
+    sidecar = sidecar_for(cell, settings, milvus_sidecar)
     client = engine()
     digest = image_id(client, image)
     exchange = settings.workdir.absolute() / "containers" / uuid.uuid4().hex[:12]
@@ -262,14 +291,14 @@ def run_in_container(
     )
     env |= {"ECOMBENCH_IMAGE_DIGEST": digest, "ECOMBENCH_IMAGE": image.tag, "HOME": "/tmp", "HF_HUB_OFFLINE": "1"}
     device = settings.extraction.device
-    sidecar = cell.suite == "retrieval" and cell.params.get("backend") == "milvus"
     container = None
     try:
         with private_network(client) as network:
             uri = settings.milvus_uri
-            if uri is None and sidecar:
-                uri = start_sidecar(client, network)[1]
-                env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, SIDECAR)
+            if sidecar is not None:
+                uri = start_sidecar(client, network, sidecar)[1]
+                env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, sidecar.image)
+                env["ECOMBENCH_MILVUS_SIDECAR"] = sidecar.kind
             inside = dataclasses.replace(
                 settings, workdir=Path(WORK), milvus_uri=uri, ingest=False, shared_cache=Path(SHARED_CACHE)
             )
