@@ -9,7 +9,7 @@
     nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
     nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
     nox -s tensorflow     the tensorflow extra (~270 MB wheel) and the KERAS_BACKEND=tensorflow top-tuning test
-    nox -s containers     images + one cell in a container against the Milvus sidecar, on a real Docker engine
+    nox -s containers     images + cells in a container against the Milvus server sidecar, on a real Docker engine
 
 Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
 """
@@ -127,9 +127,10 @@ def tensorflow(session: nox.Session) -> None:
 @nox.session
 def containers(session: nox.Session) -> None:
     """The container path on a real Docker engine (CI; root on Debian, no registry): install and start the
-    engine if needed, debootstrap a local Debian base image, build the base, timm and milvus-lite images
-    (BuildKit; the CA bundle as a build secret), run a retrieval cell in the timm container against the
-    sidecar, ingest its shard and check the rows and image ids (tests marked ``docker``). Containers, networks
+    engine if needed, debootstrap a local Debian base image, build the base, timm, milvus (the real server)
+    and milvus-lite images (BuildKit; the CA bundle as a build secret), run a retrieval cell in the timm
+    container against the server sidecar (metrics equal to the exact backend's) and against the lite one,
+    ingest its shard and check the rows and image ids (tests marked ``docker``). Containers, networks
     and volumes are removed by the harness, also on failure; dangling images of earlier builds are pruned."""
     install(session)
     session.run("containers/engine.sh", external=True)

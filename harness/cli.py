@@ -524,7 +524,9 @@ def datasets_info(
 
 @containers_app.command("build")
 def containers_build(
-    names: Annotated[list[str] | None, typer.Argument(help="a family, milvus-lite or base (default: all)")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="a family, milvus, milvus-lite or base (default: all)")
+    ] = None,
     base_image: Annotated[
         str | None, typer.Option(help="Debian image the base is built FROM (default: the digest-pinned debian)")
     ] = None,

@@ -10,8 +10,8 @@ interfaces, with no option for a listen address (only its embedded etcd is on lo
 with Milvus authorization on, and the ``root`` password is replaced right after the health check by a secret
 generated per start (``secrets.token_urlsafe``), kept only in ``state.json``: the proxy refuses any client
 without it. The internal component ports stay reachable from the network; on a shared host put a firewall
-in front, or use ``run --container``, whose sidecar's network is private (that sidecar is Milvus Lite: no
-server image is built yet).
+in front, or use ``run --container``, whose sidecar (this server, ``containers/milvus/``) is on a private
+network.
 
 One server per host: the embedded etcd's peer port (2380) is fixed, so a second start in another workdir is
 a clear error naming the way out (stop the other, or ``--milvus-uri`` to it). Start is health-checked
