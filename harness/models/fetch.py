@@ -68,7 +68,7 @@ def hub_unreachable(timeout_s: float = 5.0, url: str = "") -> str:
     if not url and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         return "HF_HUB_OFFLINE is set"
     endpoint = urlparse(url or os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = endpoint.hostname or "huggingface.co", endpoint.port or 443
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             return ""
@@ -81,7 +81,7 @@ def fetch(model_ids: list[str]) -> list[Fetched]:
     from harness.models import model_fingerprint, parse_model_id
 
     results: list[Fetched] = []
-    unreachable: dict[str, str] = {}  # host -> why not (checked once per host)
+    unreachable: dict[str, str] = {}  # host[:port] -> why not (checked once each)
     for model_id in dict.fromkeys(model_ids):
         ref = parse_model_id(model_id)
         if not model_fingerprint(model_id)["missing"]:
@@ -93,7 +93,7 @@ def fetch(model_ids: list[str]) -> list[Fetched]:
             results.append(Fetched(model_id, "manual", why))
             continue
         source = SOURCES[ref.kind](ref) if ref.kind in SOURCES else ""
-        host = (urlparse(source).hostname or "") if source else ""
+        host = urlparse(source).netloc
         if host not in unreachable:
             unreachable[host] = hub_unreachable(url=source)
         if unreachable[host]:
