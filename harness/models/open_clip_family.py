@@ -59,29 +59,38 @@ def hub_repo(ref: Ref) -> str:
     return repo
 
 
-def create(ref: Ref, random_init: bool) -> tuple[Any, Callable[..., torch.Tensor]]:
-    """open_clip's model and eval transform, from a tag or a hub repository, offline."""
+def hub_call(ref: Ref, random_init: bool, hint: str) -> tuple[str, dict[str, Any]]:
+    """open_clip's arguments for ``hf-hub:<org>/<repo>``, once its files are known to be in the cache: open_clip
+    itself would only warn about missing weights and initialise randomly."""
+    repo = hub_repo(ref)
+    files = open_clip_hub_files(repo, random_init)
+    absent = [str(p) for p in files if not p.is_file()] if files else [f"the repository {repo}"]
+    if absent:
+        raise missing_weights_error(ref, hint, FileNotFoundError(f"not cached: {', '.join(absent)}"))
+    return ref.name, {"load_weights": not random_init}
+
+
+def tag_call(ref: Ref, random_init: bool) -> tuple[str, dict[str, Any]]:
+    """open_clip's arguments for ``<architecture>@<tag>``."""
     import open_clip
 
+    architecture, tag = ref.split_at()
+    if not random_init and not tag:
+        raise HarnessError(
+            f"model id '{ref}' names no pretrained tag: write open_clip:{architecture}@<tag> "
+            "(see open_clip.list_pretrained()) or add [init=random]"
+        )
+    if architecture not in open_clip.list_models():
+        raise HarnessError(f"unknown open_clip architecture '{architecture}' in model id '{ref}'")
+    return architecture, {"pretrained": None if random_init else tag}
+
+
+def create(ref: Ref, random_init: bool) -> tuple[Any, Callable[..., torch.Tensor]]:
+    """open_clip's model and eval transform, from a tag or a hub repository, offline."""
     hint = f'python -c "import open_clip; {download_call(ref)}"'
-    kwargs: dict[str, Any]
-    if ref.name.startswith(HF_HUB):
-        repo = hub_repo(ref)
-        files = open_clip_hub_files(repo, random_init)
-        absent = [str(p) for p in files if not p.is_file()] if files else [f"the repository {repo}"]
-        if absent:  # open_clip would only warn about missing weights and initialise randomly
-            raise missing_weights_error(ref, hint, FileNotFoundError(f"not cached: {', '.join(absent)}"))
-        name, kwargs = ref.name, {"load_weights": not random_init}
-    else:
-        architecture, tag = ref.split_at()
-        if not random_init and not tag:
-            raise HarnessError(
-                f"model id '{ref}' names no pretrained tag: write open_clip:{architecture}@<tag> "
-                "(see open_clip.list_pretrained()) or add [init=random]"
-            )
-        if architecture not in open_clip.list_models():
-            raise HarnessError(f"unknown open_clip architecture '{architecture}' in model id '{ref}'")
-        name, kwargs = architecture, {"pretrained": None if random_init else tag}
+    name, kwargs = hub_call(ref, random_init, hint) if ref.name.startswith(HF_HUB) else tag_call(ref, random_init)
+    import open_clip
+
     try:
         with asked_for_random_init() if random_init else nullcontext():
             model, _, transform = open_clip.create_model_and_transforms(name, **kwargs)
@@ -94,10 +103,10 @@ def load(ref: Ref) -> EmbeddingModel:
     check_options(ref, OPTIONS, "model")
     random_init, seed = init_options(ref)
     offline_hub()
-    import open_clip
-
     torch.manual_seed(seed)
     model, transform = create(ref, random_init)
+    import open_clip
+
     preprocessing = {"library": "open_clip", **open_clip.get_model_preprocess_cfg(model)}
     # Only the image tower is needed: encode_image(x) is visual(x) before the optional normalisation.
     visual = model.visual.eval()
