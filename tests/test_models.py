@@ -90,6 +90,12 @@ def test_checkpoint_loads_the_files_weights(checkpoint: Path, tmp_path: Path) ->
     other = tmp_path / "other.safetensors"
     save_test_vit(other, seed=8)
     assert load_model(f"checkpoint:test_vit@{other}").weights_digest != model.weights_digest
+    pth = tmp_path / "tuned.pth"  # the same tensors as a torch file, read with weights_only=True
+    torch.save(saved, pth)
+    assert load_model(f"checkpoint:test_vit@{pth}").weights_digest == model.weights_digest
+    torch.save({"state_dict": saved, "epoch": 3}, pth)
+    with pytest.raises(HarnessError, match=r"holds no flat state dict of tensors \(found dict, int\)"):
+        load_model(f"checkpoint:test_vit@{pth}")
 
 
 @pytest.mark.parametrize(
