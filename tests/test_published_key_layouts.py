@@ -153,7 +153,9 @@ def test_maws_vit_b16_maps_tensor_for_tensor_onto_timm_and_embeds_like_an_indepe
     state = random_state(layout, seed=5)
     entry = CHECKPOINTS["vit_base_patch16_224@maws"]
     assert entry.url == "https://dl.fbaipublicfiles.com/maws/pretrain/maws/vit_b16.pt"
-    torch.save(state, torch_home / "vit_b16.pt")
+    torch.save(random_state(layout, seed=6), torch_home / "vit_b16.pt")  # e.g. MAE's file of the same name
+    assert model_fingerprint("published:vit_base_patch16_224@maws")["missing"]  # is not taken for MAWS's
+    torch.save(state, torch_home / "maws_pretrain_maws_vit_b16.pt")
 
     model = load_model("published:vit_base_patch16_224@maws")
     loaded = model.module.state_dict()
@@ -220,6 +222,7 @@ def test_weights_fetch_says_when_the_publishers_host_is_not_reachable(
 ) -> None:
     gone = Published("http://127.0.0.1:9/gone.pth", "resnet18", "test", "none")  # nothing listens on port 9
     monkeypatch.setitem(CHECKPOINTS, "resnet18@gone", gone)
+    assert len({e.filename for e in CHECKPOINTS.values()}) == len(CHECKPOINTS)  # one cache file per entry
     results = fetch(["published:resnet18@gone", "pixels:4"])
     assert [r.status for r in results] == ["unreachable", "present"], results
     assert "cannot fetch: 127.0.0.1:9 is not reachable (no connection to 127.0.0.1:9" in results[0].message

@@ -2,7 +2,7 @@
 
 Each entry names a file its authors publish at a URL, the timm architecture whose tensors it holds, how its
 key names become timm's, and the evaluation preprocessing of the authors' own code. ``ecombench weights fetch``
-downloads the file into torch hub's cache (``$TORCH_HOME/hub/checkpoints/<basename>``), where the
+downloads the file into torch hub's cache (``$TORCH_HOME/hub/checkpoints/<basename or cache_name>``), where the
 ``published:`` family (harness/models/published_family.py) reads it offline with ``torch.load(weights_only=True)``
 and loads it strictly, only the classifier head excepted.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
@@ -47,6 +48,8 @@ class Published:
             interpolation, crop_pct, crop_mode, input_size), overlaid on the architecture's defaults.
         convert: source state dict -> the same tensors under timm's names (no tensor changes value).
         sha256: of the file, where its publisher gives one ("" when not: the load records the digest it read).
+        cache_name: the file's name in torch hub's cache where the URL's basename is ambiguous (MAWS and MAE
+            both publish a ``vit_b16.pt`` of the same layout: a stray one must not load as the other).
     """
 
     url: str
@@ -56,10 +59,11 @@ class Published:
     preprocessing: Mapping[str, Any] = field(default_factory=dict)
     convert: Callable[[State], State] = same_names
     sha256: str = ""
+    cache_name: str = ""
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.cache_name or self.url.rsplit("/", 1)[-1]
 
 
 #: ``published:<architecture>@<tag>`` -> the checkpoint
@@ -83,8 +87,17 @@ CHECKPOINTS: dict[str, Published] = {
         "@ cce939c47bd8f905bdb50732b445772690defcd4",
         licence="CC-BY-NC-4.0",
         preprocessing=evaluation(crop_pct=1.0),
+        cache_name="maws_pretrain_maws_vit_b16.pt",
     ),
 }
+
+
+def cached(entry: Published) -> list[Path]:
+    """The entry's file in torch hub's cache, if it is there."""
+    from harness.models.weights import torch_hub_dir
+
+    path = torch_hub_dir() / entry.filename
+    return [path] if path.is_file() else []
 
 
 def lookup(architecture: str, tag: str, model_id: str) -> Published:

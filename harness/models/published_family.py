@@ -15,8 +15,8 @@ from harness.ids import Ref, check_options
 from harness.models import timm_family
 from harness.models.base import EmbeddingModel, init_options, state_digest
 from harness.models.checkpoint_family import file_sha256, load_body, read_state
-from harness.models.published import Published, lookup
-from harness.models.weights import torch_hub_dir, torch_hub_file
+from harness.models.published import Published, cached, lookup
+from harness.models.weights import torch_hub_dir
 
 OPTIONS = {"init", "seed"}
 
@@ -53,7 +53,7 @@ def load(ref: Ref) -> EmbeddingModel:
     random_init, seed = init_options(ref)
     architecture, tag = ref.split_at()
     entry = lookup(architecture, tag, str(ref))
-    files = [] if random_init else torch_hub_file(entry.url)
+    files = [] if random_init else cached(entry)
     if not random_init and not files:
         raise missing_file_error(ref, entry)
     model = build(ref, entry, seed)

@@ -110,10 +110,10 @@ def checkpoint_files(ref: Ref) -> list[Path]:
 
 
 def published_files(ref: Ref) -> list[Path]:
-    from harness.models.published import CHECKPOINTS
+    from harness.models.published import CHECKPOINTS, cached
 
     entry = CHECKPOINTS.get(ref.name)
-    return [] if entry is None or is_random(ref) else torch_hub_file(entry.url)
+    return [] if entry is None or is_random(ref) else cached(entry)
 
 
 def lite0_file() -> Path:
