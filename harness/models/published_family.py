@@ -75,7 +75,7 @@ def load(ref: Ref) -> EmbeddingModel:
         module=model.eval(),
         transform=transform,  # type: ignore[arg-type]
         embed=timm_family.pooled_embedding(model),
-        preprocessing={**preprocessing, "weights": entry.url},
+        preprocessing={**preprocessing, "weights": entry.url if files else "random init"},
         weights_digest=state_digest(model),
         random_init=random_init,
         extra=extra,
