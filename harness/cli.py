@@ -460,13 +460,14 @@ def models_list(workdir: Workdir = Path(".ecombench")) -> None:
     for column in ("family", "id grammar", "description"):
         families.add_column(column)
     for name, family in FAMILIES.items():
-        families.add_row(name, family.grammar, family.description)
+        families.add_row(name, escape(family.grammar), escape(family.description))
     console.print(families)
     models = Table(title="catalogue (the paper's backbones)")
-    for column in ("id", "pretraining", "name"):
-        models.add_column(column)
+    for column in ("id", "pretraining", "name", "weights (source; licence)"):
+        models.add_column(column, overflow="fold")
     for entry in catalog():
-        models.add_row(escape(entry["id"]), entry["pretraining"], entry["name"])
+        cells = (entry["id"], entry["pretraining"], entry["name"], entry.get("weights", ""))
+        models.add_row(*map(escape, cells))
     console.print(models)
     tuned = finished_jobs(workdir)
     if tuned:

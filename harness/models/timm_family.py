@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from harness.errors import HarnessError
@@ -29,7 +31,10 @@ def describe(model: torch.nn.Module) -> tuple[dict[str, object], object]:
     return {"library": "timm", **config}, transform
 
 
-def create(ref: Ref, architecture: str, pretrained: bool, seed: int) -> torch.nn.Module:
+def create(
+    ref: Ref, architecture: str, pretrained: bool, seed: int, pretrained_cfg_overlay: dict[str, object] | None = None
+) -> torch.nn.Module:
+    """``pretrained_cfg_overlay``: pretrained-config fields to set (e.g. a published checkpoint's preprocessing)."""
     import timm
 
     if not timm.is_model(architecture):
@@ -39,7 +44,8 @@ def create(ref: Ref, architecture: str, pretrained: bool, seed: int) -> torch.nn
         )
     torch.manual_seed(seed)
     try:
-        model = timm.create_model(architecture, pretrained=pretrained)
+        extra: dict[str, Any] = {"pretrained_cfg_overlay": pretrained_cfg_overlay} if pretrained_cfg_overlay else {}
+        model = timm.create_model(architecture, pretrained=pretrained, **extra)
     except (OSError, RuntimeError, ValueError) as exc:
         if not pretrained:
             raise

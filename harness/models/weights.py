@@ -27,10 +27,26 @@ def hf_repo_files(repo_id: str) -> list[Path]:
     return sorted(p for p in snapshots.rglob("*") if p.is_file()) if snapshots.is_dir() else []
 
 
+def hf_snapshot(repo_id: str) -> Path | None:
+    """The cached snapshot huggingface_hub resolves offline for ``repo_id``: the one ``refs/main`` names (else
+    the most recent); None when the repository is not cached."""
+    repo = hf_hub_cache() / f"models--{repo_id.strip('/').replace('/', '--')}"
+    ref = repo / "refs" / "main"
+    if ref.is_file() and (named := repo / "snapshots" / ref.read_text().strip()).is_dir():
+        return named
+    snapshots = sorted((p for p in (repo / "snapshots").glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    return snapshots[-1] if snapshots else None
+
+
+def torch_hub_dir() -> Path:
+    """torch hub's download folder for checkpoints, resolved as torch.hub.get_dir() resolves it."""
+    home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch")
+    return home.expanduser() / "hub" / "checkpoints"
+
+
 def torch_hub_file(url: str) -> list[Path]:
     """The file torch.hub caches for ``url`` ($TORCH_HOME/hub/checkpoints/<basename>), if it is there."""
-    home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "torch")
-    path = home.expanduser() / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    path = torch_hub_dir() / url.rsplit("/", 1)[-1]
     return [path] if url and path.is_file() else []
 
 
@@ -55,7 +71,30 @@ def timm_files(ref: Ref) -> list[Path]:
     return (hf_repo_files(cfg.hf_hub_id) if cfg.hf_hub_id else []) or torch_hub_file(url)
 
 
+#: open_clip's ``hf-hub:<org>/<repo>`` schema: the model's config and weights live in that hub repository
+HF_HUB = "hf-hub:"
+#: what open_clip reads from such a repository: its config, then the first weights file present
+OPEN_CLIP_CONFIG = "open_clip_config.json"
+OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def open_clip_hub_files(repo_id: str, random_init: bool = False) -> list[Path]:
+    """The cached config and weights file open_clip loads for ``hf-hub:<repo_id>`` (only the config for a
+    random init). A file the cache lacks is still listed, so the model counts as missing: open_clip itself
+    would only warn and initialise randomly. [] for pretrained weights of a repository not cached at all."""
+    snapshot = hf_snapshot(repo_id)
+    if snapshot is None:
+        return [hf_hub_cache() / f"models--{repo_id.replace('/', '--')}" / OPEN_CLIP_CONFIG] if random_init else []
+    config = snapshot / OPEN_CLIP_CONFIG
+    if random_init:
+        return [config]
+    present = [snapshot / name for name in OPEN_CLIP_WEIGHTS if (snapshot / name).is_file()]
+    return [config, (present or [snapshot / OPEN_CLIP_WEIGHTS[0]])[0]]
+
+
 def open_clip_files(ref: Ref) -> list[Path]:
+    if ref.name.startswith(HF_HUB):
+        return open_clip_hub_files(ref.name.removeprefix(HF_HUB), is_random(ref))
     if is_random(ref):
         return []
     architecture, tag = ref.split_at()
@@ -68,6 +107,13 @@ def open_clip_files(ref: Ref) -> list[Path]:
 
 def checkpoint_files(ref: Ref) -> list[Path]:
     return [Path(ref.split_at()[1]).expanduser()]
+
+
+def published_files(ref: Ref) -> list[Path]:
+    from harness.models.published import CHECKPOINTS, cached
+
+    entry = CHECKPOINTS.get(ref.name)
+    return [] if entry is None or is_random(ref) else cached(entry)
 
 
 def lite0_file() -> Path:
