@@ -49,13 +49,16 @@ def default_workers() -> int:
 @dataclass(frozen=True)
 class ExtractionSettings:
     """How the forward passes run. ``precision`` and ``channels_last`` change the numbers, so they are part
-    of the embedding cache key; batch size and workers change only the speed."""
+    of the embedding cache key (and of a cell's key, harness.identity); batch size, workers and ``image_cache``
+    (decode and resize once into harness.image_cache, normalise on the device: the same numbers) change only
+    the speed."""
 
     batch_size: int = 32
     workers: int = 2
     device: str = "cpu"
     precision: str = "fp32"
     channels_last: bool = False
+    image_cache: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -64,6 +67,20 @@ class ExtractionSettings:
     @property
     def on_cuda(self) -> bool:
         return self.device.startswith("cuda")
+
+    @property
+    def numerics(self) -> dict[str, Any]:
+        """The settings that change the numbers, where not the defaults (see ``numeric_settings``)."""
+        return numeric_settings(self.precision, self.channels_last)
+
+
+def numeric_settings(precision: str = "fp32", channels_last: bool = False) -> dict[str, Any]:
+    """The extraction settings that change the numbers, only where they are not the defaults: what a cell key
+    and an embedding cache key take in, so every key made before these settings existed stays as it was."""
+    if precision not in PRECISIONS:
+        raise HarnessError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    return {**({"precision": precision} if precision != "fp32" else {}),
+            **({"channels_last": True} if channels_last else {})}  # fmt: skip
 
 
 class EmbeddingCache:
@@ -95,10 +112,7 @@ class EmbeddingCache:
             "preprocessing": model.preprocessing,
             "device": device.partition(":")[0],
         }
-        if precision != "fp32":  # only where not the default: older fp32 entries keep their keys
-            fields["precision"] = precision
-        if channels_last:
-            fields["channels_last"] = True
+        fields.update(numeric_settings(precision, channels_last))  # older fp32 entries keep their keys
         return content_key(fields, length=64)
 
     def path(self, key: str) -> Path:
