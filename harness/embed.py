@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from harness.datasets.base import Dataset, Item, Manifest
+    from harness.image_cache import SplitTransform
     from harness.models.base import EmbeddingModel
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,11 @@ class EmbeddingCache:
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.npy"
+
+    @property
+    def images(self) -> Path:
+        """The workdir's decoded-image cache (harness.image_cache), beside this one."""
+        return self.root.parent / "images"
 
     def load(self, key: str) -> np.ndarray | None:
         """The stored array, or None where there is none or it is unreadable (a zero-byte or torn file, as a
@@ -217,13 +224,34 @@ def split_embeddings(
     items = [manifest.items[i] for i in manifest.indices(split)]
     if not items:
         raise HarnessError(f"dataset '{dataset.id}' has no images in split '{split}'")
-    array = extract(model, dataset, items, settings, label=f"{model.model_id} on {dataset.id}/{split}")
+    label = f"{model.model_id} on {dataset.id}/{split}"
+    pixels = cached_pixels(model, dataset, split, items, cache, settings) if settings.image_cache else None
+    if pixels is None:
+        array = extract(model, dataset, items, settings, label)
+    else:
+        array = extract_pixels(model, *pixels, settings, label)
     meta = {"model": model.model_id, "dataset": dataset.id, "split": split, "shape": array.shape,
             "precision": settings.precision, "channels_last": settings.channels_last,
             # the row order, for an outside checker: sha256 of the items' keys, one per line, in row order
             "item_keys_sha256": item_keys_digest([item.key for item in items])}  # fmt: skip
     cache.store(key, array, {**meta, "weights": model.weights_digest, "manifest": manifest.digest})
     return array, False
+
+
+def cached_pixels(
+    model: EmbeddingModel, dataset: Dataset, split: str, items: list[Item], cache: EmbeddingCache,
+    settings: ExtractionSettings,
+) -> tuple[np.ndarray, SplitTransform] | None:  # fmt: skip
+    """The split decoded and resized once (harness.image_cache) with the model's device-side rest, or None
+    where the model's transform is not cacheable (it then decodes per model, as without the cache)."""
+    from harness.image_cache import ImageCache, split_transform
+
+    transform = split_transform(model.transform)
+    if transform is None:
+        log.info("image cache: the preprocessing of %s is not resize/crop + ToTensor + Normalize", model.model_id)
+        return None
+    pixels, _ = ImageCache(cache.images).get(dataset, split, items, transform, settings.workers)
+    return pixels, transform
 
 
 class _Images:
@@ -259,10 +287,7 @@ def extract(
     overlaps the copy and the forward pass; ``settings.precision`` (autocast) and ``channels_last`` apply
     where set. The CPU default (fp32, contiguous) is the plain path it always was.
     """
-    import torch
     from torch.utils.data import DataLoader
-
-    from harness.progress import progress_bar
 
     loader: DataLoader[tuple[torch.Tensor | None, list[str]]] = DataLoader(
         _Images(dataset, items, model),  # type: ignore[arg-type]
@@ -274,6 +299,45 @@ def extract(
         persistent_workers=settings.workers > 0,
         prefetch_factor=4 if settings.workers > 0 else None,
     )
+
+    def batches(device: torch.device, memory_format: torch.memory_format) -> Iterator[torch.Tensor]:
+        for batch, errors in loader:
+            if batch is None:
+                raise HarnessError(errors[0])
+            yield batch.to(device, non_blocking=True, memory_format=memory_format)
+
+    return _forward(model, settings, label, len(items), batches)
+
+
+def extract_pixels(
+    model: EmbeddingModel, pixels: np.ndarray, transform: SplitTransform, settings: ExtractionSettings, label: str
+) -> np.ndarray:
+    """``extract`` over cached uint8 pixels (harness.image_cache): slices of the memory-mapped array are copied
+    to the device (pinned, without blocking, on CUDA) and normalised there."""
+    import torch
+
+    def batches(device: torch.device, memory_format: torch.memory_format) -> Iterator[torch.Tensor]:
+        for start in range(0, len(pixels), settings.batch_size):
+            host = torch.from_numpy(np.array(pixels[start : start + settings.batch_size]))  # a writable copy
+            if settings.on_cuda:
+                host = host.pin_memory()
+            yield transform.normalise(host.to(device, non_blocking=True), memory_format)
+
+    return _forward(model, settings, label, len(pixels), batches)
+
+
+def _forward(
+    model: EmbeddingModel,
+    settings: ExtractionSettings,
+    label: str,
+    total: int,
+    batches: Callable[[torch.device, torch.memory_format], Iterator[torch.Tensor]],
+) -> np.ndarray:
+    """The forward loop both extraction paths share: ``batches`` yields input batches already on the device."""
+    import torch
+
+    from harness.progress import progress_bar
+
     device = torch.device(settings.device)
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it
@@ -281,11 +345,9 @@ def extract(
         model.module.to(memory_format=memory_format)
     chunks: list[np.ndarray] = []
     with torch.inference_mode(), forward_precision(settings), progress_bar(transient=True) as progress:
-        task = progress.add_task(f"embedding {label}", total=len(items))
-        for batch, errors in loader:
-            if batch is None:
-                raise HarnessError(errors[0])
-            features = model.embed(batch.to(device, non_blocking=True, memory_format=memory_format))
+        task = progress.add_task(f"embedding {label}", total=total)
+        for batch in batches(device, memory_format):
+            features = model.embed(batch)
             chunks.append(features.float().cpu().numpy())
             progress.advance(task, len(batch))
     if settings.channels_last:  # the next user of this model (fine-tuning, the cost suite) expects the default
