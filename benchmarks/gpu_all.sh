@@ -10,8 +10,8 @@
 # see /work/.library/device/README.md); no internet: models are random-init timm models. Output: one log
 # under ${OUT:-/tmp}/gpu_all.log. The cost claim runs last (the longest step: its top-tune search is the
 # paper preset's, run in full, at --scale 0.05 of SOP; the ratio is about scale-free, both sides being linear in
-# the images). SKIP="cost_claim image_cache ..." leaves steps out (names: extraction finetune toptune
-# image_cache cost_claim), e.g. to rerun only the one that failed.
+# the images). SKIP="cost_claim image_cache ..." leaves steps out (names: extraction finetune image_cache
+# gpu_decode toptune cost_claim), e.g. to rerun only the one that failed.
 set -euo pipefail
 device=cuda quick=0
 while [ $# -gt 0 ]; do
@@ -31,6 +31,7 @@ if [ "$quick" = 1 ]; then
       --workers 0 --iterations 3)
   ic=(--models "timm:test_efficientnet[init=random],timm:test_vit[init=random]" --images 32 --size 128
       --batch-size 8 --workers 1)
+  gd=(--model "timm:test_efficientnet[init=random]" --images 32 --size 256 --batch-size 8 --workers 1)
   cc=(--model "timm:test_resnet[init=random]" --scale 0.001 --size 64 --finetune-preset smoke
       --toptune-preset smoke --epochs 2 --workers 0 --batch-size 16)
 else
@@ -40,6 +41,7 @@ else
       --workers "$cores" --iterations 20)
   ic=(--models "timm:resnet50[init=random],timm:resnet101[init=random]" --images 4096 --size 512
       --batch-size 256 --workers "$cores" --precision bf16)
+  gd=(--model "timm:resnet50[init=random]" --images 4096 --size 512 --batch-size 256 --workers "$cores")
   cc=(--model "timm:resnet50[init=random]" --scale 0.05 --size 500 --finetune-preset paper
       --toptune-preset paper --epochs 3 --workers "$cores" --batch-size 256 --precision bf16)
 fi
@@ -62,6 +64,10 @@ step() { case "$skip" in *" $1 "*) echo "== $1: skipped (SKIP)"; return 1 ;; esa
   if step image_cache; then
     echo "two models with the same preprocessing, with and without the decoded-image cache"
     $py benchmarks/image_cache.py "${ic[@]}" --device "$device"
+  fi
+  if step gpu_decode; then
+    echo "JPEG decode + resize on the device (decode_jpeg: nvJPEG on CUDA) vs PIL in workers"
+    $py benchmarks/gpu_decode.py "${gd[@]}" --device "$device"
   fi
   if step toptune; then
   echo "top-tuning head on the cell's device"
