@@ -692,6 +692,9 @@ def bench_full(
     device: Device = "cpu",
     batch_size: BatchSize = 32,
     workers: Workers = 2,
+    precision: Precision = None,
+    channels_last: ChannelsLast = None,
+    image_cache: ImageCache = False,
     estimate_for: EstimateFor = None,
     devices: Devices = 1,
     out: Annotated[Path, typer.Option(help="folder of the rendered reports")] = Path("reports/bench-full"),
@@ -716,7 +719,8 @@ def bench_full(
         data_root = data_root or str(make_replicas)
     formats = parse_formats(format)
     grid_ = load_grid(spec, data_root, _data(data))
-    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False, grid=grid_)
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False, precision, channels_last,
+                         image_cache, grid_)  # fmt: skip
     preview = make_dry_run(grid_, device, workdir, db, _estimate_device(device, estimate_for),
                            settings.extraction.numerics)  # fmt: skip
     show(preview, spec, console, devices, cells=dry_run)
