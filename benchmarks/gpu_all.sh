@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 py=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-log=${OUT:-/tmp}/gpu_all.log
+log=${LOG:-${OUT:-/tmp}/gpu_all.log}  # LOG=...: another file, e.g. for a second run with SKIP
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=torch PYTHONPATH=".:benchmarks:${PYTHONPATH:-}"
 cores=$($py -c "from harness.embed import default_workers; print(default_workers())")
 if [ "$quick" = 1 ]; then
