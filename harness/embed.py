@@ -312,18 +312,51 @@ def extract(
 def extract_pixels(
     model: EmbeddingModel, pixels: np.ndarray, transform: SplitTransform, settings: ExtractionSettings, label: str
 ) -> np.ndarray:
-    """``extract`` over cached uint8 pixels (harness.image_cache): slices of the memory-mapped array are copied
-    to the device (pinned, without blocking, on CUDA) and normalised there."""
+    """``extract`` over cached uint8 pixels (harness.image_cache): batches of the memory-mapped array are read
+    (in up to 2 worker processes, so reading and pinning the next batch overlaps the forward pass), copied to
+    the device (pinned, without blocking, on CUDA) and normalised there."""
     import torch
+    from torch.utils.data import DataLoader
+
+    filename = getattr(pixels, "filename", None)
+    source = _PixelBatches(Path(filename), len(pixels), settings.batch_size) if filename else None
+    workers = min(2, settings.workers) if source is not None else 0
+    loader: DataLoader[torch.Tensor] | None = None
+    if source is not None and workers:
+        loader = DataLoader(source, batch_size=None, num_workers=workers, pin_memory=settings.on_cuda,  # type: ignore[arg-type]
+                            worker_init_fn=die_with_parent, prefetch_factor=2)  # fmt: skip
 
     def batches(device: torch.device, memory_format: torch.memory_format) -> Iterator[torch.Tensor]:
-        for start in range(0, len(pixels), settings.batch_size):
-            host = torch.from_numpy(np.array(pixels[start : start + settings.batch_size]))  # a writable copy
-            if settings.on_cuda:
+        if loader is not None:
+            hosts: Iterator[torch.Tensor] = iter(loader)
+        else:
+            hosts = (torch.from_numpy(np.array(pixels[start : start + settings.batch_size]))  # a writable copy
+                     for start in range(0, len(pixels), settings.batch_size))  # fmt: skip
+        for host in hosts:
+            if settings.on_cuda and not host.is_pinned():
                 host = host.pin_memory()
             yield transform.normalise(host.to(device, non_blocking=True), memory_format)
 
     return _forward(model, settings, label, len(pixels), batches)
+
+
+class _PixelBatches:
+    """Batch ``i`` of a memory-mapped image cache entry, opened in the worker (a memmap pickles as a copy)."""
+
+    def __init__(self, path: Path, count: int, batch_size: int) -> None:
+        self.path, self.count, self.batch_size = path, count, batch_size
+        self._array: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        import torch
+
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        start = index * self.batch_size
+        return torch.from_numpy(np.array(self._array[start : start + self.batch_size]))
 
 
 def _forward(

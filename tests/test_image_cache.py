@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from harness.datasets import resolve_dataset
-from harness.embed import EmbeddingCache, ExtractionSettings, split_embeddings
+from harness.embed import EmbeddingCache, ExtractionSettings, _PixelBatches, split_embeddings
 from harness.execute import RunSettings
 from harness.image_cache import ImageCache, entry_key, split_transform
 from harness.models import load_model
@@ -29,10 +29,14 @@ def digits() -> object:
 
 def embeddings(model: object, dataset: object, workdir: Path, **settings: object) -> tuple[np.ndarray, bool]:
     return split_embeddings(model, dataset, "test", EmbeddingCache(workdir / "embeddings"),  # type: ignore[arg-type]
-                            ExtractionSettings(8, 0, **settings))  # type: ignore[arg-type]  # fmt: skip
+                            ExtractionSettings(**{"batch_size": 8, "workers": 0, **settings}))  # type: ignore[arg-type]  # fmt: skip
 
 
-@pytest.mark.parametrize("settings", [{}, {"precision": "bf16", "channels_last": True}], ids=["fp32", "bf16-last"])
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"precision": "bf16", "channels_last": True}, {"workers": 2}],  # workers: batches read in 2 processes
+    ids=["fp32", "bf16-last", "workers"],
+)
 def test_the_cached_pixels_give_the_pil_paths_embeddings_exactly(
     digits: object, tmp_path: Path, settings: dict
 ) -> None:
@@ -44,6 +48,11 @@ def test_the_cached_pixels_give_the_pil_paths_embeddings_exactly(
     [entry] = (tmp_path / "cached" / "images").glob("*.npy")
     pixels = np.load(entry, mmap_mode="r")
     assert pixels.dtype == np.uint8 and pixels.shape == (len(plain), 160, 160, 3)
+    assert getattr(pixels, "filename", None)  # what the worker processes open (harness.embed._PixelBatches)
+    batches = _PixelBatches(entry, len(plain), 8)
+    assert len(batches) == -(-len(plain) // 8) and np.array_equal(
+        batches[len(batches) - 1].numpy(), pixels[-(len(plain) % 8 or 8) :]
+    )
     meta = json.loads(entry.with_suffix(".json").read_text())
     assert meta["dataset"] == digits.id and meta["split"] == "test" and meta["shape"] == [len(plain), 160, 160, 3]  # type: ignore[attr-defined]
     assert meta["geometry"] == [
