@@ -59,6 +59,26 @@ MilvusSidecar = Annotated[
 ]
 
 
+Precision = Annotated[
+    str | None,
+    typer.Option(help="forward precision (autocast): fp32, bf16 or fp16 (default: the suite file's, else fp32)"),
+]
+ChannelsLast = Annotated[
+    bool | None,
+    typer.Option(
+        "--channels-last/--no-channels-last", help="channels-last memory format (default: the suite file's, else off)"
+    ),
+]
+ImageCache = Annotated[
+    bool,
+    typer.Option(
+        "--image-cache/--no-image-cache",
+        help="decode and resize each split once into <workdir>/images (uint8), shared by every model with the same "
+        "preprocessing; normalisation runs on --device",
+    ),
+]
+
+
 def _sidecar(kind: str) -> str:
     """The --milvus-sidecar kind, checked before anything runs."""
     from harness.containers import get_sidecar
@@ -72,13 +92,23 @@ def _check_local_execution(jobs: int, container: bool) -> None:
         raise HarnessError("--container runs one cell at a time: leave out --jobs")
 
 
-def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool):  # type: ignore[no-untyped-def]
+def _settings(db: Path, workdir: Path, milvus_uri: str | None, device: str, batch_size: int, workers: int, force: bool,  # type: ignore[no-untyped-def]
+              precision: str | None = None, channels_last: bool | None = None, image_cache: bool = False,
+              grid: Any = None):  # fmt: skip
+    """The run settings; --precision / --channels-last win over the suite file's [grid] values (``grid``)."""
     from harness.embed import ExtractionSettings
     from harness.execute import RunSettings
+    from harness.precision import PRECISIONS
     from harness.preflight import check_settings
 
     check_settings(device, workdir)
-    return RunSettings(workdir, db, milvus_uri, ExtractionSettings(batch_size, workers, device), force)
+    given = grid.extraction if grid is not None else {}
+    precision = precision if precision is not None else given.get("precision", "fp32")
+    channels_last = channels_last if channels_last is not None else given.get("channels_last", False)
+    if precision not in PRECISIONS:
+        raise HarnessError(f"--precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    extraction = ExtractionSettings(batch_size, workers, device, precision, bool(channels_last), image_cache)
+    return RunSettings(workdir, db, milvus_uri, extraction, force)
 
 
 def _data(pairs: list[str] | None) -> dict[str, str]:
@@ -102,7 +132,8 @@ def _estimate_device(device: str, estimate_for: str | None) -> str:
 def _plan(grid: Any, settings: Any) -> Any:
     from harness.plan import make_plan
 
-    return make_plan(grid.cells, settings.extraction.device, settings.workdir, grid.skipped)
+    extraction = settings.extraction
+    return make_plan(grid.cells, extraction.device, settings.workdir, grid.skipped, extraction=extraction.numerics)
 
 
 def _run_plan(plan: Any, settings: Any, execution: Any = None) -> list[Any]:
@@ -194,6 +225,9 @@ def run(
     batch_size: BatchSize = 32,
     workers: Workers = 2,
     force: Force = False,
+    precision: Precision = None,
+    channels_last: ChannelsLast = None,
+    image_cache: ImageCache = False,
     container: Annotated[
         str | None, typer.Option(help="run in this model family's image (e.g. timm; see `containers list`)")
     ] = None,
@@ -208,7 +242,8 @@ def run(
 
     given = {**_parse_params(param or []), **({"backend": backend} if backend else {})}
     grid = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
-    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force, precision, channels_last,
+                         image_cache)  # fmt: skip
     from harness.runner import Execution
 
     settings = dataclasses.replace(settings, ingest=ingest)
@@ -236,6 +271,9 @@ def grid(
     batch_size: BatchSize = 32,
     workers: Workers = 2,
     force: Force = False,
+    precision: Precision = None,
+    channels_last: ChannelsLast = None,
+    image_cache: ImageCache = False,
     jobs: Jobs = 1,
     container: Container = False,
     timeout: CellTimeout = 3600,
@@ -258,8 +296,10 @@ def grid(
     from harness.grid import load_grid
     from harness.runner import Execution
 
-    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force)
-    plan = _plan(load_grid(spec, data_root, _data(data)), settings)
+    grid_ = load_grid(spec, data_root, _data(data))
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, force, precision, channels_last,
+                         image_cache, grid_)  # fmt: skip
+    plan = _plan(grid_, settings)
     if shard is not None:
         index, sep, count = shard.partition("/")
         if not (sep and index.isdigit() and count.isdigit()):
@@ -294,6 +334,9 @@ def plan_command(
     device: Device = "cpu",
     batch_size: BatchSize = 32,
     workers: Workers = 2,
+    precision: Precision = None,
+    channels_last: ChannelsLast = None,
+    image_cache: ImageCache = False,
     data_root: DataRoot = None,
     data: DataFolders = None,
     estimate_for: EstimateFor = None,
@@ -307,12 +350,14 @@ def plan_command(
 
     from harness.grid import load_grid
 
-    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False)
     grid_ = load_grid(spec, data_root, _data(data))
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False, precision, channels_last,
+                         image_cache, grid_)  # fmt: skip
     if not json_out:
         from harness.dryrun import dry_run, show
 
-        run_ = dry_run(grid_, device, workdir, db, _estimate_device(device, estimate_for))
+        estimate_device = _estimate_device(device, estimate_for)
+        run_ = dry_run(grid_, device, workdir, db, estimate_device, settings.extraction.numerics)
         show(run_, spec, console, devices)
         _show_jobs(run_.plan)
         return
@@ -669,6 +714,9 @@ def bench_full(
     device: Device = "cpu",
     batch_size: BatchSize = 32,
     workers: Workers = 2,
+    precision: Precision = None,
+    channels_last: ChannelsLast = None,
+    image_cache: ImageCache = False,
     estimate_for: EstimateFor = None,
     devices: Devices = 1,
     out: Annotated[Path, typer.Option(help="folder of the rendered reports")] = Path("reports/bench-full"),
@@ -692,9 +740,11 @@ def bench_full(
         make_all(make_replicas)
         data_root = data_root or str(make_replicas)
     formats = parse_formats(format)
-    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False)
     grid_ = load_grid(spec, data_root, _data(data))
-    preview = make_dry_run(grid_, device, workdir, db, _estimate_device(device, estimate_for))
+    settings = _settings(db, workdir, milvus_uri, device, batch_size, workers, False, precision, channels_last,
+                         image_cache, grid_)  # fmt: skip
+    preview = make_dry_run(grid_, device, workdir, db, _estimate_device(device, estimate_for),
+                           settings.extraction.numerics)  # fmt: skip
     show(preview, spec, console, devices, cells=dry_run)
     if dry_run:
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -36,12 +37,16 @@ class DryRun:
         return bool({cell.model, cell.dataset, trained_on} & missing)
 
 
-def dry_run(grid: Grid, device: str, workdir: Path, db: Path, estimate_for: str) -> DryRun:
-    """Everything the dry run shows; cells of a missing dataset are planned with provisional keys."""
+def dry_run(
+    grid: Grid, device: str, workdir: Path, db: Path, estimate_for: str, extraction: dict[str, Any] | None = None
+) -> DryRun:
+    """Everything the dry run shows; cells of a missing dataset are planned with provisional keys (``extraction``:
+    the numeric extraction settings that are not the defaults, as in make_plan)."""
     models = check_models([c.model for c in grid.cells])
     datasets = check_datasets(sorted({c.dataset for c in grid.cells}, key=[c.dataset for c in grid.cells].index),
                               workdir)  # fmt: skip
-    plan = make_plan(grid.cells, device, workdir, grid.skipped, PreviewIdentities(device)).cheap_first()
+    ids = PreviewIdentities(device, dict(extraction or {}))
+    plan = make_plan(grid.cells, device, workdir, grid.skipped, ids).cheap_first()
     return DryRun(grid, plan, models, datasets, estimate_plan(plan, estimate_for, workdir, db))
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from harness.datasets.base import Dataset, Item, Manifest
+    from harness.image_cache import SplitTransform
     from harness.models.base import EmbeddingModel
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,16 @@ def default_workers() -> int:
 @dataclass(frozen=True)
 class ExtractionSettings:
     """How the forward passes run. ``precision`` and ``channels_last`` change the numbers, so they are part
-    of the embedding cache key; batch size and workers change only the speed."""
+    of the embedding cache key (and of a cell's key, harness.identity); batch size, workers and ``image_cache``
+    (decode and resize once into harness.image_cache, normalise on the device: the same numbers) change only
+    the speed."""
 
     batch_size: int = 32
     workers: int = 2
     device: str = "cpu"
     precision: str = "fp32"
     channels_last: bool = False
+    image_cache: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -64,6 +69,20 @@ class ExtractionSettings:
     @property
     def on_cuda(self) -> bool:
         return self.device.startswith("cuda")
+
+    @property
+    def numerics(self) -> dict[str, Any]:
+        """The settings that change the numbers, where not the defaults (see ``numeric_settings``)."""
+        return numeric_settings(self.precision, self.channels_last)
+
+
+def numeric_settings(precision: str = "fp32", channels_last: bool = False) -> dict[str, Any]:
+    """The extraction settings that change the numbers, only where they are not the defaults: what a cell key
+    and an embedding cache key take in, so every key made before these settings existed stays as it was."""
+    if precision not in PRECISIONS:
+        raise HarnessError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    return {**({"precision": precision} if precision != "fp32" else {}),
+            **({"channels_last": True} if channels_last else {})}  # fmt: skip
 
 
 class EmbeddingCache:
@@ -95,14 +114,16 @@ class EmbeddingCache:
             "preprocessing": model.preprocessing,
             "device": device.partition(":")[0],
         }
-        if precision != "fp32":  # only where not the default: older fp32 entries keep their keys
-            fields["precision"] = precision
-        if channels_last:
-            fields["channels_last"] = True
+        fields.update(numeric_settings(precision, channels_last))  # older fp32 entries keep their keys
         return content_key(fields, length=64)
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.npy"
+
+    @property
+    def images(self) -> Path:
+        """The workdir's decoded-image cache (harness.image_cache), beside this one."""
+        return self.root.parent / "images"
 
     def load(self, key: str) -> np.ndarray | None:
         """The stored array, or None where there is none or it is unreadable (a zero-byte or torn file, as a
@@ -203,13 +224,34 @@ def split_embeddings(
     items = [manifest.items[i] for i in manifest.indices(split)]
     if not items:
         raise HarnessError(f"dataset '{dataset.id}' has no images in split '{split}'")
-    array = extract(model, dataset, items, settings, label=f"{model.model_id} on {dataset.id}/{split}")
+    label = f"{model.model_id} on {dataset.id}/{split}"
+    pixels = cached_pixels(model, dataset, split, items, cache, settings) if settings.image_cache else None
+    if pixels is None:
+        array = extract(model, dataset, items, settings, label)
+    else:
+        array = extract_pixels(model, *pixels, settings, label)
     meta = {"model": model.model_id, "dataset": dataset.id, "split": split, "shape": array.shape,
             "precision": settings.precision, "channels_last": settings.channels_last,
             # the row order, for an outside checker: sha256 of the items' keys, one per line, in row order
             "item_keys_sha256": item_keys_digest([item.key for item in items])}  # fmt: skip
     cache.store(key, array, {**meta, "weights": model.weights_digest, "manifest": manifest.digest})
     return array, False
+
+
+def cached_pixels(
+    model: EmbeddingModel, dataset: Dataset, split: str, items: list[Item], cache: EmbeddingCache,
+    settings: ExtractionSettings,
+) -> tuple[np.ndarray, SplitTransform] | None:  # fmt: skip
+    """The split decoded and resized once (harness.image_cache) with the model's device-side rest, or None
+    where the model's transform is not cacheable (it then decodes per model, as without the cache)."""
+    from harness.image_cache import ImageCache, split_transform
+
+    transform = split_transform(model.transform)
+    if transform is None:
+        log.info("image cache: the preprocessing of %s is not resize/crop + ToTensor + Normalize", model.model_id)
+        return None
+    pixels, _ = ImageCache(cache.images).get(dataset, split, items, transform, settings.workers)
+    return pixels, transform
 
 
 class _Images:
@@ -245,10 +287,7 @@ def extract(
     overlaps the copy and the forward pass; ``settings.precision`` (autocast) and ``channels_last`` apply
     where set. The CPU default (fp32, contiguous) is the plain path it always was.
     """
-    import torch
     from torch.utils.data import DataLoader
-
-    from harness.progress import progress_bar
 
     loader: DataLoader[tuple[torch.Tensor | None, list[str]]] = DataLoader(
         _Images(dataset, items, model),  # type: ignore[arg-type]
@@ -260,6 +299,78 @@ def extract(
         persistent_workers=settings.workers > 0,
         prefetch_factor=4 if settings.workers > 0 else None,
     )
+
+    def batches(device: torch.device, memory_format: torch.memory_format) -> Iterator[torch.Tensor]:
+        for batch, errors in loader:
+            if batch is None:
+                raise HarnessError(errors[0])
+            yield batch.to(device, non_blocking=True, memory_format=memory_format)
+
+    return _forward(model, settings, label, len(items), batches)
+
+
+def extract_pixels(
+    model: EmbeddingModel, pixels: np.ndarray, transform: SplitTransform, settings: ExtractionSettings, label: str
+) -> np.ndarray:
+    """``extract`` over cached uint8 pixels (harness.image_cache): batches of the memory-mapped array are read
+    (in up to 2 worker processes, so reading and pinning the next batch overlaps the forward pass), copied to
+    the device (pinned, without blocking, on CUDA) and normalised there."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    filename = getattr(pixels, "filename", None)
+    source = _PixelBatches(Path(filename), len(pixels), settings.batch_size) if filename else None
+    workers = min(2, settings.workers) if source is not None else 0
+    loader: DataLoader[torch.Tensor] | None = None
+    if source is not None and workers:
+        loader = DataLoader(source, batch_size=None, num_workers=workers, pin_memory=settings.on_cuda,  # type: ignore[arg-type]
+                            worker_init_fn=die_with_parent, prefetch_factor=2)  # fmt: skip
+
+    def batches(device: torch.device, memory_format: torch.memory_format) -> Iterator[torch.Tensor]:
+        if loader is not None:
+            hosts: Iterator[torch.Tensor] = iter(loader)
+        else:
+            hosts = (torch.from_numpy(np.array(pixels[start : start + settings.batch_size]))  # a writable copy
+                     for start in range(0, len(pixels), settings.batch_size))  # fmt: skip
+        for host in hosts:
+            if settings.on_cuda and not host.is_pinned():
+                host = host.pin_memory()
+            yield transform.normalise(host.to(device, non_blocking=True), memory_format)
+
+    return _forward(model, settings, label, len(pixels), batches)
+
+
+class _PixelBatches:
+    """Batch ``i`` of a memory-mapped image cache entry, opened in the worker (a memmap pickles as a copy)."""
+
+    def __init__(self, path: Path, count: int, batch_size: int) -> None:
+        self.path, self.count, self.batch_size = path, count, batch_size
+        self._array: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        import torch
+
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        start = index * self.batch_size
+        return torch.from_numpy(np.array(self._array[start : start + self.batch_size]))
+
+
+def _forward(
+    model: EmbeddingModel,
+    settings: ExtractionSettings,
+    label: str,
+    total: int,
+    batches: Callable[[torch.device, torch.memory_format], Iterator[torch.Tensor]],
+) -> np.ndarray:
+    """The forward loop both extraction paths share: ``batches`` yields input batches already on the device."""
+    import torch
+
+    from harness.progress import progress_bar
+
     device = torch.device(settings.device)
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     model.module.to(device).eval()  # stays there: the next split or suite of this model reuses it
@@ -267,11 +378,9 @@ def extract(
         model.module.to(memory_format=memory_format)
     chunks: list[np.ndarray] = []
     with torch.inference_mode(), forward_precision(settings), progress_bar(transient=True) as progress:
-        task = progress.add_task(f"embedding {label}", total=len(items))
-        for batch, errors in loader:
-            if batch is None:
-                raise HarnessError(errors[0])
-            features = model.embed(batch.to(device, non_blocking=True, memory_format=memory_format))
+        task = progress.add_task(f"embedding {label}", total=total)
+        for batch in batches(device, memory_format):
+            features = model.embed(batch)
             chunks.append(features.float().cpu().numpy())
             progress.advance(task, len(batch))
     if settings.channels_last:  # the next user of this model (fine-tuning, the cost suite) expects the default

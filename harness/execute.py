@@ -57,7 +57,8 @@ class RunSettings:
             "workdir": str(self.workdir), "db": str(self.db), "milvus_uri": self.milvus_uri,
             "batch_size": self.extraction.batch_size, "workers": self.extraction.workers,
             "device": self.extraction.device, "precision": self.extraction.precision,
-            "channels_last": self.extraction.channels_last, "force": self.force, "seed": self.seed,
+            "channels_last": self.extraction.channels_last, "image_cache": self.extraction.image_cache,
+            "force": self.force, "seed": self.seed,
             "ingest": self.ingest,
             "shared_cache": str(self.shared_cache) if self.shared_cache else None,
         }  # fmt: skip
@@ -66,10 +67,20 @@ class RunSettings:
     def from_dict(cls, d: dict[str, Any]) -> RunSettings:
         extraction = ExtractionSettings(int(d["batch_size"]), int(d["workers"]), str(d["device"]),
                                         str(d.get("precision", "fp32")),
-                                        bool(d.get("channels_last", False)))  # fmt: skip
+                                        bool(d.get("channels_last", False)),
+                                        bool(d.get("image_cache", False)))  # fmt: skip
         shared = Path(d["shared_cache"]) if d.get("shared_cache") else None
         return cls(Path(d["workdir"]), Path(d["db"]), d["milvus_uri"], extraction, bool(d["force"]), int(d["seed"]),
                    bool(d["ingest"]), shared)  # fmt: skip
+
+
+def cell_extraction(settings: ExtractionSettings, spec: CellSpec) -> ExtractionSettings:
+    """The settings a cell runs with: its key's precision and memory format (the planned context), whatever
+    the executing process was given, so a cell's numbers always match its key."""
+    import dataclasses
+
+    precision = str(spec.context.get("precision", "fp32"))
+    return dataclasses.replace(settings, precision=precision, channels_last=bool(spec.context.get("channels_last")))
 
 
 def _now() -> str:
@@ -168,8 +179,12 @@ class Worker:
             shard.manifest_digest = dataset.manifest().digest
             shard.provenance["dataset_excluded"] = dataset.manifest().excluded
             torch.manual_seed(settings.seed)
+            extraction = cell_extraction(settings.extraction, spec)
+            shard.provenance["extraction"] = {"precision": extraction.precision,
+                                              "channels_last": extraction.channels_last,
+                                              "image_cache": extraction.image_cache}  # fmt: skip
             ctx = Context(
-                spec, loaded, dataset, settings.cache, settings.extraction, milvus, settings.workdir,
+                spec, loaded, dataset, settings.cache, extraction, milvus, settings.workdir,
                 self.force_since, resolve=self.dataset,
             )  # fmt: skip
             shard.metrics = get_suite(cell.suite).run(ctx)

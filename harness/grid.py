@@ -16,6 +16,10 @@
     [grid.suite_datasets]     # optional: a suite's own datasets instead of the grid's
     classification = ["digits"]
 
+    [grid]                    # optional extraction settings that change the numbers (--precision and
+    precision = "bf16"        # --channels-last override them): fp32 (default), bf16 or fp16 autocast
+    channels_last = true      # channels-last memory format (default false)
+
 Models may be named by collection: ``"@paper"`` expands to the catalogue's entries whose ``collections``
 include ``paper`` (harness/models/catalog.toml; ``@all`` is the whole catalogue), or to the ids of a
 ``[collections]`` table of the suite file itself (``tiny = ["timm:test_resnet[init=random]", ...]``).
@@ -52,6 +56,8 @@ from harness.tomlfile import read_toml
 
 GRID_KEYS = {"models": True, "datasets": True, "suites": True, "strategies": False, "seeds": False}  # -> required
 GRID_TABLES = ("suite_datasets",)  # [grid.suite_datasets]: suite -> its own datasets
+#: [grid] extraction settings that change the numbers -> their type (they enter the cell key where not defaults)
+GRID_SETTINGS: dict[str, type] = {"precision": str, "channels_last": bool}
 FILE_KEYS = ("grid", "params", "data", "collections")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -62,6 +68,8 @@ class Grid:
     skipped: list[Skipped] = field(default_factory=list)
     #: the suite file's data folders after substitution and overrides (name -> path)
     data: dict[str, str] = field(default_factory=dict)
+    #: the suite file's extraction settings (precision, channels_last) as given; the CLI's options win
+    extraction: dict[str, Any] = field(default_factory=dict)
 
 
 def expand_models(models: list[str], local: dict[str, list[str]]) -> list[str]:
@@ -221,12 +229,13 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
     grid = spec.get("grid")
     if not isinstance(grid, dict):
         raise HarnessError(f"suite file '{path}' has no [grid] table")
+    grid_table: dict[str, Any] = grid
     unknown = [f"[{k}]" for k in spec if k not in FILE_KEYS]
-    unknown += [f"grid.{k}" for k in grid if k not in GRID_KEYS and k not in GRID_TABLES]
+    unknown += [f"grid.{k}" for k in grid if k not in GRID_KEYS and k not in GRID_TABLES and k not in GRID_SETTINGS]
     if unknown:
         raise HarnessError(
             f"suite file '{path}': unknown key(s) {', '.join(unknown)} "
-            f"(known: [grid] with {', '.join(GRID_KEYS)}; [params.<suite>]; [data]; [collections])"
+            f"(known: [grid] with {', '.join([*GRID_KEYS, *GRID_SETTINGS])}; [params.<suite>]; [data]; [collections])"
         )
     missing = [key for key, required in GRID_KEYS.items() if required and not grid.get(key)]
     if missing:
@@ -252,6 +261,7 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
     ):
         raise HarnessError(f"suite file '{path}': [collections] must map names to lists of model ids")
     try:
+        extraction = _extraction(grid_table)
         folders = resolve_data(table, data_root, data or {})
         datasets = [_substitute(d, folders, "dataset id") for d in lists["datasets"]]
         per_suite = {suite: [_substitute(d, folders, "dataset id") for d in ids] for suite, ids in own.items()}
@@ -267,6 +277,20 @@ def load_grid(path: Path, data_root: str | None = None, data: dict[str, str] | N
             seeds=sorted(set(seeds)),
         )
         grid.data = folders
+        grid.extraction = extraction
         return grid
     except HarnessError as exc:
         raise HarnessError(f"suite file '{path}': {exc}") from exc
+
+
+def _extraction(table: dict[str, Any]) -> dict[str, Any]:
+    """The [grid] extraction settings, checked: precision one of harness.precision's, channels_last a bool."""
+    from harness.precision import PRECISIONS
+
+    given = {key: table[key] for key in GRID_SETTINGS if key in table}
+    for key, kind in GRID_SETTINGS.items():
+        if key in given and type(given[key]) is not kind:
+            raise HarnessError(f"grid.{key} = {given[key]!r} must be {'true or false' if kind is bool else 'text'}")
+    if "precision" in given and given["precision"] not in PRECISIONS:
+        raise HarnessError(f"grid.precision = {given['precision']!r}: expected one of {', '.join(PRECISIONS)}")
+    return given

@@ -4,8 +4,9 @@ The key (the run_id) covers: the canonical ids and parameters of the cell; the c
 model's weight files and of the dataset's annotation files (path, size, mtime); the contents of the data the
 parameters name (top-tuning preset, fine-tuning recipe, price table), hashed in rather than copied into the
 parameters; the sub-jobs it consumes; the harness version; and the execution context that changes the
-numbers: the device kind (an embedding computed on a GPU is not the CPU's), and for the cost suite the GPU or
-CPU model. Execution-only knobs (workers, batch size, number of processes) stay out.
+numbers: the device kind (an embedding computed on a GPU is not the CPU's), the forward precision and memory
+format where they are not the defaults (fp32, contiguous), and for the cost suite the GPU or CPU model.
+Execution-only knobs (workers, batch size, number of processes) stay out.
 
 What was actually loaded (the weights' tensor digest, the manifest's content digest) is recorded in the
 run's shard, so a reader can still check that two runs saw the same bytes.
@@ -59,6 +60,8 @@ class Identities:
     """Fingerprints memoised for one plan (a grid names each model and dataset many times)."""
 
     device: str
+    #: the extraction settings that change the numbers, where not the defaults (harness.embed.numeric_settings)
+    extraction: dict[str, Any] = field(default_factory=dict)
     _models: dict[str, dict[str, Any]] = field(default_factory=dict)
     _datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     _data: dict[str, Any] = field(default_factory=dict)
@@ -129,7 +132,7 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
         backend = keras_backend()  # the default stays out of the key: torch heads keep their keys
         key = content_key(
             {"backbone": backbone, "dataset": ids.dataset(head_on), "preset": ids.preset(preset),
-             "seed": params["seed"], "device": kind,
+             "seed": params["seed"], "device": kind, **ids.extraction,
              **({"keras_backend": backend} if backend != DEFAULT_BACKEND else {})}
         )  # fmt: skip
         jobs.append(SubJob("toptune", key, f"top-tune search on {cell.model} / {head_on} ({preset})"))
@@ -138,7 +141,8 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
 
 def plan_cell(cell: Cell, ids: Identities) -> CellSpec:
     """The cell's spec: key, context and sub-jobs, from fingerprints only."""
-    context: dict[str, Any] = {"device": device_kind(ids.device)}
+    # precision and memory format only where not the defaults: every cell key made before them is unchanged
+    context: dict[str, Any] = {"device": device_kind(ids.device), **ids.extraction}
     if cell.suite == "cost":
         context["hardware"] = ids.hardware()
     jobs = subjobs(cell, ids)

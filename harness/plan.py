@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.cells import Cell, CellSpec, SubJob
 from harness.errors import HarnessError
@@ -104,10 +105,16 @@ def signature(cell: Cell) -> str:
 
 
 def make_plan(
-    cells: list[Cell], device: str, workdir: Path, skipped: list[Skipped] | None = None, ids: Identities | None = None
+    cells: list[Cell],
+    device: str,
+    workdir: Path,
+    skipped: list[Skipped] | None = None,
+    ids: Identities | None = None,
+    extraction: dict[str, Any] | None = None,
 ) -> Plan:
-    """``ids``: the fingerprints to key cells with (default: the real ones; a dry run passes provisional ones)."""
-    ids = ids or Identities(device)
+    """``ids``: the fingerprints to key cells with (default: the real ones; a dry run passes provisional ones);
+    ``extraction``: the numeric extraction settings that are not the defaults (``ExtractionSettings.numerics``)."""
+    ids = ids or Identities(device, dict(extraction or {}))
     store = ShardStore(workdir / "shards")
     specs = [plan_cell(cell, ids) for cell in cells]
     statuses = {spec.key: store.status(spec.key) for spec in specs}

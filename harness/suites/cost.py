@@ -96,7 +96,9 @@ def run(ctx: Context) -> dict[str, float]:
     p = ctx.params
     check_params(p)
     device = ctx.extraction.device
-    setup = Setup(device, p["precision"], p["channels_last"])
+    # the cell's --precision / --channels-last where the suite's own parameters are left at their defaults
+    precision = p["precision"] if p["precision"] != "fp32" else ctx.extraction.precision
+    setup = Setup(device, precision, p["channels_last"] or ctx.extraction.channels_last)
     items = list(ctx.dataset.manifest().items)
     items = items[: p["pipeline_images"]] if p["pipeline_images"] else items
     if not items:
@@ -151,7 +153,9 @@ def run(ctx: Context) -> dict[str, float]:
     metrics.update(price_metrics(measure_s, device, prefix="measure_", prices=prices))
     ctx.details.update(
         device_name=device_name(device),
-        precision_mode="autocast" if p["precision"] != "fp32" else "fp32",
+        precision_mode="autocast" if precision != "fp32" else "fp32",
+        precision=precision,
+        channels_last=setup.channels_last,
         peak_memory={"source": PeakMemory(device).source, "reset_before": model.memory_reset},
         batch_search={"tried": search.tried, "capped": search.capped, "best": search.best},
         latency_b1_s=latency.as_dict(),
