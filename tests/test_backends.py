@@ -18,7 +18,7 @@ from pymilvus import MilvusClient
 
 from harness.errors import HarnessError
 from harness.retrieval import BACKENDS, leave_one_out, make_backend
-from harness.retrieval import milvus as milvus_module
+from harness.retrieval import collections as milvus_module
 from harness.retrieval.exact import ExactBackend
 from harness.retrieval.milvus import MAX_TOPK, MilvusBackend
 
