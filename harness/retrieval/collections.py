@@ -14,7 +14,8 @@ the process exits (:func:`release`). Milvus Lite files belong to one cell: never
 Index size: Milvus 2.3.5 reports none (``describe_index`` has no size, loaded segments report ``mem_size`` 0), so
 on the workdir's own server it is measured as the bytes of the index files it wrote for this collection's
 segments (``index_files``), and elsewhere (another server, Milvus Lite, segments under 1,024 rows that Milvus
-does not index) it is the index type's stated estimate (``IndexType.size``); ``index_bytes_estimated`` says which.
+does not index) it is the index type's stated estimate (``IndexType.size``); ``milvus_index_bytes_estimated``
+says which.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Build:
 
 @dataclass(frozen=True)
 class SearchStats:
-    """One search of a collection, for the cost ledger (harness.metrics_registry's ``index_*`` metrics)."""
+    """One search of a collection, for the cost ledger (harness.metrics_registry's ``milvus_*`` metrics)."""
 
     build: Build
     reused: bool
@@ -76,14 +77,14 @@ class SearchStats:
 
     def metrics(self) -> dict[str, float]:
         return {
-            "index_build_s": self.build.build_s,
-            "index_bytes": float(self.build.index_bytes),
-            "index_bytes_estimated": float(self.build.index_bytes_estimated),
-            "index_reused": float(self.reused),
-            "index_search_s": self.search_s,
-            "index_qps": self.n_queries / self.search_s if self.search_s > 0 else float("inf"),
-            "query_latency_p50_ms": float(np.percentile(self.latencies_ms, 50)),
-            "query_latency_p99_ms": float(np.percentile(self.latencies_ms, 99)),
+            "milvus_build_s": self.build.build_s,
+            "milvus_index_bytes": float(self.build.index_bytes),
+            "milvus_index_bytes_estimated": float(self.build.index_bytes_estimated),
+            "milvus_index_reused": float(self.reused),
+            "milvus_search_s": self.search_s,
+            "milvus_qps": self.n_queries / self.search_s if self.search_s > 0 else float("inf"),
+            "milvus_latency_p50_ms": float(np.percentile(self.latencies_ms, 50)),
+            "milvus_latency_p99_ms": float(np.percentile(self.latencies_ms, 99)),
         }
 
 

@@ -77,6 +77,11 @@ def folder(workdir: Path) -> Path:
     return Path(workdir).absolute() / FOLDER
 
 
+def index_files(workdir: Path) -> Path:
+    """Where the workdir's server writes index files (``<build>/<version>/<partition>/<segment>/``)."""
+    return folder(workdir) / "data" / "data" / "index_files"
+
+
 def _state_path(workdir: Path) -> Path:
     return folder(workdir) / "state.json"
 
