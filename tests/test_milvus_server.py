@@ -247,6 +247,31 @@ def test_cells_over_the_same_vectors_share_one_collection(server: tuple[Path, ms
     assert pool.POOL.names() == [] and milvus_collections_on(state) == []
 
 
+def test_compression_searches_through_a_server_index(server: tuple[Path, ms.ServerState], tmp_path: Path) -> None:
+    """Storage format x index type: int8 codes, decoded, searched through an IVF_FLAT index on the server."""
+    import duckdb
+
+    from tests.conftest import run_cli
+
+    workdir, state = server
+    args = ("run", "--suite", "compression", "--model", "timm:test_vit[init=random]", "--dataset",
+            "digits[per_class=8]", "--workdir", str(workdir))  # fmt: skip
+    params = ("compression=int8", "backend=milvus", "milvus=server", "index=IVF_FLAT", "index_params=nlist=4,nprobe=4")
+    done = run_cli(*args, *(arg for p in params for arg in ("--param", p)), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    values = dict(con.execute("SELECT metric, value FROM results").fetchall())
+    [details] = con.execute("SELECT details FROM runs").fetchone()
+    con.close()
+    assert json.loads(details)["compression"]["search"] == "milvus server IVF_FLAT nlist=4,nprobe=4"
+    assert values["bytes_per_vector"] == values["embedding_dim"]  # int8: one byte per dimension
+    assert 0.0 <= values["overlap_at_10"] <= 1.0 and -1.0 <= values["delta_mmp_at_5"] <= 1.0
+    assert values["milvus_build_s"] > 0 and values["milvus_latency_p50_ms"] <= values["milvus_latency_p99_ms"]
+    n, dim = values["n_queries"], values["embedding_dim"]  # IVF_FLAT's estimate: vectors, ids, centroids
+    assert values["milvus_index_bytes"] == n * (4 * dim + 8) + 4 * 4 * dim
+    assert ms.status(workdir).pid == state.pid and milvus_collections_on(state) == []
+
+
 def _loaded_collection(state: ms.ServerState, deadline_s: float = 120.0) -> str:
     """Wait until one of the harness's collections on the server is loaded (searchable); its name."""
     client = MilvusClient(uri=state.uri, token=state.token, timeout=10)

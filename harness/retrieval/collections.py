@@ -326,6 +326,13 @@ class Collection:
                 with contextlib.suppress(Exception):  # a client of a dead server: nothing left to close
                     client.close()
 
+    def close(self) -> None:
+        """Close the client, leaving the collection (its server is going away)."""
+        client, self._client = self._client, None
+        if client is not None:
+            with _quiet_pymilvus(), contextlib.suppress(Exception):
+                client.close()
+
     @property
     def alive(self) -> bool:
         return self._client is not None
@@ -369,6 +376,13 @@ class Pool:
             if held is collection:
                 del self._open[key]
         collection.drop(timeout_s=DROP_TIMEOUT_S)
+
+    def forget(self, uri: str) -> None:
+        """Forget the collections of a server that is being stopped (its data goes with it): nothing to drop."""
+        for key, held in list(self._open.items()):
+            if held.uri == uri:
+                del self._open[key]
+                held.close()
 
     def names(self) -> list[str]:
         return [c.name for c in self._open.values()]

@@ -335,6 +335,9 @@ def stop(workdir: Path) -> bool:
         state = _read_state(workdir)
         if state is None:
             return False
+        from harness.retrieval.collections import POOL
+
+        POOL.forget(state.uri)  # its collections go with it: none is dropped over a closing connection
         alive = _is_server(state.pid)
         if alive:
             _kill_group(state.pid)
