@@ -23,6 +23,7 @@ from harness.errors import HarnessError
 from harness.retrieval import collections as pool
 from harness.retrieval import leave_one_out
 from harness.retrieval import milvus_server as ms
+from harness.retrieval import neighbours as stored
 from harness.retrieval.exact import ExactBackend
 from harness.retrieval.milvus import MilvusBackend, index_spec
 from harness.suites import resolve_params
@@ -192,7 +193,13 @@ def test_a_server_cell_on_hnsw_records_the_index_error(server: tuple[Path, ms.Se
     con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
     values = dict(con.execute("SELECT metric, value FROM results").fetchall())
     ledger = dict(con.execute("SELECT metric, value FROM cost_ledger WHERE metric LIKE 'milvus_%'").fetchall())
+    [details] = con.execute("SELECT details FROM runs").fetchone()
     con.close()
+    # the neighbours as searched, beside the shard, and the exact ones the index was compared with (stored once)
+    ids, dists = stored.load(stored.path(workdir, json.loads(details)["neighbours"]))
+    assert ids.shape == dists.shape == (values["n_queries"], values["search_depth"])
+    assert (np.diff(dists, axis=1) >= 0).all()
+    assert len(list((workdir / stored.FOLDER).glob("exact-*.npz"))) == 1
     assert 0.0 < values["index_recall_at_10"] <= 1.0
     for name in ("mmp_at_5", "recall_at_1", "map_at_r"):
         assert -1.0 <= values[f"index_delta_{name}"] <= 1.0

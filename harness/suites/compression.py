@@ -34,7 +34,8 @@ from harness.compression.codecs import HAMMING, REFERENCE, make_codec
 from harness.compression.hamming import HammingBackend
 from harness.errors import HarnessError
 from harness.precision import PRECISIONS
-from harness.retrieval import BACKENDS, leave_one_out, make_backend
+from harness.retrieval import BACKENDS, leave_one_out
+from harness.retrieval import neighbours as stored
 from harness.retrieval.metrics import per_query_metrics, relevant_counts
 from harness.suites import Context, per_query, retrieval
 from harness.suites.retrieval import MAX_DEPTH, MIN_DEPTH
@@ -95,8 +96,7 @@ def run(ctx: Context) -> dict[str, float]:
     if is_reference:
         reference = neighbours
     else:
-        exact = make_backend("exact", ctx.milvus_uri)
-        reference = leave_one_out(exact, vectors(p["split"], "fp32"), depth)
+        reference, _, _ = stored.exact(ctx.workdir, vectors(p["split"], "fp32"), depth)  # once per model
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     base = per_query_metrics(labels[reference], labels, n_relevant).means().as_dict()

@@ -12,8 +12,8 @@ import numpy as np
 from harness.cost.prices import price_metrics
 from harness.embed import l2_normalise, split_embeddings
 from harness.errors import HarnessError
-from harness.retrieval import SearchBackend, leave_one_out, make_backend
-from harness.retrieval.exact import ExactBackend
+from harness.retrieval import SearchBackend, leave_one_out_with_distances, make_backend
+from harness.retrieval import neighbours as stored
 from harness.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
 from harness.retrieval.milvus import MilvusBackend, index_spec, is_lite
 from harness.suites import Context, per_query
@@ -99,13 +99,16 @@ def run(ctx: Context) -> dict[str, float]:
 
     backend = search_backend(ctx)
     started = time.perf_counter()
-    neighbours = leave_one_out(backend, vectors, depth)
+    neighbours, distances = leave_one_out_with_distances(backend, vectors, depth)
     search_s = time.perf_counter() - started
+    ctx.details["neighbours"] = stored.save(ctx.workdir, f"{ctx.spec.key}.npz", neighbours, distances).name
+    if ctx.params["backend"] == "exact":  # what a later ANN cell over these vectors compares with, unsearched
+        stored.save(ctx.workdir, stored.exact_name(vectors, depth), neighbours, distances)
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
     if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
-        exact = leave_one_out(ExactBackend(), vectors, depth)
+        exact, _, _ = stored.exact(ctx.workdir, vectors, depth)
         metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
     metrics.update(search_costs(backend))
