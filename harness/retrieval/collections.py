@@ -242,14 +242,19 @@ class Collection:
             time.sleep(0.5)
 
     def _index_file_bytes(self) -> int:
-        """Bytes of the index files Milvus wrote for this collection's segments (0: not measurable here)."""
+        """Bytes of the index files Milvus wrote for this collection's segments (0: not measurable here, or some
+        segment has none)."""
         if self.index_files is None or not self.index_files.is_dir():
             return 0
         total = 0
         for segment in self._client.list_persistent_segments(self.name):
             # <index_files>/<build id>/<version>/<partition id>/<segment id>/<files>
-            for path in self.index_files.glob(f"*/*/{segment.partition_id}/{segment.segment_id}/*"):
-                total += path.stat().st_size if path.is_file() else 0
+            files = [
+                p for p in self.index_files.glob(f"*/*/{segment.partition_id}/{segment.segment_id}/*") if p.is_file()
+            ]
+            if not files:  # a segment without index files (FLAT, or under 1,024 rows): the size is not all measured
+                return 0
+            total += sum(p.stat().st_size for p in files)
         return total
 
     # -- search --------------------------------------------------------------------------------------------
