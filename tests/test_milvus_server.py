@@ -248,6 +248,12 @@ def test_cells_over_the_same_vectors_share_one_collection(server: tuple[Path, ms
     estimate = 4 * 3000 * 32 + 3000 * (8 * 8 + 4)
     assert 4 * 3000 * 32 < figures["milvus_index_bytes"] <= estimate  # vectors plus links, at most the bound
     assert figures["milvus_qps"] == pytest.approx(3000 / figures["milvus_search_s"])
+    # the collection vanishes behind the pool's back (as when the server restarts): built again, not searched dead
+    outside = MilvusClient(uri=state.uri, token=state.token)
+    outside.drop_collection(name)
+    outside.close()
+    b.search(x, x[:50], 5)
+    assert pool.POOL.builds == builds + 2 and not b.stats.reused and pool.POOL.names() != [name]
     # the same vectors fail to search (queries of another dimension): the collection is dropped, not kept
     with pytest.raises(HarnessError, match=f"^Milvus at '{re.escape(state.uri)}' failed: .*dimension"):
         backend(state, "HNSW", "M=8,efConstruction=64").search(x, x[:, :16], 5)

@@ -338,9 +338,15 @@ class Collection:
             with _quiet_pymilvus(), contextlib.suppress(Exception):
                 client.close()
 
-    @property
-    def alive(self) -> bool:
-        return self._client is not None
+    def serving(self) -> bool:
+        """Still on the server and loaded (a restarted server has wiped it; a stopped one does not answer)."""
+        if self._client is None:
+            return False
+        try:
+            with _quiet_pymilvus():
+                return "Loaded" in str(self._client.get_load_state(self.name, timeout=DROP_TIMEOUT_S)["state"])
+        except Exception:
+            return False
 
 
 class Pool:
@@ -362,10 +368,12 @@ class Pool:
         """The pooled collection of this gallery and index build (True), or a new one built now (False)."""
         key = self.key(uri, gallery, index)
         found = self._open.get(key)
-        if found is not None and found.alive:
+        if found is not None and found.serving():
             self._open.move_to_end(key)
             return found, True
-        self._open.pop(key, None)
+        if found is not None:  # its server was stopped or restarted meanwhile: built again
+            self._open.pop(key)
+            found.close()
         while len(self._open) >= self.size:  # evict before building: the server holds at most `size` of ours
             _, old = self._open.popitem(last=False)
             old.drop()
