@@ -103,6 +103,16 @@ _DECLARED = [
     # an approximate Milvus index against the exact neighbours of the same vectors (the index's share of the error)
     _m("index_recall_at_10", "index recall@10", "", "quality", True, RETRIEVAL),
     *_headline("index_delta_", "index {} delta", RETRIEVAL),
+    # a Milvus search's own costs (harness.retrieval.collections.SearchStats): build = insert, flush, index, load
+    _m("milvus_build_s", "Milvus index build time", "s", "cost", False, RETRIEVAL, COMPRESSION),
+    _m("milvus_index_bytes", "Milvus index size", "B", "cost", False, RETRIEVAL, COMPRESSION),
+    _m("milvus_index_bytes_estimated", "Milvus index size is an estimate", "flag", "count", None, RETRIEVAL,
+       COMPRESSION),
+    _m("milvus_index_reused", "Milvus collection reused", "flag", "count", None, RETRIEVAL, COMPRESSION),
+    _m("milvus_search_s", "Milvus search time", "s", "cost", False, RETRIEVAL, COMPRESSION),
+    _m("milvus_qps", "Milvus queries per second", "queries/s", "cost", True, RETRIEVAL, COMPRESSION),
+    _m("milvus_latency_p50_ms", "Milvus query latency p50", "ms", "cost", False, RETRIEVAL, COMPRESSION),
+    _m("milvus_latency_p99_ms", "Milvus query latency p99", "ms", "cost", False, RETRIEVAL, COMPRESSION),
     _m("extract_s", "extraction time", "s", "cost", False, RETRIEVAL),
     *_priced("extract_", "extraction", (RETRIEVAL,)),
     # the compression suite (harness.suites.compression's docstring)

@@ -41,8 +41,13 @@ def leave_one_out(backend: SearchBackend, vectors: np.ndarray, k: int) -> np.nda
     A query whose self-match is not among its k+1 hits (possible only with more than k exact duplicates
     ranked before it by index) loses its last hit instead, so every row keeps exactly k neighbours.
     """
+    return leave_one_out_with_distances(backend, vectors, k)[0]
+
+
+def leave_one_out_with_distances(backend: SearchBackend, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`leave_one_out`'s ids and their squared L2 distances, each (N, k)."""
     k = min(k, len(vectors) - 1)
-    ids, _ = backend.search(vectors, vectors, k + 1)
+    ids, dists = backend.search(vectors, vectors, k + 1)
     is_self = ids == np.arange(len(vectors))[:, None]
     is_self[~is_self.any(axis=1), -1] = True
-    return ids[~is_self].reshape(len(vectors), k)
+    return ids[~is_self].reshape(len(vectors), k), dists[~is_self].reshape(len(vectors), k)

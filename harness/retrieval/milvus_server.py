@@ -77,6 +77,11 @@ def folder(workdir: Path) -> Path:
     return Path(workdir).absolute() / FOLDER
 
 
+def index_files(workdir: Path) -> Path:
+    """Where the workdir's server writes index files (``<build>/<version>/<partition>/<segment>/``)."""
+    return folder(workdir) / "data" / "data" / "index_files"
+
+
 def _state_path(workdir: Path) -> Path:
     return folder(workdir) / "state.json"
 
@@ -330,6 +335,9 @@ def stop(workdir: Path) -> bool:
         state = _read_state(workdir)
         if state is None:
             return False
+        from harness.retrieval.collections import POOL
+
+        POOL.forget(state.uri)  # its collections go with it: none is dropped over a closing connection
         alive = _is_server(state.pid)
         if alive:
             _kill_group(state.pid)

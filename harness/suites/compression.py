@@ -6,9 +6,10 @@ Why a suite of its own and not a retrieval parameter: every cell here needs a fi
 calibration, PCA basis, binary centre; harness.compression.codecs) and a second, reference search (fp32 forward,
 fp32 storage, exact backend) to report what the choice costs in quality; the retrieval suite does neither, and
 its cells (and keys) stay as they are. Compression is a transform of the stored embeddings followed by a search
-with the codec's metric: ``l2`` codecs are decoded and go to ``backend`` (``exact``, or ``milvus``: crossing with
-the Milvus index types is that parameter), ``hamming`` codes (``binary``) to harness.compression.hamming.
-``compression`` and ``forward_precision`` may be lists in a suite file (``SWEEPS``): one cell per value.
+with the codec's metric: ``l2`` codecs are decoded and go to ``backend`` (``exact``, or ``milvus``: with ``milvus =
+"server"`` and ``index`` / ``index_params`` the decoded codes go into a Milvus index, so storage format x index
+type is a grid), ``hamming`` codes (``binary``) to harness.compression.hamming. ``compression``,
+``forward_precision`` and ``index`` may be lists in a suite file (``SWEEPS``): one cell per value.
 
 Precision equivalence is the cell with ``compression = "fp32"`` and ``forward_precision = "bf16"`` (or fp16):
 ``overlap_at_10`` tells whether serving in bf16 changes the ranking, ``delta_*`` by how much the metrics move.
@@ -18,7 +19,8 @@ Metrics: the retrieval suite's quality metrics (with intervals) of the compresse
 query's reference top-10 neighbours still in its top 10); ``bytes_per_vector`` (one stored code);
 ``index_bytes`` (all gallery codes plus what the codec stores once); ``query_ms`` (search time per query of
 the compressed search, on this backend and machine: the exact backend searches decoded float32, so there only
-the dimension changes it; a quantised index's own speed comes with the index types); ``compressed_dim``.
+the dimension changes it); ``compressed_dim``; under ``backend = "milvus"`` also the Milvus index's own costs
+(``milvus_build_s``, ``milvus_index_bytes``, ``milvus_qps``, ``milvus_latency_p50_ms`` / ``_p99_ms``, ...).
 """
 
 from __future__ import annotations
@@ -32,16 +34,22 @@ from harness.compression.codecs import HAMMING, REFERENCE, make_codec
 from harness.compression.hamming import HammingBackend
 from harness.errors import HarnessError
 from harness.precision import PRECISIONS
-from harness.retrieval import BACKENDS, leave_one_out, make_backend
+from harness.retrieval import BACKENDS, leave_one_out
+from harness.retrieval import neighbours as stored
 from harness.retrieval.metrics import per_query_metrics, relevant_counts
-from harness.suites import Context, per_query
+from harness.suites import Context, per_query, retrieval
 from harness.suites.retrieval import MAX_DEPTH, MIN_DEPTH
 from harness.suites.served import served, split_labels
 
-DEFAULTS: dict[str, Any] = {"compression": REFERENCE, "forward_precision": "fp32", "backend": "exact", "split": "test"}
+#: ``milvus`` / ``index`` / ``index_params``: as in the retrieval suite (harness.suites.retrieval), for ``backend =
+#: "milvus"``: the decoded codes searched through a Milvus index, so a grid crosses storage format x index type
+DEFAULTS: dict[str, Any] = {
+    "compression": REFERENCE, "forward_precision": "fp32", "backend": "exact", "split": "test",
+    "milvus": "lite", "index": "FLAT", "index_params": "",
+}  # fmt: skip
 STRATEGIES = ("pretrained", "toptuned", "finetuned")
 #: parameters a suite file may give as lists: the grid makes one cell per value (harness.grid)
-SWEEPS = ("compression", "forward_precision")
+SWEEPS = ("compression", "forward_precision", "index")
 COMPARED = ("mmp_at_5", "recall_at_1", "map_at_r")
 OVERLAP_AT = 10
 
@@ -55,6 +63,7 @@ def check_params(params: dict[str, Any]) -> None:
         )
     if params["backend"] not in BACKENDS:
         raise HarnessError(f"compression suite: backend={params['backend']!r}: expected one of {', '.join(BACKENDS)}")
+    retrieval.check_params(params)
 
 
 def neighbour_overlap(reference: np.ndarray, other: np.ndarray, at: int = OVERLAP_AT) -> float:
@@ -77,7 +86,7 @@ def run(ctx: Context) -> dict[str, float]:
     codec.fit(vectors("train", p["forward_precision"]))
     evaluated = vectors(p["split"], p["forward_precision"])
     codes = codec.encode(evaluated)
-    backend = HammingBackend() if codec.metric == HAMMING else make_backend(p["backend"], ctx.milvus_uri)
+    backend = HammingBackend() if codec.metric == HAMMING else retrieval.search_backend(ctx)
     searched = codes if codec.metric == HAMMING else codec.decode(codes)
     started = time.perf_counter()
     neighbours = leave_one_out(backend, searched, depth)
@@ -87,13 +96,13 @@ def run(ctx: Context) -> dict[str, float]:
     if is_reference:
         reference = neighbours
     else:
-        exact = make_backend("exact", ctx.milvus_uri)
-        reference = leave_one_out(exact, vectors(p["split"], "fp32"), depth)
+        reference, _, _ = stored.exact(ctx.workdir, vectors(p["split"], "fp32"), depth)  # once per model
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     base = per_query_metrics(labels[reference], labels, n_relevant).means().as_dict()
     metrics = scored.means().as_dict()
     metrics.update(per_query.record(ctx, scored.query, scored.values))
+    metrics.update(retrieval.search_costs(backend))
     dim = evaluated.shape[1]
     metrics.update(
         {f"delta_{name}": metrics[name] - base[name] for name in COMPARED},
@@ -111,7 +120,9 @@ def run(ctx: Context) -> dict[str, float]:
         "metric": codec.metric,
         "fitted_on": "train",
         "fitted_rows": codec.fitted_rows,
-        "search": backend.name,
+        "search": backend.name
+        if p["backend"] != "milvus"
+        else f"milvus {p['milvus']} {p['index']} {p['index_params']}".strip(),
         "reference": "fp32 forward, fp32 storage, exact backend",
     }
     return {**metrics, **costs}

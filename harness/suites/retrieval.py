@@ -12,10 +12,10 @@ import numpy as np
 from harness.cost.prices import price_metrics
 from harness.embed import l2_normalise, split_embeddings
 from harness.errors import HarnessError
-from harness.retrieval import leave_one_out, make_backend
-from harness.retrieval.exact import ExactBackend
+from harness.retrieval import SearchBackend, leave_one_out_with_distances, make_backend
+from harness.retrieval import neighbours as stored
 from harness.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
-from harness.retrieval.milvus import index_spec, is_lite
+from harness.retrieval.milvus import MilvusBackend, index_spec, is_lite
 from harness.suites import Context, per_query
 from harness.suites.heads import head_costs, trained_head
 from harness.suites.tuning import backbone, tuned_on
@@ -35,21 +35,32 @@ MIN_DEPTH, MAX_DEPTH = 10, 16_383
 
 
 def check_params(params: dict[str, Any]) -> None:
-    from harness.retrieval.milvus import index_spec
-
     if params["milvus"] not in MILVUS_MODES:
         raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_MODES)}")
     index_spec(params["index"], params["index_params"])
 
 
-def _milvus_endpoint(ctx: Context) -> tuple[str, str]:
-    """(URI, token): --milvus-uri when given (or Milvus Lite), else the workdir's server under ``milvus = "server"``."""
-    if ctx.params["milvus"] == "server" and is_lite(ctx.milvus_uri):
+def search_backend(ctx: Context, name: str | None = None) -> SearchBackend:
+    """The cell's backend: ``exact``, or Milvus at --milvus-uri (Milvus Lite by default) or, under ``milvus =
+    "server"`` without one, the workdir's server (started when none runs; its index files are then measured)."""
+    p = ctx.params
+    name = name or p["backend"]
+    if name != "milvus":
+        return make_backend(name, ctx.milvus_uri)
+    uri, token, files = ctx.milvus_uri, os.environ.get("ECOMBENCH_MILVUS_TOKEN", ""), None
+    if p.get("milvus") == "server" and is_lite(ctx.milvus_uri):
         from harness.retrieval import milvus_server
 
         state = milvus_server.ensure(ctx.workdir)
-        return state.uri, state.token
-    return ctx.milvus_uri, os.environ.get("ECOMBENCH_MILVUS_TOKEN", "")
+        uri, token, files = state.uri, state.token, milvus_server.index_files(ctx.workdir)
+    return MilvusBackend(uri, token=token, index=index_spec(p.get("index", "FLAT"), p.get("index_params", "")),
+                         index_files=files)  # fmt: skip
+
+
+def search_costs(backend: SearchBackend) -> dict[str, float]:
+    """A Milvus search's build / size / speed figures for the cost ledger (none for the other backends)."""
+    stats = getattr(backend, "stats", None)
+    return stats.metrics() if stats is not None else {}
 
 
 def _index_error(
@@ -86,18 +97,21 @@ def run(ctx: Context) -> dict[str, float]:
     # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
 
-    uri, token = _milvus_endpoint(ctx) if ctx.params["backend"] == "milvus" else (ctx.milvus_uri, "")
-    backend = make_backend(ctx.params["backend"], uri, token, ctx.params["index"], ctx.params["index_params"])
+    backend = search_backend(ctx)
     started = time.perf_counter()
-    neighbours = leave_one_out(backend, vectors, depth)
+    neighbours, distances = leave_one_out_with_distances(backend, vectors, depth)
     search_s = time.perf_counter() - started
+    ctx.details["neighbours"] = stored.save(ctx.workdir, f"{ctx.spec.key}.npz", neighbours, distances).name
+    if ctx.params["backend"] == "exact":  # what a later ANN cell over these vectors compares with, unsearched
+        stored.save(ctx.workdir, stored.exact_name(vectors, depth), neighbours, distances)
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
     if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
-        exact = leave_one_out(ExactBackend(), vectors, depth)
+        exact, _, _ = stored.exact(ctx.workdir, vectors, depth)
         metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
+    metrics.update(search_costs(backend))
     metrics.update(
         search_s=search_s,
         search_depth=float(depth),
