@@ -675,7 +675,7 @@ app.add_typer(weights_app, name="weights")
 def weights_fetch(
     spec: Annotated[Path, typer.Argument(help="suite file whose models to fetch, e.g. suites/paper.toml")],
 ) -> None:
-    """Download the missing weights of a suite file's models with timm's / open_clip's own download, on a
+    """Download the missing weights of a suite file's models (timm's, open_clip's or the authors' URL), on a
     machine with internet access; where no hub is reachable, say so (one line per model). Exit 1 if any is
     still missing."""
     from harness.grid import expand_models

@@ -24,6 +24,7 @@ from harness.cells import Cell, CellSpec, SubJob
 from harness.errors import HarnessError
 from harness.keys import content_key
 from harness.strategies import get_strategy
+from harness.suites import get_suite
 
 #: parameters that change how a cell runs but not its numbers (the fine-tune's global batch is the recipe's)
 EXECUTION_ONLY = ("gpus",)
@@ -143,6 +144,11 @@ def plan_cell(cell: Cell, ids: Identities) -> CellSpec:
     """The cell's spec: key, context and sub-jobs, from fingerprints only."""
     # precision and memory format only where not the defaults: every cell key made before them is unchanged
     context: dict[str, Any] = {"device": device_kind(ids.device), **ids.extraction}
+    if "precision" in ids.extraction and getattr(get_suite(cell.suite), "OWN_PRECISION", False):
+        raise HarnessError(
+            f"the {cell.suite} suite sets its forward precision with its own forward_precision parameter "
+            f"(cell {cell.model} / {cell.dataset}): leave out --precision and grid.precision"
+        )
     if cell.suite == "cost":
         context["hardware"] = ids.hardware()
     jobs = subjobs(cell, ids)

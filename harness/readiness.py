@@ -46,7 +46,7 @@ def check_models(model_ids: list[str]) -> list[ModelCheck]:
         if is_random(ref):
             note = "random init: no weights"
         elif missing:
-            note = f"not in the local cache: `ecombench weights fetch` ({ref.kind}'s own download)"
+            note = "not in the local cache: `ecombench weights fetch` downloads it"
         else:
             note = "in the local cache"
         checks.append(ModelCheck(model_id, not missing, note))

@@ -202,6 +202,7 @@ def test_retrieval_cell_in_the_timm_container_against_the_server_sidecar(
     assert metrics["n_queries"] == 12  # 4 classes x 6 images, half in the test split
     shard = json.loads((tmp_path / ".ecombench" / "shards" / f"{run_id}.json").read_text())
     assert shard["cell"]["params"]["backend"] == "milvus" and len(metrics) == len(shard["metrics"])
+    assert (tmp_path / ".ecombench" / "neighbours" / f"{run_id}.npz").is_file()  # came back from the container
     assert set(_docker("volume", "ls", "-q").split()) == volumes_before  # the sidecar's volume went with it
 
     # The same cell on the exact backend, natively on the host: the server's FLAT search finds the same neighbours.

@@ -117,3 +117,12 @@ def test_a_bf16_cell_extracts_in_bf16_and_records_it(tmp_path: Path) -> None:
     # stated tolerance: bf16 moves a random-init model's ranking metrics by at most 0.1
     fp32, bf16 = outcomes["fp32"].metrics, outcomes["bf16"].metrics
     assert abs(fp32["map_at_r"] - bf16["map_at_r"]) <= 0.1
+
+
+@pytest.mark.parametrize("suite", ["compression", "leakage"])
+def test_suites_with_their_own_forward_precision_refuse_a_cell_wide_precision(suite: str) -> None:
+    cell = Cell("pixels:4", "digits", "pretrained", suite, {})
+    plan_cell(cell, Identities("cpu", numeric_settings("fp32", True)))  # channels-last is not theirs: accepted
+    # without the refusal these cells would get a bf16 key and fp32 numbers
+    with pytest.raises(HarnessError, match=f"the {suite} suite sets its forward precision with its own"):
+        plan_cell(cell, Identities("cpu", numeric_settings("bf16")))

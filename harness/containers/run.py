@@ -65,7 +65,7 @@ class Mount:
 SHARED_CACHE = f"{WORK}/embeddings-shared"
 #: the workdir's folders a container shares with the host: sub-jobs (and their locks) and per-query values
 #: outlive the container
-SHARED_FOLDERS = ("finetune", "toptune", "locks", "per_query")
+SHARED_FOLDERS = ("finetune", "toptune", "locks", "per_query", "neighbours")
 
 
 def plan_mounts(

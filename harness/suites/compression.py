@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
 STRATEGIES = ("pretrained", "toptuned", "finetuned")
 #: parameters a suite file may give as lists: the grid makes one cell per value (harness.grid)
 SWEEPS = ("compression", "forward_precision", "index")
+#: the forward precision is this suite's forward_precision parameter: a cell-wide --precision is refused at plan time
+OWN_PRECISION = True
 COMPARED = ("mmp_at_5", "recall_at_1", "map_at_r")
 OVERLAP_AT = 10
 

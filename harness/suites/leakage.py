@@ -28,6 +28,8 @@ from harness.suites.served import served, split_labels
 DEFAULTS: dict[str, Any] = {"threshold": 0.95, "backend": "exact", "split": "test", "list_pairs": 200}
 STRATEGIES = ("pretrained", "toptuned", "finetuned")
 CLEANED = ("mmp_at_5", "recall_at_1", "map_at_r")
+#: the forward precision is fixed at fp32 here: a cell-wide --precision is refused at plan time
+OWN_PRECISION = True
 
 
 def check_params(params: dict[str, Any]) -> None:
