@@ -16,6 +16,7 @@ import json
 import re
 import statistics
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ METRIC_OF = {lab: metric for (_, metric), lab in COLUMNS.items()}
 #: (suite, interval metric) -> (the metric it bounds, "low" or "high")
 INTERVALS = {(suite, f"{metric}_ci_{end}"): (metric, end) for suite, metric in COLUMNS for end in ("low", "high")}
 OTHER_FAMILY = "other"
+#: the most characters of an error a report shows inline (the full text is in ``runs.error``)
+ERROR_LINE = 160
 #: strategies in the order a report shows them; any other after them, alphabetically
 STRATEGY_ORDER = ("pretrained", "toptuned", "finetuned", "crosstuned")
 #: default --tolerance: absolute mMP@5 within which a cheaper model counts as good as the best
@@ -149,6 +152,17 @@ class Run:
     @property
     def command(self) -> str:
         return rerun_command(self.model, self.dataset, self.suite, self.strategy, self.params)
+
+    @property
+    def cell(self) -> str:
+        """model / dataset / strategy / suite: the cell a failure belongs to."""
+        return " / ".join((self.model, self.dataset, self.strategy, self.suite))
+
+    @property
+    def error_line(self) -> str:
+        """The error's first line, cut to ``ERROR_LINE`` characters: a report shows this, the full text in a
+        tooltip and in the database (an error can run to hundreds of characters and several lines)."""
+        return one_line(self.error or "")
 
 
 @dataclass
@@ -309,6 +323,16 @@ class ReportData:
         return next((t for t in self.tables if t.strategy == strategy), None)
 
 
+def one_line(text: str, limit: int = ERROR_LINE) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters in its middle (an ellipsis marks the
+    cut): an error's start says what failed and its end often why (``... does not exist``)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(line) <= limit:
+        return line
+    tail = limit // 3
+    return line[: limit - tail - 1] + "…" + line[-tail:]
+
+
 def families() -> dict[str, str]:
     """Model id -> pre-training family, in catalogue order."""
     from harness.models import catalog
@@ -383,7 +407,12 @@ def _curves(con: Any, filters: Filters) -> list[Curve]:
 def _run(r: dict[str, Any]) -> Run:
     provenance = {k: "" if r[k] is None else str(r[k]) for k in PROVENANCE}
     return Run(r["run_id"], r["model"], r["dataset"], r["strategy"], r["suite"], json.loads(r["params"] or "{}"),
-               r["status"], r["error"], bool(r["random_init"]), provenance, str(r["finished_at"] or ""))  # fmt: skip
+               r["status"], r["error"], bool(r["random_init"]), provenance, _when(r["finished_at"]))  # fmt: skip
+
+
+def _when(at: Any) -> str:
+    """A run's finish time to the second (the database keeps microseconds)."""
+    return f"{at:%Y-%m-%d %H:%M:%S}" if isinstance(at, datetime) else str(at or "")
 
 
 def _cross(strategy: str, params: dict[str, Any]) -> tuple[str, str]:
@@ -418,10 +447,12 @@ def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dic
         row.random_init |= bool(random_init)
         row.values[(dataset, label)] = Value(float(value), run_id, low=interval.get("low"), high=interval.get("high"))
         present.setdefault(strategy, set()).add((dataset, label))
-    for run in runs:  # a failure is marked in a column that has values; its error is in its own section only
-        if run.status == "error" and (run.dataset, COLUMNS[("retrieval", "mmp_at_5")]) in present.get(run.strategy, ()):
-            row = row_of(run.model, run.strategy, run.params)
-            row.random_init |= run.random_init
+    for run in runs:  # a failure opens no row and no column: it is only marked where both have values
+        mmp = (run.dataset, COLUMNS[("retrieval", "mmp_at_5")])
+        if run.status != "error" or mmp not in present.get(run.strategy, ()):
+            continue
+        row = rows.get(run.strategy, {}).get((run.model, *_cross(run.strategy, run.params)))
+        if row is not None:
             row.failed.setdefault(run.dataset, run)
     order = [*dict.fromkeys(family_of.values()), OTHER_FAMILY]
     labels = list(COLUMNS.values())
