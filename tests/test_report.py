@@ -24,7 +24,7 @@ def test_markdown_table_bold_best_and_random_init_marked(tmp_path: Path) -> None
     assert (  # consecutive lines: a valid Markdown table; best per column bold, second underlined
         "| family | model | digits mMP@5 | digits mR@1 | synthetic mMP@5 | synthetic mR@1 |\n"
         "|---|---|---:|---:|---:|---:|\n"
-        "| other | `timm:a` | **0.6100** | <u>0.7000</u> | **0.3000** | **0.3000** |\n"
+        "| timm | `timm:a` | **0.6100** | <u>0.7000</u> | **0.3000** | **0.3000** |\n"
         "|  | ⚠ `timm:b` (random-init) | <u>0.4200</u> | **0.9000** | — | — |\n\n"
     ) in table  # timm:c only failed: it has no row
     assert "timm:c" not in table

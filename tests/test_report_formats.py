@@ -93,11 +93,11 @@ def test_tex_escapes_ids_and_marks_failed(out: dict[str, str]) -> None:
 
 def test_families_in_catalogue_order_other_last(out: dict[str, str]) -> None:
     md = out["md"].split("## Paper table: pretrained")[1].split("## Paper table: toptuned")[0]
-    positions = [md.index(f"| {family} |") for family in ("supervised", "self-supervised", "other")]
+    positions = [md.index(f"| {family} |") for family in ("supervised", "self-supervised", "timm")]
     assert positions == sorted(positions)
-    assert "| other | ⚠ `timm:<script>alert(1)</script>` (random-init) |" in md
+    assert "| timm | ⚠ `timm:<script>alert(1)</script>` (random-init) |" in md
     html = out["html"]
-    assert html.index(">supervised</td>") < html.index(">self-supervised</td>") < html.index(">other</td>")
+    assert html.index(">supervised</td>") < html.index(">self-supervised</td>") < html.index(">timm</td>")
 
 
 def test_random_init_marked_loudly(out: dict[str, str]) -> None:
