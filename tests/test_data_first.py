@@ -14,7 +14,8 @@ from harness.plan import make_plan
 def test_a_missing_dataset_folder_fails_before_the_model_loads(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder"
     model = f"checkpoint:resnet18@{tmp_path / 'absent.safetensors'}"  # its load would fail on the missing file
-    grid = make_cells([model], [f"folder:{missing}"], ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}})
+    params = {"retrieval": {"backend": "exact"}}
+    grid = make_cells([model], [f"folder:{missing}"], ["pretrained"], ["retrieval"], params)
     settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
     [planned] = make_plan(grid.cells, "cpu", settings.workdir).cells
     worker = Worker(settings)

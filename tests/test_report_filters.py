@@ -23,7 +23,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
             make_shard("timm:resnet18[init=random]", "digits[per_class=30]", METRICS),
             make_shard(
                 "open_clip:ViT-B-32@laion2b_s34b_b79k", "digits", {**METRICS, "mmp_at_5": 0.6}, random_init=False
-            ),  # noqa: E501
+            ),
             make_shard("timm:resnet50.a1_in1k", "synthetic", METRICS, random_init=False),  # catalogued: supervised
             make_shard("pixels:8", "digitsplus", METRICS),  # another dataset whose name starts with "digits"
         ],
