@@ -27,6 +27,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shlex
 import tempfile
 import time
 from collections import Counter, deque
@@ -73,15 +74,29 @@ class Quiet:
         pass
 
 
+class PrepareBusy(HarnessError):
+    """Another prepare of the same dataset holds its lock."""
+
+
+class ManifestUnwritable(HarnessError):
+    """The manifests folder refused a write (a full disk, a read-only folder)."""
+
+
 @dataclass(frozen=True)
 class ManifestFolder:
     """The prepared manifests of one workdir (harness.datasets.files.ManifestStore): a valid one is read,
-    otherwise the manifest is built in memory for this run."""
+    otherwise the run prepares it (once: later runs read it; see ``build_and_keep``)."""
 
     folder: Path
 
     def load(self, dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
-        return load_prepared(dataset) or build_in_memory(dataset)
+        report, stale = check_prepared(dataset)
+        if report is not None:
+            try:
+                return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+            except duckdb.Error as exc:  # passed the cheap check yet unreadable: treated as not prepared
+                stale = f"the manifest '{report['manifest']}' is unreadable: {str(exc).splitlines()[0]}"
+        return build_and_keep(dataset, stale)
 
     def report(self, dataset: FileDataset) -> dict[str, Any] | None:
         return check_prepared(dataset)[0]
@@ -116,11 +131,14 @@ class Prepared:
     reused: bool  # a valid prepared manifest existed; nothing was read
 
 
-def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: Reporter | None = None) -> Prepared:
+def prepare(
+    dataset: FileDataset, workers: int, force: bool = False, reporter: Reporter | None = None, explain: bool = True
+) -> Prepared:
     """Prepare ``dataset`` into the manifests folder, resuming an interrupted run; see the module doc.
 
     With ``workers`` > 0, files are read in worker processes started by forkserver (or spawn): a script that
-    calls this needs the usual ``if __name__ == "__main__":`` guard.
+    calls this needs the usual ``if __name__ == "__main__":`` guard. ``explain``: log why a stale prepared
+    manifest is prepared again (off where the caller has said so).
     """
     started = time.perf_counter()
     folder = dataset.manifests.absolute()
@@ -134,7 +152,7 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
             valid, stale = check_prepared(dataset)
             if valid is not None:
                 return Prepared(valid, 0, 0, time.perf_counter() - started, reused=True)
-            if stale:
+            if stale and explain:
                 log.warning("the prepared manifest of '%s' is not usable (%s): preparing it again", dataset.id, stale)
         try:
             report, hashed, resumed = build(dataset, paths, workers, reporter or Quiet())
@@ -142,7 +160,7 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
             if not _disk_error(exc):  # e.g. an unreadable folder of the dataset: not ours to word as a write
                 raise
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-            raise HarnessError(
+            raise ManifestUnwritable(
                 f"cannot write the manifest of '{dataset.id}' in '{folder}': {why}; free some space and run prepare "
                 "again: it resumes"
             ) from exc
@@ -160,35 +178,6 @@ def _disk_error(exc: OSError | duckdb.Error) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
     return isinstance(exc, duckdb.IOException) or "No space left on device" in str(exc)
-
-
-def prepared_report(dataset: FileDataset) -> dict[str, Any] | None:
-    """The sidecar of a valid prepared manifest (the Parquet is not read), or None (logging why it is stale)."""
-    report, stale = check_prepared(dataset)
-    if stale:
-        log.warning(
-            "the prepared manifest of '%s' is not usable (%s): building it in memory; run `ecombench datasets "
-            "prepare` again",
-            dataset.id,
-            stale,
-        )
-    return report
-
-
-def load_prepared(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]] | None:
-    """The prepared manifest and its sidecar if they are still valid (see ``check_prepared``); None otherwise."""
-    report = prepared_report(dataset)
-    if report is None:
-        return None
-    try:
-        return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
-    except duckdb.Error as exc:  # passed the cheap check yet unreadable: treated as not prepared
-        log.warning(
-            "the prepared manifest '%s' of '%s' is unreadable (%s): building it in memory; run `ecombench "
-            "datasets prepare` again",
-            report["manifest"], dataset.id, str(exc).splitlines()[0],
-        )  # fmt: skip
-        return None
 
 
 def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
@@ -230,19 +219,45 @@ def _looks_like_parquet(path: Path) -> bool:
         return False
 
 
+def build_and_keep(dataset: FileDataset, stale: str = "") -> tuple[Manifest, dict[str, Any]]:
+    """A run on a dataset not (or no longer) prepared: prepare it here, in this process, and keep the manifest
+    where ``ecombench datasets prepare`` would, so that later runs read it instead of building it again. Said
+    once, with how to prepare ahead. Where it cannot be kept (another prepare holds its lock, the folder is
+    read-only or full) it is built in memory for this run only."""
+    how = f"`ecombench datasets prepare {shlex.quote(dataset.id)}` does this ahead of time, in parallel"
+    if stale:
+        log.warning("the prepared manifest of '%s' is not usable (%s): preparing it again in this process; %s",
+                    dataset.id, stale, how)  # fmt: skip
+    else:
+        log.warning("'%s' is not prepared: preparing its manifest in this process, once (later runs read it); %s",
+                    dataset.id, how)  # fmt: skip
+    try:
+        report = prepare(dataset, workers=0, explain=False).report
+    except (PrepareBusy, ManifestUnwritable, OSError) as exc:  # OSError: e.g. a read-only workdir
+        log.warning("cannot keep the manifest of '%s' (%s): building it in memory for this run", dataset.id, exc)
+        return build_in_memory(dataset)
+    _say_left_out(dataset, report)
+    return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+
+
 def build_in_memory(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
-    """The slow path, for datasets never prepared: the same pipeline, in this process, in a temporary folder."""
+    """The same pipeline, in this process, in a temporary folder: for a run that cannot keep the manifest."""
     with tempfile.TemporaryDirectory(prefix="ecombench-manifest-") as tmp:
         paths = Paths.of(Path(tmp), dataset.id)
         report, _, _ = build(dataset, paths, workers=0, reporter=Quiet())
         manifest = read_manifest(paths.parquet, dataset.id, report["excluded"])
+    _say_left_out(dataset, report)
+    return manifest, {**report, "manifest": None}
+
+
+def _say_left_out(dataset: FileDataset, report: dict[str, Any]) -> None:
+    """prepare lists the images it left out; a run that builds the manifest itself must say so too."""
     left_out = [f"{key} ({error})" for key, error in report.get("corrupt", [])] + list(report.get("missing", []))
-    if left_out:  # prepare lists them; a run that builds the manifest itself must say so too
+    if left_out:
         log.warning(
             "%d listed images of '%s' are excluded (corrupt or missing): %s%s",
             len(left_out), dataset.id, "; ".join(left_out[:5]), " ..." if len(left_out) > 5 else "",
         )  # fmt: skip
-    return manifest, {**report, "manifest": None}
 
 
 def read_manifest(path: Path, dataset_id: str, excluded: int) -> Manifest:
@@ -414,5 +429,5 @@ def _lock(path: Path, dataset_id: str) -> Iterator[None]:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise HarnessError(f"another `ecombench datasets prepare` of '{dataset_id}' is running") from exc
+            raise PrepareBusy(f"another `ecombench datasets prepare` of '{dataset_id}' is running") from exc
         yield  # the lock file stays: removing it would let a waiting and a new prepare both lock
