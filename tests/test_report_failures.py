@@ -4,9 +4,13 @@ dataset folder) run into a real DuckDB, then a success of one of them replaces i
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
+import pytest
+from conftest import make_shard
 from PIL import Image
 from sklearn.datasets import load_digits
 
@@ -17,6 +21,7 @@ from harness.plan import make_plan
 from harness.report.data import ERROR_LINE, load, one_line
 from harness.report.render import write_reports
 from harness.runner import Outcome, run_plan
+from harness.store import ingest
 
 DIGITS = "digits[per_class=5]"
 
@@ -90,3 +95,32 @@ def test_one_line_keeps_the_first_line_and_cuts_long_ones() -> None:
     assert len(cut) == ERROR_LINE and cut.startswith("checkpoint file 'xx") and cut.endswith("xx' does not exist")
     assert "…" in cut
     assert one_line("") == ""
+
+
+@pytest.mark.slow
+def test_long_ids_and_errors_wrap_inside_the_html_tables(tmp_path: Path) -> None:
+    """Headless Chromium lays out a report whose model id, dataset id and error are hundreds of characters
+    without spaces: every table still fits the page's width (measured in the DOM)."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium); CI installs it")
+    long_model = "timm:" + "x" * 300
+    long_dataset = "folder:/" + "d" * 300
+    failed = make_shard(long_model, long_dataset, {}, status="error")
+    failed.error = "checkpoint file '/" + "p" * 400 + "' does not exist"
+    ok = make_shard(long_model, "digits", {"mmp_at_5": 0.5, "recall_at_1": 0.5})
+    db = tmp_path / "r.duckdb"
+    ingest(db, [ok, failed])
+    [page] = write_reports(db, tmp_path / "out", ["html"])
+    measure = """<script>
+      const wide = [...document.querySelectorAll('table')].filter(t => t.scrollWidth > document.body.clientWidth);
+      document.body.setAttribute('data-wide', String(wide.length));
+      document.body.setAttribute('data-tables', String(document.querySelectorAll('table').length));
+    </script></body>"""
+    page.write_text(page.read_text().replace("</body>", measure))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900", "--dump-dom"]  # fmt: skip
+    dom = subprocess.run([binary, *flags, page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    tables = re.search(r'data-tables="(\d+)"', dom)
+    assert tables and int(tables.group(1)) >= 3, dom[-2000:]  # the paper table, the failures, the provenance
+    assert 'data-wide="0"' in dom
