@@ -397,7 +397,7 @@ def prune(
     for run in result.runs:
         table.add_row(*map(escape, (run.run_id, run.model, run.dataset, run.strategy, run.suite, run.status)))
     console.print(table)
-    rows = ", ".join(f"{table} {count}" for table, count in result.rows.items())
+    rows = ", ".join(f"{name} {count}" for name, count in result.rows.items())
     if result.deleted:
         console.print(f"deleted rows: {rows}", highlight=False)
     else:
