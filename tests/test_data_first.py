@@ -19,7 +19,9 @@ from harness.grid import make_cells
 from harness.plan import make_plan
 
 
-def test_a_missing_dataset_folder_fails_before_the_model_loads(tmp_path: Path) -> None:
+def test_a_missing_dataset_folder_fails_before_the_model_loads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     missing = tmp_path / "no-such-folder"
     model = f"checkpoint:resnet18@{tmp_path / 'absent.safetensors'}"  # its load would fail on the missing file
     params = {"retrieval": {"backend": "exact"}}
@@ -27,11 +29,14 @@ def test_a_missing_dataset_folder_fails_before_the_model_loads(tmp_path: Path) -
     settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
     [planned] = make_plan(grid.cells, "cpu", settings.workdir).cells
     worker = Worker(settings)
-    shard, cached = worker.run(planned.spec)
+    with caplog.at_level(logging.WARNING, "harness.datasets.prepare"):
+        shard, cached = worker.run(planned.spec)
+    assert caplog.messages == []  # its own message only, no word of preparing it
     assert not cached and shard.status == "error"
     assert str(missing) in (shard.error or "") and "does not exist" in (shard.error or "")
     assert "absent.safetensors" not in (shard.error or "")
     assert worker.loads == 0  # the model loader was never called
+    assert not (settings.workdir / "manifests").exists() or not list((settings.workdir / "manifests").glob("*.json"))
 
 
 def write_folder(root: Path) -> None:
@@ -53,7 +58,7 @@ def test_an_unprepared_folder_is_prepared_by_its_first_run_and_said_once(
         first = resolve_dataset(f"folder:{root}", work).manifest()
         second = resolve_dataset(f"folder:{root}", work)  # the next run, in a fresh process as far as it knows
         assert second.manifest() == first and second.report()["manifest"] is not None  # read, not built
-    said = [m for m in caplog.messages if "is not prepared" in m]
+    said = [m for m in caplog.messages if "was not prepared" in m]
     assert len(said) == 1 and f"ecombench datasets prepare folder:{root}" in said[0]
     assert len(caplog.messages) == 1
     assert len(list((work / "manifests").glob("*.parquet"))) == 1

@@ -74,7 +74,7 @@ def test_a_zero_byte_prepared_manifest_is_prepared_again(
     # a run reading it prepares the manifest again, saying why once, and keeps it
     with caplog.at_level(logging.WARNING, "harness.datasets.prepare"):
         assert file_dataset(f"sop:{root}").manifest().digest == first.report["digest"]
-    assert "is not usable" in caplog.messages[0] and str(target) in caplog.messages[0]
+    assert "was not usable" in caplog.messages[0] and str(target) in caplog.messages[0]
     assert sum("not usable" in m for m in caplog.messages) == 1
     assert prepare(file_dataset(f"sop:{root}"), workers=0).reused
     caplog.clear()

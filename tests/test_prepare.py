@@ -80,8 +80,8 @@ def test_a_changed_annotation_file_makes_the_prepared_manifest_stale(
     dataset = file_dataset(f"sop:{root}")
     assert len(dataset.manifest().items) == 10 and dataset.manifest().digest != prepared["digest"]
     assert caplog.messages[0] == (
-        f"the prepared manifest of 'sop:{root}' is not usable (an annotation file or folder changed since): "
-        f"preparing it again in this process; `ecombench datasets prepare sop:{root}` does this ahead of time, "
+        f"the prepared manifest of 'sop:{root}' was not usable (an annotation file or folder changed since): "
+        f"prepared it again in this process; `ecombench datasets prepare sop:{root}` does this ahead of time, "
         "in parallel"
     )
     # the run's build names what it left out, as prepare does (the replica holds one truncated JPEG)

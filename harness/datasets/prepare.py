@@ -224,18 +224,18 @@ def build_and_keep(dataset: FileDataset, stale: str = "") -> tuple[Manifest, dic
     where ``ecombench datasets prepare`` would, so that later runs read it instead of building it again. Said
     once, with how to prepare ahead. Where it cannot be kept (another prepare holds its lock, the folder is
     read-only or full) it is built in memory for this run only."""
-    how = f"`ecombench datasets prepare {shlex.quote(dataset.id)}` does this ahead of time, in parallel"
-    if stale:
-        log.warning("the prepared manifest of '%s' is not usable (%s): preparing it again in this process; %s",
-                    dataset.id, stale, how)  # fmt: skip
-    else:
-        log.warning("'%s' is not prepared: preparing its manifest in this process, once (later runs read it); %s",
-                    dataset.id, how)  # fmt: skip
-    try:
+    try:  # said once it is done: a dataset that cannot be read fails with its own message alone
         report = prepare(dataset, workers=0, explain=False).report
     except (PrepareBusy, ManifestUnwritable, OSError) as exc:  # OSError: e.g. a read-only workdir
         log.warning("cannot keep the manifest of '%s' (%s): building it in memory for this run", dataset.id, exc)
         return build_in_memory(dataset)
+    how = f"`ecombench datasets prepare {shlex.quote(dataset.id)}` does this ahead of time, in parallel"
+    if stale:
+        log.warning("the prepared manifest of '%s' was not usable (%s): prepared it again in this process; %s",
+                    dataset.id, stale, how)  # fmt: skip
+    else:
+        log.warning("'%s' was not prepared: prepared its manifest in this process and kept it (later runs read "
+                    "it); %s", dataset.id, how)  # fmt: skip
     _say_left_out(dataset, report)
     return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
 
