@@ -77,3 +77,16 @@ def test_a_manifest_that_cannot_be_kept_is_built_for_the_run(tmp_path: Path, cap
     assert len(manifest.items) == 6 and dataset.report()["manifest"] is None
     assert any("cannot keep the manifest" in m and "is running" in m for m in caplog.messages), caplog.messages
     assert not list((work / "manifests").glob("*.parquet"))
+
+
+def test_a_kept_manifest_follows_an_image_edited_in_place(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "shoes"
+    write_folder(root)
+    work = tmp_path / "work"
+    first = resolve_dataset(f"folder:{root}", work).manifest().digest
+    image = root / "c1" / "0.png"
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(image)  # the same file, new bytes: no folder changes
+    with caplog.at_level(logging.WARNING, "harness.datasets.prepare"):
+        again = resolve_dataset(f"folder:{root}", work).manifest().digest
+    assert again != first
+    assert any("an image file changed since the run that built it" in m for m in caplog.messages), caplog.messages

@@ -56,6 +56,8 @@ FORMAT = 1
 CHUNK = 64  # files per task sent to a worker
 WINDOW = 4  # chunks in flight per worker
 LARGE = 20_000  # building a manifest this large in memory is worth a hint to prepare it
+#: sidecar key of a manifest kept by a run (not by ``prepare``): the digest of its images' stats (``image_stats``)
+KEPT_BY_RUN = "kept_by_run_image_stats"
 
 Result = tuple[int, str, str, str]  # size, sha256, original mode, error ("" when the image is fine)
 
@@ -201,6 +203,8 @@ def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
             stale = "written for another dataset id or root"
         elif report.get("fingerprint") != dataset.fingerprint():
             stale = "an annotation file or folder changed since"
+        elif report.get(KEPT_BY_RUN) is not None and report[KEPT_BY_RUN] != image_stats(dataset):
+            stale = "an image file changed since the run that built it"
         else:
             return {**report, "manifest": str(paths.parquet)}, ""
     except (OSError, ValueError, HarnessError) as exc:
@@ -225,7 +229,10 @@ def build_and_keep(dataset: FileDataset, stale: str = "") -> tuple[Manifest, dic
     once, with how to prepare ahead. Where it cannot be kept (another prepare holds its lock, the folder is
     read-only or full) it is built in memory for this run only."""
     try:  # said once it is done: a dataset that cannot be read fails with its own message alone
-        report = prepare(dataset, workers=0, explain=False).report
+        prepared = prepare(dataset, workers=0, explain=False)
+        report = prepared.report
+        if not prepared.reused:  # another process may have prepared it meanwhile: then it is theirs
+            report = _mark_kept(dataset, report)
     except (PrepareBusy, ManifestUnwritable, OSError) as exc:  # OSError: e.g. a read-only workdir
         log.warning("cannot keep the manifest of '%s' (%s): building it in memory for this run", dataset.id, exc)
         return build_in_memory(dataset)
@@ -238,6 +245,29 @@ def build_and_keep(dataset: FileDataset, stale: str = "") -> tuple[Manifest, dic
                     "it); %s", dataset.id, how)  # fmt: skip
     _say_left_out(dataset, report)
     return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+
+
+def image_stats(dataset: FileDataset) -> str:
+    """A digest of every listed image's (key, size, mtime): one stat per image, no read. A manifest a run kept
+    is checked with it too, so that an image edited in place (which changes no annotation file or folder)
+    builds it again, as the run would have without keeping it; ``prepare``'s own manifests skip this check
+    (an edited image needs ``prepare --force``: README)."""
+    digest, base = hashlib.sha256(), str(dataset.base())
+    for entry in dataset.entries(Counter()):
+        try:
+            stat = os.stat(os.path.join(base, entry.key))
+            digest.update(f"{entry.key}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{entry.key}\0-\n".encode())
+    return digest.hexdigest()
+
+
+def _mark_kept(dataset: FileDataset, report: dict[str, Any]) -> dict[str, Any]:
+    """Record in the sidecar that a run kept this manifest, with the images' stats it was built from."""
+    sidecar = Paths.of(dataset.manifests.absolute(), dataset.id).sidecar
+    marked = {**json.loads(sidecar.read_text()), KEPT_BY_RUN: image_stats(dataset)}
+    atomic_write(sidecar, json.dumps(marked, indent=1).encode())
+    return {**report, KEPT_BY_RUN: marked[KEPT_BY_RUN]}
 
 
 def build_in_memory(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
