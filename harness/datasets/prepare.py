@@ -459,5 +459,7 @@ def _lock(path: Path, dataset_id: str) -> Iterator[None]:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise PrepareBusy(f"another `ecombench datasets prepare` of '{dataset_id}' is running") from exc
+            raise PrepareBusy(
+                f"another `ecombench datasets prepare` of '{dataset_id}' (or a run preparing it) is running"
+            ) from exc
         yield  # the lock file stays: removing it would let a waiting and a new prepare both lock
