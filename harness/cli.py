@@ -430,6 +430,42 @@ def ingest(
     console.print(f"{total} runs in {escape(str(db))}")
 
 
+@app.command()
+def prune(
+    db: Db = Path("results.duckdb"),
+    failed: Annotated[bool, typer.Option("--failed", help="the failed runs (with --model/--dataset: theirs)")] = False,
+    run_id: Annotated[list[str] | None, typer.Option("--run-id", help="this run (repeatable)")] = None,
+    model: Annotated[str | None, typer.Option(help="runs of this model id")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="runs of this dataset id (digits also matches digits[per_class=30])")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="delete them (without it: a dry run that lists them)")] = False,
+) -> None:
+    """Drop runs from the database (every table that names them, in one transaction): the failed ones, runs by
+    id, or those of a model or dataset. Filters combine (all must hold); run ids are added to what they select.
+    Without --yes nothing is deleted: the runs are listed."""
+    from harness.prune import Selection
+    from harness.prune import prune as prune_runs
+    from harness.report.data import Filters
+
+    wanted = Filters(dataset=dataset).canonical().dataset
+    result = prune_runs(db, Selection(tuple(run_id or ()), failed, model, wanted), yes)
+    if not result.runs:
+        console.print("no run matches: nothing to prune", highlight=False)
+        return
+    table = Table(title=f"{len(result.runs)} runs {'deleted' if result.deleted else 'selected'}")
+    for column in ("run id", "model", "dataset", "strategy", "suite", "status"):
+        table.add_column(column, overflow="fold")
+    for run in result.runs:
+        table.add_row(*map(escape, (run.run_id, run.model, run.dataset, run.strategy, run.suite, run.status)))
+    console.print(table)
+    rows = ", ".join(f"{name} {count}" for name, count in result.rows.items())
+    if result.deleted:
+        console.print(f"deleted rows: {rows}", highlight=False)
+    else:
+        console.print(f"dry run, nothing deleted; rows that would go: {rows}. Add --yes to delete.", highlight=False)
+
+
 def _read_text(path: Path, what: str) -> str:
     try:
         return path.read_text()
@@ -470,11 +506,18 @@ def finetune(
 @app.command()
 def report(
     db: Db = Path("results.duckdb"),
-    out: Annotated[Path, typer.Option(help="folder for report.<format> (a path ending in .md: that file)")] = Path(
-        "reports/out"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder for report.<format> (a path ending in .md: that file); default reports/out, where a "
+            "filtered report is report.<filters>.<format> beside the main one"
+        ),
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="comma-separated: html, md, tex")] = "md",
-    dataset: Annotated[str | None, typer.Option(help="only this dataset id")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="only this dataset id; one without options (digits) also matches it with any (digits[...])"),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="only this model id")] = None,
     strategy: Annotated[str | None, typer.Option(help="only this strategy")] = None,
     tolerance: Annotated[
@@ -487,11 +530,12 @@ def report(
     from harness.report.data import Filters
     from harness.report.render import parse_formats, write_reports
 
-    formats, filters = parse_formats(format), Filters(model, dataset, strategy)
-    if out.suffix == ".md" and formats == ["md"]:  # the older `--out FILE.md`
+    formats, filters = parse_formats(format), Filters(model, dataset, strategy).canonical()
+    if out is not None and out.suffix == ".md" and formats == ["md"]:  # the older `--out FILE.md`
         console.print(f"report written to {render_markdown(db, out, filters, tolerance)}")
         return
-    for path in write_reports(db, out, formats, filters, tolerance):
+    stem = f"report.{filters.slug}" if out is None and filters.slug else "report"  # never over the main report
+    for path in write_reports(db, out or Path("reports/out"), formats, filters, tolerance, stem):
         console.print(f"report written to {path}")
 
 

@@ -170,14 +170,16 @@ class Worker:
         milvus = settings.milvus_uri or str(settings.workdir / "milvus" / f"{spec.key}.db")
         started = time.perf_counter()
         try:
+            # the data first: a missing or malformed dataset is reported before a model loads (which can take
+            # minutes, or fail for its own reasons and hide the dataset's)
+            dataset = self.dataset(cell.dataset)
+            shard.manifest_digest = dataset.manifest().digest
+            shard.provenance["dataset_excluded"] = dataset.manifest().excluded
             loaded = self.model(cell.model)
             if isinstance(loaded, str):
                 raise HarnessError(loaded)
             shard.random_init, shard.weights_digest = loaded.random_init, loaded.weights_digest
             shard.preprocessing = loaded.preprocessing
-            dataset = self.dataset(cell.dataset)
-            shard.manifest_digest = dataset.manifest().digest
-            shard.provenance["dataset_excluded"] = dataset.manifest().excluded
             torch.manual_seed(settings.seed)
             extraction = cell_extraction(settings.extraction, spec)
             shard.provenance["extraction"] = {"precision": extraction.precision,

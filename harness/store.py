@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 #: how long a writer waits for another process's lock on the database before giving up
 LOCK_WAIT_S = 120.0
 
-log = logging.getLogger(__name__)
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id          VARCHAR PRIMARY KEY,  -- the cell key
@@ -163,6 +161,21 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
+#: every table with a run_id column, runs last (the others name its runs): what dropping a run deletes from
+RUN_TABLES = ("metrics", "per_query", "audits", "runs")
+
+
+def dataset_match(column: str = "dataset") -> str:
+    """SQL for a dataset filter, bound three times to the filter: an id with options matches only itself; one
+    without (``digits``) matches the id with any options too (``digits[per_class=30]``)."""
+    return f"({column} = ? OR (NOT contains(?, '[') AND split_part({column}, '[', 1) = ?))"
+
+
+def dataset_matches(wanted: str, dataset: str) -> bool:
+    """``dataset_match`` in Python, for rows already read."""
+    return dataset == wanted or ("[" not in wanted and dataset.split("[", 1)[0] == wanted)
+
+
 class DatabaseLocked(HarnessError):
     """Another process holds the database (DuckDB allows one writer, and no reader beside a writer)."""
 
@@ -194,7 +207,7 @@ def connect(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S) ->
 
 
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Commit what the block wrote, or roll all of it back on any exception (an interrupt included)."""
     con.execute("BEGIN TRANSACTION")
     try:
@@ -208,7 +221,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def _write_registry(con: duckdb.DuckDBPyConnection) -> None:
     """Replace ``metric_registry``'s rows with the registry's, so the views follow the code that wrote last."""
     columns = [list(column) for column in zip(*metrics_registry.rows(), strict=True)]
-    with _transaction(con):
+    with transaction(con):
         con.execute("DELETE FROM metric_registry")
         con.execute(
             "INSERT INTO metric_registry SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)",
@@ -256,7 +269,7 @@ def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) 
                 if row and row[0] == "ok":
                     log.warning("%s: a failed attempt does not replace its finished result", shard.cell.label())
                     continue
-            with _transaction(con):
+            with transaction(con):
                 con.execute("DELETE FROM metrics WHERE run_id = ?", [shard.run_id])
                 con.execute("DELETE FROM per_query WHERE run_id = ?", [shard.run_id])
                 con.execute("DELETE FROM runs WHERE run_id = ?", [shard.run_id])
@@ -325,7 +338,7 @@ def record_dataset(db_path: Path, report: dict[str, Any]) -> None:
     classes = report["classes"]
     con = connect(db_path)
     try:
-        with _transaction(con):
+        with transaction(con):
             con.execute("DELETE FROM dataset_classes WHERE dataset = ? AND digest = ?", key)
             con.execute("DELETE FROM datasets WHERE dataset = ? AND digest = ?", key)
             con.execute(
@@ -346,7 +359,7 @@ def record_audit(db_path: Path, rows: list[tuple[Any, ...]], audited_at: datetim
     """Insert one audit's rows (audit_id, run_id, metric, stored, audited, tolerance, status, device, note)."""
     con = connect(db_path)
     try:
-        with _transaction(con):
+        with transaction(con):
             con.executemany(
                 "INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, audited_at) for r in rows]
             )

@@ -94,5 +94,5 @@ def test_the_mini_study_runs_resumes_after_kill_9_and_reports_every_table(tmp_pa
     heatmap = sections["Cross-tuning: mMP@5 minus pre-trained mMP@5"]
     assert len(re.findall(r"^\| \w+:.*[+-]\d\.\d{4}", heatmap, flags=re.M)) == 6  # one row per source dataset
     assert "by batch-1 latency" in sections["Pareto frontiers (quality versus cost)"]
-    assert "Failed cells" not in sections
+    assert "Failures" not in sections
     assert (tmp_path / "reports" / "report.html").stat().st_size > 0

@@ -71,13 +71,15 @@ def test_a_zero_byte_prepared_manifest_is_prepared_again(
     paths = Paths.of(manifests_dir(Path(".ecombench")), f"sop:{root}")
     target = paths.sidecar if which == "sidecar" else paths.parquet
     target.write_bytes(target.read_bytes()[:100] if which == "parquet-torn" else b"")
-    # a run reading it builds the manifest in memory, saying why once
+    # a run reading it prepares the manifest again, saying why once, and keeps it
     with caplog.at_level(logging.WARNING, "harness.datasets.prepare"):
         assert file_dataset(f"sop:{root}").manifest().digest == first.report["digest"]
-    assert "is not usable" in caplog.messages[0] and str(target) in caplog.messages[0]
+    assert "was not usable" in caplog.messages[0] and str(target) in caplog.messages[0]
     assert sum("not usable" in m for m in caplog.messages) == 1
+    assert prepare(file_dataset(f"sop:{root}"), workers=0).reused
     caplog.clear()
     # and prepare (without --force) prepares it again rather than calling it valid or crashing
+    target.write_bytes(target.read_bytes()[:100] if which == "parquet-torn" else b"")
     with caplog.at_level(logging.WARNING, "harness.datasets.prepare"):
         again = prepare(file_dataset(f"sop:{root}"), workers=0)
     assert not again.reused and again.hashed == first.hashed and again.report["digest"] == first.report["digest"]

@@ -17,7 +17,7 @@ from conftest import run_cli
 from harness.datasets import prepare as prepare_module
 from harness.datasets import resolve_dataset
 from harness.datasets.files import FileDataset
-from harness.datasets.prepare import Paths, manifests_dir, prepare
+from harness.datasets.prepare import Paths, build_in_memory, manifests_dir, prepare
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 def test_prepared_manifest_is_the_in_memory_one_and_never_touches_the_root(tmp_path: Path, home: Path) -> None:
     root = replicas.sop(tmp_path / "sop")
     before = snapshot(root)
-    in_memory = file_dataset(f"sop:{root}").manifest()
+    in_memory = build_in_memory(file_dataset(f"sop:{root}"))[0]
     done = prepare(file_dataset(f"sop:{root}"), workers=2)
     assert not done.reused and done.hashed == 12 and done.resumed == 0
     paths = Paths.of(home / "manifests", f"sop:{root}")
@@ -78,16 +78,20 @@ def test_a_changed_annotation_file_makes_the_prepared_manifest_stale(
     lines = (root / "Ebay_test.txt").read_text().splitlines()
     (root / "Ebay_test.txt").write_text("\n".join(lines[:-1]) + "\n")  # one product image fewer
     dataset = file_dataset(f"sop:{root}")
-    assert dataset.report()["manifest"] is None and len(dataset.manifest().items) == 10
-    assert dataset.manifest().digest != prepared["digest"]
+    assert len(dataset.manifest().items) == 10 and dataset.manifest().digest != prepared["digest"]
     assert caplog.messages[0] == (
-        f"the prepared manifest of 'sop:{root}' is not usable (an annotation file or folder changed since): "
-        "building it in memory; run `ecombench datasets prepare` again"
+        f"the prepared manifest of 'sop:{root}' was not usable (an annotation file or folder changed since): "
+        f"prepared it again in this process; `ecombench datasets prepare sop:{root}` does this ahead of time, "
+        "in parallel"
     )
-    # the in-memory build names what it left out, as prepare does (the replica holds one truncated JPEG)
+    # the run's build names what it left out, as prepare does (the replica holds one truncated JPEG)
     assert caplog.messages[1].startswith(f"1 listed images of 'sop:{root}' are excluded (corrupt or missing): ")
     assert len(caplog.messages) == 2
-    assert not prepare(dataset, workers=0).reused
+    # the run kept what it built: the next run and prepare read it, and nothing is said again
+    caplog.clear()
+    again = file_dataset(f"sop:{root}")
+    assert again.manifest().digest == dataset.manifest().digest and again.report()["manifest"] is not None
+    assert prepare(again, workers=0).reused and caplog.messages == []
 
 
 def test_digest_is_stable_and_follows_one_image(tmp_path: Path) -> None:

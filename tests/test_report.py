@@ -20,17 +20,17 @@ def test_markdown_table_bold_best_and_random_init_marked(tmp_path: Path) -> None
         ],
     )
     text = render_markdown(db, tmp_path / "out" / "report.md").read_text()
-    table = text.split("## Paper table: pretrained")[1].split("## Failed cells")[0]
+    table = text.split("## Paper table: pretrained")[1].split("## Failures")[0]
     assert (  # consecutive lines: a valid Markdown table; best per column bold, second underlined
         "| family | model | digits mMP@5 | digits mR@1 | synthetic mMP@5 | synthetic mR@1 |\n"
         "|---|---|---:|---:|---:|---:|\n"
-        "| other | `timm:a` | **0.6100** | <u>0.7000</u> | **0.3000** | **0.3000** |\n"
-        "|  | ⚠ `timm:b` (random-init) | <u>0.4200</u> | **0.9000** | — | — |\n"
-        "|  | ⚠ `timm:c` (random-init) | — | — | ✗ failed | ✗ failed |\n"
-    ) in table
+        "| timm | `timm:a` | **0.6100** | <u>0.7000</u> | **0.3000** | **0.3000** |\n"
+        "|  | ⚠ `timm:b` (random-init) | <u>0.4200</u> | **0.9000** | — | — |\n\n"
+    ) in table  # timm:c only failed: it has no row
+    assert "timm:c" not in table
     assert text.count("## Paper table:") == 1  # one table per strategy, no second copy per metric
     assert "RANDOM-INIT" in text
-    assert "| `timm:c` | synthetic | pretrained | retrieval | boom |" in text
+    assert "| `timm:c / synthetic / pretrained / retrieval` | boom | 2026-11-26 10:01:00 |" in text
 
 
 def test_newest_run_of_a_cell_wins(tmp_path: Path) -> None:
@@ -54,9 +54,9 @@ def test_failures_stay_in_their_section_and_random_init_is_no_best_pretrained_mo
         ],
     )
     text = render_markdown(db, tmp_path / "report.md").read_text()
-    table = text.split("## Paper table: pretrained")[1].split("## Failed cells")[0]
+    table = text.split("## Paper table: pretrained")[1].split("## Failures")[0]
     assert "/no/such/dir" not in table and "boom" not in table  # no columns, no error text in the table
-    assert "| `timm:rand` | folder:/no/such/dir | pretrained | retrieval | boom |" in text
+    assert "| `timm:rand / folder:/no/such/dir / pretrained / retrieval` | boom | 2026-11-26 10:01:00 |" in text
     assert "best pretrained model of 2 is timm:rand" not in text
     assert (
         "On digits, the top pretrained-strategy scorer of 2 is timm:rand (mMP@5 0.6400), ahead of wheel:real (0.4100)."

@@ -38,6 +38,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shard(SUP, "digits", {"mmp_at_5": 0.61, "recall_at_1": 0.7}, random_init=False),
             shard(SSL, "digits", {"mmp_at_5": 0.42, "recall_at_1": 0.9}, random_init=False),
             shard(XSS, "digits", {"mmp_at_5": 0.3, "recall_at_1": 0.3}),
+            shard("timm:c_x%", "digits", {"mmp_at_5": 0.2, "recall_at_1": 0.2}),
             shard("timm:c_x%", "synthetic", {}, status="error"),
             shard(SUP, "synthetic", {"mmp_at_5": 0.5, "recall_at_1": 0.5}, random_init=False),
             shard(SUP, "digits", {"mmp_at_5": 0.71, "recall_at_1": 0.8}, strategy="toptuned", random_init=False),
@@ -85,17 +86,18 @@ def test_latex_escaping() -> None:
 
 
 def test_tex_escapes_ids_and_marks_failed(out: dict[str, str]) -> None:
-    assert r"\texttt{timm:c\_x\%} \textbf{[random-init]} & -- & -- & \textit{failed} & \textit{failed} \\" in out["tex"]
+    row = r"\texttt{timm:c\_x\%} \textbf{[random-init]} & 0.2000 & 0.2000 & \textit{failed} & \textit{failed} \\"
+    assert row in out["tex"]
     assert "c_x%" not in out["tex"]
 
 
 def test_families_in_catalogue_order_other_last(out: dict[str, str]) -> None:
     md = out["md"].split("## Paper table: pretrained")[1].split("## Paper table: toptuned")[0]
-    positions = [md.index(f"| {family} |") for family in ("supervised", "self-supervised", "other")]
+    positions = [md.index(f"| {family} |") for family in ("supervised", "self-supervised", "timm")]
     assert positions == sorted(positions)
-    assert "| other | ⚠ `timm:<script>alert(1)</script>` (random-init) |" in md
+    assert "| timm | ⚠ `timm:<script>alert(1)</script>` (random-init) |" in md
     html = out["html"]
-    assert html.index(">supervised</td>") < html.index(">self-supervised</td>") < html.index(">other</td>")
+    assert html.index(">supervised</td>") < html.index(">self-supervised</td>") < html.index(">timm</td>")
 
 
 def test_random_init_marked_loudly(out: dict[str, str]) -> None:
@@ -108,7 +110,7 @@ def test_failed_cell_is_marked_and_its_error_in_its_own_section(out: dict[str, s
     failed = next(r for r in load(db).runs if r.status == "error")
     assert f'<td class="failed" title="boom"><a href="#run-{failed.run_id}">failed</a></td>' in out["html"]
     assert f'<tr id="run-{failed.run_id}" class="random">' in out["html"]
-    assert "| ⚠ `timm:c_x%` (random-init) | — | — | ✗ failed | ✗ failed |" in out["md"]
+    assert "| ⚠ `timm:c_x%` (random-init) | 0.2000 | 0.2000 | ✗ failed | ✗ failed |" in out["md"]
 
 
 def test_rerun_command(out: dict[str, str], db: Path) -> None:
@@ -128,7 +130,7 @@ def test_rerun_command(out: dict[str, str], db: Path) -> None:
 
 def test_decision_summary_accuracy_and_gain(out: dict[str, str]) -> None:
     sentence = (
-        "On digits, the best pretrained model of 3 is timm:resnet50.a1_in1k (mMP@5 0.6100), ahead of "
+        "On digits, the best pretrained model of 4 is timm:resnet50.a1_in1k (mMP@5 0.6100), ahead of "
         "timm:vit_base_patch16_224.dino (0.4200). No other model is within 0.01 of it."
     )
     assert sentence in out["md"] and sentence in out["html"]
@@ -181,7 +183,7 @@ def test_html_tables_have_expected_shape(out: dict[str, str]) -> None:
 def test_dataset_filter_restricts_rows(db: Path, tmp_path: Path) -> None:
     data = load(db, Filters(dataset="synthetic"))
     assert {r.dataset for r in data.runs} == {"synthetic"}
-    assert [row.model for _, rows in data.tables[0].groups for row in rows] == [SUP, "timm:c_x%"]
+    assert [row.model for _, rows in data.tables[0].groups for row in rows] == [SUP]  # timm:c_x% failed on synthetic
     [md] = write_reports(db, tmp_path, ["md"], Filters(dataset="synthetic"))
     assert "digits" not in md.read_text() and "synthetic" in md.read_text()
 

@@ -46,7 +46,7 @@ def test_tied_models_are_marked_and_the_summary_says_so(tmp_path: Path) -> None:
 
     text = render_markdown(db, tmp_path / "report.md").read_text()
     # (Markdown escapes the interval's brackets, so that no viewer reads them as a link)
-    assert f"| other | ⚠ `timm:a` (random-init) | **{best.mean():.4f}** \\[{low:.4f}, {high:.4f}\\] |" in text
+    assert f"| timm | ⚠ `timm:a` (random-init) | **{best.mean():.4f}** \\[{low:.4f}, {high:.4f}\\] |" in text
     assert f"<u>{close.mean():.4f}</u> \\[" in text and "\\] ≈ |" in text
     assert "Holm-corrected" in text and "level 0.05" in text
     assert "it and timm:b" in text and "are tied within noise" in text

@@ -1,5 +1,5 @@
 """What every on-disk dataset shares: entries enumerated lazily, layout checks with one clear message,
-and a manifest that comes from ``ecombench datasets prepare`` when present, or is built in memory.
+and a manifest that comes from ``ecombench datasets prepare``, or from the first run that needs it (kept, too).
 
 A dataset module only says where its images are listed (``entries``) and which annotation files it reads;
 hashing, decoding, corrupt-image exclusion, labels, the seeded split and the manifest digest live in

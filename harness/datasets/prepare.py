@@ -27,6 +27,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shlex
 import tempfile
 import time
 from collections import Counter, deque
@@ -55,6 +56,8 @@ FORMAT = 1
 CHUNK = 64  # files per task sent to a worker
 WINDOW = 4  # chunks in flight per worker
 LARGE = 20_000  # building a manifest this large in memory is worth a hint to prepare it
+#: sidecar key of a manifest kept by a run (not by ``prepare``): the digest of its images' stats (``image_stats``)
+KEPT_BY_RUN = "kept_by_run_image_stats"
 
 Result = tuple[int, str, str, str]  # size, sha256, original mode, error ("" when the image is fine)
 
@@ -73,15 +76,29 @@ class Quiet:
         pass
 
 
+class PrepareBusy(HarnessError):
+    """Another prepare of the same dataset holds its lock."""
+
+
+class ManifestUnwritable(HarnessError):
+    """The manifests folder refused a write (a full disk, a read-only folder)."""
+
+
 @dataclass(frozen=True)
 class ManifestFolder:
     """The prepared manifests of one workdir (harness.datasets.files.ManifestStore): a valid one is read,
-    otherwise the manifest is built in memory for this run."""
+    otherwise the run prepares it (once: later runs read it; see ``build_and_keep``)."""
 
     folder: Path
 
     def load(self, dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
-        return load_prepared(dataset) or build_in_memory(dataset)
+        report, stale = check_prepared(dataset)
+        if report is not None:
+            try:
+                return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+            except duckdb.Error as exc:  # passed the cheap check yet unreadable: treated as not prepared
+                stale = f"the manifest '{report['manifest']}' is unreadable: {str(exc).splitlines()[0]}"
+        return build_and_keep(dataset, stale)
 
     def report(self, dataset: FileDataset) -> dict[str, Any] | None:
         return check_prepared(dataset)[0]
@@ -116,11 +133,14 @@ class Prepared:
     reused: bool  # a valid prepared manifest existed; nothing was read
 
 
-def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: Reporter | None = None) -> Prepared:
+def prepare(
+    dataset: FileDataset, workers: int, force: bool = False, reporter: Reporter | None = None, explain: bool = True
+) -> Prepared:
     """Prepare ``dataset`` into the manifests folder, resuming an interrupted run; see the module doc.
 
     With ``workers`` > 0, files are read in worker processes started by forkserver (or spawn): a script that
-    calls this needs the usual ``if __name__ == "__main__":`` guard.
+    calls this needs the usual ``if __name__ == "__main__":`` guard. ``explain``: log why a stale prepared
+    manifest is prepared again (off where the caller has said so).
     """
     started = time.perf_counter()
     folder = dataset.manifests.absolute()
@@ -134,7 +154,7 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
             valid, stale = check_prepared(dataset)
             if valid is not None:
                 return Prepared(valid, 0, 0, time.perf_counter() - started, reused=True)
-            if stale:
+            if stale and explain:
                 log.warning("the prepared manifest of '%s' is not usable (%s): preparing it again", dataset.id, stale)
         try:
             report, hashed, resumed = build(dataset, paths, workers, reporter or Quiet())
@@ -142,7 +162,7 @@ def prepare(dataset: FileDataset, workers: int, force: bool = False, reporter: R
             if not _disk_error(exc):  # e.g. an unreadable folder of the dataset: not ours to word as a write
                 raise
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-            raise HarnessError(
+            raise ManifestUnwritable(
                 f"cannot write the manifest of '{dataset.id}' in '{folder}': {why}; free some space and run prepare "
                 "again: it resumes"
             ) from exc
@@ -160,35 +180,6 @@ def _disk_error(exc: OSError | duckdb.Error) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
     return isinstance(exc, duckdb.IOException) or "No space left on device" in str(exc)
-
-
-def prepared_report(dataset: FileDataset) -> dict[str, Any] | None:
-    """The sidecar of a valid prepared manifest (the Parquet is not read), or None (logging why it is stale)."""
-    report, stale = check_prepared(dataset)
-    if stale:
-        log.warning(
-            "the prepared manifest of '%s' is not usable (%s): building it in memory; run `ecombench datasets "
-            "prepare` again",
-            dataset.id,
-            stale,
-        )
-    return report
-
-
-def load_prepared(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]] | None:
-    """The prepared manifest and its sidecar if they are still valid (see ``check_prepared``); None otherwise."""
-    report = prepared_report(dataset)
-    if report is None:
-        return None
-    try:
-        return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
-    except duckdb.Error as exc:  # passed the cheap check yet unreadable: treated as not prepared
-        log.warning(
-            "the prepared manifest '%s' of '%s' is unreadable (%s): building it in memory; run `ecombench "
-            "datasets prepare` again",
-            report["manifest"], dataset.id, str(exc).splitlines()[0],
-        )  # fmt: skip
-        return None
 
 
 def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
@@ -212,6 +203,8 @@ def check_prepared(dataset: FileDataset) -> tuple[dict[str, Any] | None, str]:
             stale = "written for another dataset id or root"
         elif report.get("fingerprint") != dataset.fingerprint():
             stale = "an annotation file or folder changed since"
+        elif report.get(KEPT_BY_RUN) is not None and report[KEPT_BY_RUN] != image_stats(dataset):
+            stale = "an image file changed since the run that built it"
         else:
             return {**report, "manifest": str(paths.parquet)}, ""
     except (OSError, ValueError, HarnessError) as exc:
@@ -230,19 +223,71 @@ def _looks_like_parquet(path: Path) -> bool:
         return False
 
 
+def build_and_keep(dataset: FileDataset, stale: str = "") -> tuple[Manifest, dict[str, Any]]:
+    """A run on a dataset not (or no longer) prepared: prepare it here, in this process, and keep the manifest
+    where ``ecombench datasets prepare`` would, so that later runs read it instead of building it again. Said
+    once, with how to prepare ahead. Where it cannot be kept (another prepare holds its lock, the folder is
+    read-only or full) it is built in memory for this run only."""
+    try:  # said once it is done: a dataset that cannot be read fails with its own message alone
+        prepared = prepare(dataset, workers=0, explain=False)
+        report = prepared.report
+        if not prepared.reused:  # another process may have prepared it meanwhile: then it is theirs
+            report = _mark_kept(dataset, report)
+    except (PrepareBusy, ManifestUnwritable, OSError) as exc:  # OSError: e.g. a read-only workdir
+        log.warning("cannot keep the manifest of '%s' (%s): building it in memory for this run", dataset.id, exc)
+        return build_in_memory(dataset)
+    how = f"`ecombench datasets prepare {shlex.quote(dataset.id)}` does this ahead of time, in parallel"
+    if stale:
+        log.warning("the prepared manifest of '%s' was not usable (%s): prepared it again in this process; %s",
+                    dataset.id, stale, how)  # fmt: skip
+    else:
+        log.warning("'%s' was not prepared: prepared its manifest in this process and kept it (later runs read "
+                    "it); %s", dataset.id, how)  # fmt: skip
+    _say_left_out(dataset, report)
+    return read_manifest(Path(report["manifest"]), dataset.id, report["excluded"]), report
+
+
+def image_stats(dataset: FileDataset) -> str:
+    """A digest of every listed image's (key, size, mtime): one stat per image, no read. A manifest a run kept
+    is checked with it too, so that an image edited in place (which changes no annotation file or folder)
+    builds it again, as the run would have without keeping it; ``prepare``'s own manifests skip this check
+    (an edited image needs ``prepare --force``: README)."""
+    digest, base = hashlib.sha256(), str(dataset.base())
+    for entry in dataset.entries(Counter()):
+        try:
+            stat = os.stat(os.path.join(base, entry.key))
+            digest.update(f"{entry.key}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{entry.key}\0-\n".encode())
+    return digest.hexdigest()
+
+
+def _mark_kept(dataset: FileDataset, report: dict[str, Any]) -> dict[str, Any]:
+    """Record in the sidecar that a run kept this manifest, with the images' stats it was built from."""
+    sidecar = Paths.of(dataset.manifests.absolute(), dataset.id).sidecar
+    marked = {**json.loads(sidecar.read_text()), KEPT_BY_RUN: image_stats(dataset)}
+    atomic_write(sidecar, json.dumps(marked, indent=1).encode())
+    return {**report, KEPT_BY_RUN: marked[KEPT_BY_RUN]}
+
+
 def build_in_memory(dataset: FileDataset) -> tuple[Manifest, dict[str, Any]]:
-    """The slow path, for datasets never prepared: the same pipeline, in this process, in a temporary folder."""
+    """The same pipeline, in this process, in a temporary folder: for a run that cannot keep the manifest."""
     with tempfile.TemporaryDirectory(prefix="ecombench-manifest-") as tmp:
         paths = Paths.of(Path(tmp), dataset.id)
         report, _, _ = build(dataset, paths, workers=0, reporter=Quiet())
         manifest = read_manifest(paths.parquet, dataset.id, report["excluded"])
+    _say_left_out(dataset, report)
+    return manifest, {**report, "manifest": None}
+
+
+def _say_left_out(dataset: FileDataset, report: dict[str, Any]) -> None:
+    """prepare lists the images it left out; a run that builds the manifest itself must say so too."""
     left_out = [f"{key} ({error})" for key, error in report.get("corrupt", [])] + list(report.get("missing", []))
-    if left_out:  # prepare lists them; a run that builds the manifest itself must say so too
+    if left_out:
         log.warning(
             "%d listed images of '%s' are excluded (corrupt or missing): %s%s",
             len(left_out), dataset.id, "; ".join(left_out[:5]), " ..." if len(left_out) > 5 else "",
         )  # fmt: skip
-    return manifest, {**report, "manifest": None}
 
 
 def read_manifest(path: Path, dataset_id: str, excluded: int) -> Manifest:
@@ -414,5 +459,7 @@ def _lock(path: Path, dataset_id: str) -> Iterator[None]:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise HarnessError(f"another `ecombench datasets prepare` of '{dataset_id}' is running") from exc
+            raise PrepareBusy(
+                f"another `ecombench datasets prepare` of '{dataset_id}' (or a run preparing it) is running"
+            ) from exc
         yield  # the lock file stays: removing it would let a waiting and a new prepare both lock

@@ -1,10 +1,11 @@
 """What a report shows, read from the results database (bound parameters only) into plain dataclasses.
 
 Paper-style tables per strategy (model x dataset; mMP@5, mR@1 and, where measured, classification accuracy),
-models grouped by pre-training family, each value ranked in its column (1 best, 2 second) and tied to the run
-that produced it; the runs' provenance and rerun commands; cost figures (the ``cost_ledger`` view); images per
-class (``dataset_classes``). What is derived from them (decision summary, gains, Pareto frontiers, cross-tuning
-deltas) is in harness.report.analysis; the drawings in harness.report.figures.
+models grouped by pre-training family (an uncatalogued model by its library: timm, open_clip, ...), each value
+ranked in its column (1 best, 2 second) and tied to the run that produced it; the runs' provenance and rerun
+commands; cost figures (the ``cost_ledger`` view); images per class (``dataset_classes``). What is derived from
+them (decision summary, gains, Pareto frontiers, cross-tuning deltas) is in harness.report.analysis; the drawings
+in harness.report.figures.
 
 Cross-tuned rows (strategy ``crosstuned``) are told apart by their params' ``source`` (the dataset tuned on) and
 ``tuning`` (``toptuned`` or ``finetuned``): each pair is its own table row, e.g. ``toptuned on sop``.
@@ -12,17 +13,19 @@ Cross-tuned rows (strategy ``crosstuned``) are told apart by their params' ``sou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import statistics
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.metrics_registry import label
 from harness.report import significance
 from harness.report.rerun import rerun_command
-from harness.store import connect, paired_values
+from harness.store import connect, dataset_match, dataset_matches, paired_values
 
 #: (suite, metric) -> column label (from harness.metrics_registry), in column order
 COLUMNS = {(suite, metric): label(metric) for suite, metric in
@@ -32,6 +35,8 @@ METRIC_OF = {lab: metric for (_, metric), lab in COLUMNS.items()}
 #: (suite, interval metric) -> (the metric it bounds, "low" or "high")
 INTERVALS = {(suite, f"{metric}_ci_{end}"): (metric, end) for suite, metric in COLUMNS for end in ("low", "high")}
 OTHER_FAMILY = "other"
+#: the most characters of an error a report shows inline (the full text is in ``runs.error``)
+ERROR_LINE = 160
 #: strategies in the order a report shows them; any other after them, alphabetically
 STRATEGY_ORDER = ("pretrained", "toptuned", "finetuned", "crosstuned")
 #: default --tolerance: absolute mMP@5 within which a cheaper model counts as good as the best
@@ -39,8 +44,11 @@ DEFAULT_TOLERANCE = 0.01
 PROVENANCE = ("git_sha", "harness_version", "lock_hash", "image_digest", "weights_digest", "manifest_digest", "seed",
               "torch_version", "cuda_version", "device", "gpu", "cpu")  # fmt: skip
 
+#: the report's filters (bound by ``Filters.params``); a dataset filter without options matches the id with any
+#: options (``digits`` matches ``digits[per_class=30]``), one with options only itself (harness.store.dataset_match)
 _FILTER = (
-    "(?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?) AND (?::VARCHAR IS NULL OR strategy = ?)"
+    f"(?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR {dataset_match()})"
+    " AND (?::VARCHAR IS NULL OR strategy = ?)"
 )
 LATEST = f"""
     SELECT run_id, model, dataset, strategy, suite, metric, value, random_init, params FROM results
@@ -68,17 +76,17 @@ DEVICE_HOURS = r"""
     GROUP BY run_id
 """
 # images per class of each dataset's newest recorded manifest
-CLASS_COUNTS = """
+CLASS_COUNTS = f"""
     SELECT c.dataset, c.split, c.class_name, c.images FROM dataset_classes c
     JOIN (SELECT dataset, digest FROM datasets
           QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY recorded_at DESC) = 1) d USING (dataset, digest)
-    WHERE ?::VARCHAR IS NULL OR c.dataset = ?
+    WHERE ?::VARCHAR IS NULL OR {dataset_match("c.dataset")}
     ORDER BY c.dataset, c.split <> 'train', c.split, c.images DESC, c.label
 """
 # the per-epoch curve of each fine-tune (view training_curves: one row per job and epoch)
-CURVES = """
+CURVES = f"""
     SELECT job, model, dataset, preset, epoch, train_loss, val_accuracy FROM training_curves
-    WHERE (?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?)
+    WHERE (?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR {dataset_match()})
     ORDER BY model, dataset, preset, job, epoch
 """
 # the newest audit (harness.audit): per audited run, how many of its compared metrics held
@@ -122,13 +130,39 @@ class Filters:
     strategy: str | None = None
 
     def params(self) -> list[str | None]:
-        """Bound parameters of the SQL filter: each value twice, for ``(? IS NULL OR column = ?)``."""
-        return [v for v in (self.model, self.dataset, self.strategy) for _ in range(2)]
+        """Bound parameters of ``_FILTER``: model and strategy twice, the dataset four times."""
+        return [self.model, self.model, *self.dataset_params(), self.strategy, self.strategy]
+
+    def dataset_params(self) -> list[str | None]:
+        """Bound parameters of ``(? IS NULL OR <dataset_match>)``."""
+        return [self.dataset] * 4
 
     def matches(self, model: str, dataset: str, strategy: str) -> bool:
         """The same filter, for rows already read."""
-        wanted = ((self.model, model), (self.dataset, dataset), (self.strategy, strategy))
-        return all(want is None or want == got for want, got in wanted)
+        if self.dataset is not None and not dataset_matches(self.dataset, dataset):
+            return False
+        return all(want is None or want == got for want, got in ((self.model, model), (self.strategy, strategy)))
+
+    def canonical(self) -> Filters:
+        """The dataset filter in its canonical id form (``digits[ per_class = 30 ]`` -> ``digits[per_class=30]``),
+        as runs store it; a filter that does not parse as an id is kept as written (it matches nothing)."""
+        from harness.errors import HarnessError
+        from harness.ids import parse_ref
+
+        if self.dataset is None:
+            return self
+        try:
+            return dataclasses.replace(self, dataset=str(parse_ref(self.dataset, "dataset")))
+        except HarnessError:
+            return self
+
+    @property
+    def slug(self) -> str:
+        """The filters as part of a file name (``dataset-digits``); "" for none. A filtered report is written
+        beside the main one, never over it."""
+        named = (("model", self.model), ("dataset", self.dataset), ("strategy", self.strategy))
+        return ".".join(f"{name}-{re.sub(r'[^A-Za-z0-9=+-]+', '_', value).strip('_')}"
+                        for name, value in named if value is not None)  # fmt: skip
 
 
 @dataclass
@@ -149,6 +183,17 @@ class Run:
     @property
     def command(self) -> str:
         return rerun_command(self.model, self.dataset, self.suite, self.strategy, self.params)
+
+    @property
+    def cell(self) -> str:
+        """model / dataset / strategy / suite: the cell a failure belongs to."""
+        return " / ".join((self.model, self.dataset, self.strategy, self.suite))
+
+    @property
+    def error_line(self) -> str:
+        """The error's first line, cut to ``ERROR_LINE`` characters: a report shows this, the full text in a
+        tooltip and in the database (an error can run to hundreds of characters and several lines)."""
+        return one_line(self.error or "")
 
 
 @dataclass
@@ -214,7 +259,7 @@ class Row:
 class PaperTable:
     strategy: str
     columns: list[tuple[str, str]]  # (dataset, label)
-    groups: list[tuple[str, list[Row]]]  # (family, rows), catalogue order, "other" last
+    groups: list[tuple[str, list[Row]]]  # (family, rows): catalogue order, then library families, "other" last
 
     @property
     def datasets(self) -> list[str]:
@@ -309,6 +354,16 @@ class ReportData:
         return next((t for t in self.tables if t.strategy == strategy), None)
 
 
+def one_line(text: str, limit: int = ERROR_LINE) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters in its middle (an ellipsis marks the
+    cut): an error's start says what failed and its end often why (``... does not exist``)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(line) <= limit:
+        return line
+    tail = limit // 3
+    return line[: limit - tail - 1] + "…" + line[-tail:]
+
+
 def families() -> dict[str, str]:
     """Model id -> pre-training family, in catalogue order."""
     from harness.models import catalog
@@ -332,9 +387,7 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
             costs.figures.setdefault((model, metric), []).append(Cost(float(value), device or "", dataset, run_id))
         costs.device_hours = dict(con.execute(DEVICE_HOURS, [filters.model, filters.model]).fetchall())
         counts: dict[tuple[str, str], list[tuple[str, int]]] = {}
-        for dataset, split, class_name, images in con.execute(
-            CLASS_COUNTS, [filters.dataset, filters.dataset]
-        ).fetchall():
+        for dataset, split, class_name, images in con.execute(CLASS_COUNTS, filters.dataset_params()).fetchall():
             counts.setdefault((dataset, split), []).append((class_name, int(images)))
         curves = _curves(con, filters)
         runs = [_run(r) for r in raw]
@@ -371,7 +424,7 @@ def _curves(con: Any, filters: Filters) -> list[Curve]:
     if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'training_curves'").fetchone()[0]:
         return []
     curves: dict[str, Curve] = {}
-    params = [filters.model, filters.model, filters.dataset, filters.dataset]
+    params = [filters.model, filters.model, *filters.dataset_params()]
     for job, model, dataset, preset, epoch, loss, accuracy in con.execute(CURVES, params).fetchall():
         curve = curves.setdefault(job, Curve(job, model, dataset, preset or ""))
         curve.epochs.append(int(epoch))
@@ -383,7 +436,12 @@ def _curves(con: Any, filters: Filters) -> list[Curve]:
 def _run(r: dict[str, Any]) -> Run:
     provenance = {k: "" if r[k] is None else str(r[k]) for k in PROVENANCE}
     return Run(r["run_id"], r["model"], r["dataset"], r["strategy"], r["suite"], json.loads(r["params"] or "{}"),
-               r["status"], r["error"], bool(r["random_init"]), provenance, str(r["finished_at"] or ""))  # fmt: skip
+               r["status"], r["error"], bool(r["random_init"]), provenance, _when(r["finished_at"]))  # fmt: skip
+
+
+def _when(at: Any) -> str:
+    """A run's finish time to the second (the database keeps microseconds)."""
+    return f"{at:%Y-%m-%d %H:%M:%S}" if isinstance(at, datetime) else str(at or "")
 
 
 def _cross(strategy: str, params: dict[str, Any]) -> tuple[str, str]:
@@ -418,12 +476,14 @@ def build_tables(records: list[tuple[Any, ...]], runs: list[Run], family_of: dic
         row.random_init |= bool(random_init)
         row.values[(dataset, label)] = Value(float(value), run_id, low=interval.get("low"), high=interval.get("high"))
         present.setdefault(strategy, set()).add((dataset, label))
-    for run in runs:  # a failure is marked in a column that has values; its error is in its own section only
-        if run.status == "error" and (run.dataset, COLUMNS[("retrieval", "mmp_at_5")]) in present.get(run.strategy, ()):
-            row = row_of(run.model, run.strategy, run.params)
-            row.random_init |= run.random_init
-            row.failed.setdefault(run.dataset, run)
-    order = [*dict.fromkeys(family_of.values()), OTHER_FAMILY]
+    for run in runs:  # a failure opens no row and no column: it is only marked where both have values
+        mmp = (run.dataset, COLUMNS[("retrieval", "mmp_at_5")])
+        if run.status != "error" or mmp not in present.get(run.strategy, ()):
+            continue
+        found = rows.get(run.strategy, {}).get((run.model, *_cross(run.strategy, run.params)))
+        if found is not None:
+            found.failed.setdefault(run.dataset, run)
+    order = list(dict.fromkeys([*family_of.values(), *library_families(), OTHER_FAMILY]))
     labels = list(COLUMNS.values())
     tables = []
     for strategy in sorted(rows, key=strategy_order):
@@ -455,7 +515,20 @@ def strategy_order(strategy: str) -> tuple[int, str]:
 
 
 def _family(model: str, family_of: dict[str, str]) -> str:
-    return family_of.get(model) or family_of.get(re.sub(r"\[[^\]]*\]$", "", model)) or OTHER_FAMILY
+    """The catalogue's pre-training family; else the model's library family (``timm``, ``open_clip``, ...: its
+    id's prefix), so that an uncatalogued backbone is grouped with its kind; ``other`` for anything else."""
+    found = family_of.get(model) or family_of.get(re.sub(r"\[[^\]]*\]$", "", model))
+    if found:
+        return found
+    kind, sep, _ = model.partition(":")
+    return kind if sep and kind in library_families() else OTHER_FAMILY
+
+
+def library_families() -> list[str]:
+    """The model families of harness.models (timm, open_clip, checkpoint, wheel, pixels), in registry order."""
+    from harness.models import FAMILIES
+
+    return list(FAMILIES)
 
 
 def _rank(rows: list[Row], columns: list[tuple[str, str]]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.report.analysis import Axis, Point, Scatter, pareto_frontier
 from harness.report.data import Filters
-from harness.store import connect
+from harness.store import connect, dataset_match
 
 #: byte budgets the decision summary answers for ("the best model under 256 bytes per item")
 BUDGETS = (64, 256, 1024)
@@ -24,7 +24,7 @@ LEAK_SHOWN = ("mmp_at_5", "clean_mmp_at_5", "recall_at_1", "clean_recall_at_1", 
 #: pairs listed per dataset in the report (every pair listed by the run is in its details)
 LIST_PAIRS = 10
 
-_FILTER = "(?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR dataset = ?)"
+_FILTER = f"(?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR {dataset_match()})"
 NEWEST = f"""
     SELECT run_id, model, dataset, strategy, params, random_init, metric, value FROM results
     WHERE suite = ? AND list_contains(?, metric) AND {_FILTER}
@@ -140,7 +140,7 @@ def _params(raw: Any) -> dict[str, Any]:
 def load(db: Path, filters: Filters | None = None) -> Deployment:
     """The compression and leakage results of ``db`` (filtered by model and dataset)."""
     filters = filters or Filters()
-    where = [filters.model, filters.model, filters.dataset, filters.dataset]
+    where = [filters.model, filters.model, *filters.dataset_params()]
     con = connect(db, read_only=True)
     try:
         choices: dict[tuple[str, ...], Choice] = {}

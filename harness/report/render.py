@@ -81,14 +81,19 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
 
 
 def write_reports(
-    db: Path, out: Path, formats: list[str], filters: Filters | None = None, tolerance: float = DEFAULT_TOLERANCE
+    db: Path,
+    out: Path,
+    formats: list[str],
+    filters: Filters | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    stem: str = "report",
 ) -> list[Path]:
-    """Render each format to ``out/report.<fmt>``; returns the files written."""
+    """Render each format to ``out/<stem>.<fmt>``; returns the files written."""
     data = load(db, filters, tolerance)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
-        path = out / f"report.{fmt}"
+        path = out / f"{stem}.{fmt}"
         path.write_text(render(fmt, db, data))
         written.append(path)
     return written
