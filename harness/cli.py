@@ -440,16 +440,18 @@ def prune(
         str | None, typer.Option(help="runs of this dataset id (digits also matches digits[per_class=30])")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="delete them (without it: a dry run that lists them)")] = False,
+    workdir: Workdir = Path(".ecombench"),
 ) -> None:
     """Drop runs from the database (every table that names them, in one transaction): the failed ones, runs by
     id, or those of a model or dataset. Filters combine (all must hold); run ids are added to what they select.
-    Without --yes nothing is deleted: the runs are listed."""
+    Without --yes nothing is deleted: the runs are listed. Their shards move to <workdir>/pruned, so a re-run
+    computes them again instead of reading them back."""
     from harness.prune import Selection
     from harness.prune import prune as prune_runs
     from harness.report.data import Filters
 
     wanted = Filters(dataset=dataset).canonical().dataset
-    result = prune_runs(db, Selection(tuple(run_id or ()), failed, model, wanted), yes)
+    result = prune_runs(db, Selection(tuple(run_id or ()), failed, model, wanted), yes, workdir)
     if not result.runs:
         console.print("no run matches: nothing to prune", highlight=False)
         return
@@ -461,7 +463,8 @@ def prune(
     console.print(table)
     rows = ", ".join(f"{name} {count}" for name, count in result.rows.items())
     if result.deleted:
-        console.print(f"deleted rows: {rows}", highlight=False)
+        moved = f"{len(result.moved)} shards moved to {workdir / 'pruned'}"
+        console.print(f"deleted rows: {rows}; {moved}", highlight=False)
     else:
         console.print(f"dry run, nothing deleted; rows that would go: {rows}. Add --yes to delete.", highlight=False)
 

@@ -3,8 +3,9 @@
 A selection is the runs named by id (``--run-id``, each must exist) plus, where any filter is given, the runs
 matching all of them (``--failed``, ``--model``, ``--dataset``). ``--dataset digits`` matches ``digits`` and
 ``digits[per_class=30]``; ``--dataset digits[per_class=30]`` matches only that id (harness.store.dataset_match).
-Nothing is deleted unless asked (``--yes``); the deletion is one transaction. Run shards in the workdir are
-kept: ``ecombench ingest`` of that folder brings a pruned run back.
+Nothing is deleted unless asked (``--yes``); the deletion is one transaction. The pruned runs' shards move
+from ``<workdir>/shards`` to ``<workdir>/pruned``: kept (nothing is lost), but neither ``ecombench ingest``
+nor a re-run's plan sees them, so a pruned cell runs again instead of coming back from its old shard.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from harness.errors import HarnessError
+from harness.shards import ShardStore
 from harness.store import RUN_TABLES, connect, dataset_match, transaction
 
 
@@ -49,6 +51,7 @@ class Pruned:
     runs: list[Selected]
     rows: dict[str, int]  # table -> rows that name the selected runs (deleted, with ``yes``)
     deleted: bool
+    moved: list[Path]  # the shards moved out of the workdir's shards folder
 
 
 SELECT = f"""
@@ -80,8 +83,9 @@ def _counts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, int]:
     }
 
 
-def prune(db: Path, selection: Selection, yes: bool = False) -> Pruned:
-    """What ``selection`` selects and how many rows of each table name it; deleted only with ``yes``."""
+def prune(db: Path, selection: Selection, yes: bool = False, workdir: Path | None = None) -> Pruned:
+    """What ``selection`` selects and how many rows of each table name it; deleted only with ``yes``, and then
+    the runs' shards in ``workdir`` (when given) moved aside."""
     if not db.exists():
         raise HarnessError(f"results database '{db}' does not exist: nothing to prune")
     con = connect(db) if yes else connect(db, read_only=True)
@@ -95,4 +99,17 @@ def prune(db: Path, selection: Selection, yes: bool = False) -> Pruned:
                     con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
     finally:
         con.close()
-    return Pruned(runs, rows, yes and bool(ids))
+    moved = set_aside(workdir, ids) if yes and workdir is not None else []
+    return Pruned(runs, rows, yes and bool(ids), moved)
+
+
+def set_aside(workdir: Path, run_ids: list[str]) -> list[Path]:
+    """Move each run's shard (and a failure kept beside it) to ``<workdir>/pruned``, after the database let go."""
+    shards, aside = ShardStore(workdir / "shards"), workdir / "pruned"
+    moved = []
+    for run_id in run_ids:
+        for path in (shards.path(run_id), shards.failure_path(run_id)):
+            if path.is_file():
+                aside.mkdir(parents=True, exist_ok=True)
+                moved.append(path.replace(aside / path.name))
+    return moved

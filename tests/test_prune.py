@@ -11,7 +11,7 @@ from conftest import make_shard, run_cli
 
 from harness.errors import HarnessError
 from harness.prune import Selection, prune
-from harness.shards import Shard
+from harness.shards import Shard, ShardStore
 from harness.store import RUN_TABLES, connect, ingest, record_audit
 
 METRICS = {"mmp_at_5": 0.5, "recall_at_1": 0.6}
@@ -112,3 +112,20 @@ def test_cli_lists_then_deletes(db: tuple[Path, dict[str, Shard]], tmp_path: Pat
     assert counts(path)["runs"] == 3
     bad = run_cli("prune", "--db", str(path), "--run-id", "nope", "--yes", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown run id 'nope'" in bad.stderr
+
+
+def test_pruned_shards_move_aside_so_a_rerun_computes_instead_of_reading_them_back(
+    db: tuple[Path, dict[str, Shard]], tmp_path: Path
+) -> None:
+    path, shards = db
+    workdir = tmp_path / "work"
+    store = ShardStore(workdir / "shards")
+    for shard in shards.values():
+        store.write(shard)
+    gone = shards["a_digits"].run_id
+    result = prune(path, Selection(run_ids=(gone,)), yes=True, workdir=workdir)
+    assert result.moved == [workdir / "pruned" / f"{gone}.json"] and result.moved[0].is_file()
+    assert store.get(gone) is None  # the planner sees the cell as not run
+    assert sorted(s.run_id for s in store.all()) == sorted(s.run_id for k, s in shards.items() if k != "a_digits")
+    assert prune(path, Selection(failed=True), workdir=workdir).moved == []  # a dry run moves nothing
+    assert len(list(store.all())) == 4
