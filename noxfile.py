@@ -110,10 +110,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-retrieval")
 def bench_retrieval(session: nox.Session) -> None:
-    """Milvus against the exact backend on the same vectors: wall times and their ratio, in one run.
-    Options after ``--``: see benchmarks/retrieval_backends.py."""
+    """Every retrieval backend on the same vectors, one table from one run: faiss IndexFlatL2, the exact backend,
+    Milvus Lite and the real Milvus server (FLAT, HNSW, IVF_SQ8). Options after ``--``: see
+    benchmarks/retrieval_table.py (e.g. ``-- --n 60000 --dim 768``, SOP's shape)."""
     install(session)
-    session.run("python", "benchmarks/retrieval_backends.py", *session.posargs)
+    session.run("python", "benchmarks/retrieval_table.py", *session.posargs, env={"GRPC_VERBOSITY": "ERROR"})
 
 
 @nox.session

@@ -1,7 +1,7 @@
-"""Milvus against the exact backend: leave-one-out search over the same vectors, timed in one run.
+"""Milvus against the exact backend: leave-one-out search over the same vectors, timed in one run (the small
+pytest-benchmark of ``nox -s bench``; the full table of every backend is benchmarks/retrieval_table.py).
 
-    nox -s bench-retrieval
-    nox -s bench-retrieval -- --sizes 2000x256 10000x512 --milvus-uri http://127.0.0.1:19530
+    python benchmarks/retrieval_backends.py --sizes 2000x256 10000x512 --milvus-uri http://127.0.0.1:19530
 
 Prints, per size, each backend's wall time for the whole leave-one-out search (insert, index and load
 included for Milvus), the ratio Milvus / exact, and whether the neighbour lists are identical (random
