@@ -20,6 +20,12 @@ def content_key(fields: Mapping[str, Any], length: int = 32) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks (weight files run to gigabytes)."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 def file_stats(paths: Iterable[Path]) -> list[list[Any]]:
     """(path, size, mtime_ns) of each file (-1, -1 when absent): the cheap fingerprint of files that are far
     too large to hash on every run, such as weights and annotation files. Symlinks (the Hugging Face cache's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from pathlib import Path
@@ -54,11 +53,6 @@ def walk_images(folder: Path) -> list[str]:
 def _identity(path: str) -> tuple[int, int]:
     stat = os.stat(path)  # follows symlinks: two ways to one folder have one identity
     return stat.st_dev, stat.st_ino
-
-
-def file_digest(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def decode_image(path: str | Path) -> Image.Image:

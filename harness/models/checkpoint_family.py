@@ -8,7 +8,6 @@ so only the head may differ from the architecture; any other missing or unexpect
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
 from harness.models import timm_family
-from harness.models.base import EmbeddingModel, state_digest
+from harness.models.base import EmbeddingModel
 
 OPTIONS: set[str] = set()
 
@@ -36,16 +35,7 @@ def load(ref: Ref) -> EmbeddingModel:
     model = timm_family.create(ref, architecture, pretrained=False, seed=0)
     model.reset_classifier(0)  # type: ignore[operator]  # the head is not part of the embedding; drop it whatever its size
     load_body(model, state, f"checkpoint '{path}'")
-    preprocessing, transform = timm_family.describe(model)
-    return EmbeddingModel(
-        model_id=str(ref),
-        module=model,
-        transform=transform,  # type: ignore[arg-type]
-        embed=timm_family.pooled_embedding(model),
-        preprocessing={**preprocessing, "checkpoint": str(path)},
-        weights_digest=state_digest(model),
-        random_init=False,
-    )
+    return timm_family.embedding_model(ref, model, random_init=False, source={"checkpoint": str(path)})
 
 
 #: file suffix -> how it holds tensors; anything else is read as safetensors
@@ -71,14 +61,6 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
         kinds = sorted({type(v).__name__ for v in values})
         raise HarnessError(f"checkpoint '{path}' holds no flat state dict of tensors (found {', '.join(kinds)})")
     return {str(k): v for k, v in state.items()}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_body(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

@@ -12,9 +12,10 @@ import torch
 
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
+from harness.keys import file_sha256
 from harness.models import timm_family
-from harness.models.base import EmbeddingModel, init_options, state_digest
-from harness.models.checkpoint_family import file_sha256, load_body, read_state
+from harness.models.base import EmbeddingModel, init_options
+from harness.models.checkpoint_family import load_body, read_state
 from harness.models.published import Published, cached, lookup
 from harness.models.weights import torch_hub_dir
 
@@ -69,16 +70,8 @@ def load(ref: Ref) -> EmbeddingModel:
         source = read_state(path)
         load_body(model, mapped_state(entry, source, model), f"published checkpoint '{path}'")
         extra = {"source_sha256": digest, "source_url": entry.url}
-    preprocessing, transform = timm_family.describe(model)
-    return EmbeddingModel(
-        model_id=str(ref),
-        module=model.eval(),
-        transform=transform,  # type: ignore[arg-type]
-        embed=timm_family.pooled_embedding(model),
-        preprocessing={**preprocessing, "weights": entry.url if files else "random init"},
-        weights_digest=state_digest(model),
-        random_init=random_init,
-        extra=extra,
+    return timm_family.embedding_model(
+        ref, model, random_init, source={"weights": entry.url if files else "random init"}, extra=extra
     )
 
 

@@ -31,6 +31,28 @@ def describe(model: torch.nn.Module) -> tuple[dict[str, object], object]:
     return {"library": "timm", **config}, transform
 
 
+def embedding_model(
+    ref: Ref,
+    model: torch.nn.Module,
+    random_init: bool,
+    source: dict[str, object] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> EmbeddingModel:
+    """A timm module as an embedding model: its pooled pre-logits feature, timm's eval transform for it, and the
+    digest of the tensors it holds; ``source`` (where its weights came from) joins the recorded preprocessing."""
+    preprocessing, transform = describe(model)
+    return EmbeddingModel(
+        model_id=str(ref),
+        module=model.eval(),
+        transform=transform,  # type: ignore[arg-type]
+        embed=pooled_embedding(model),
+        preprocessing={**preprocessing, **(source or {})},
+        weights_digest=state_digest(model),
+        random_init=random_init,
+        extra=extra or {},
+    )
+
+
 def create(
     ref: Ref, architecture: str, pretrained: bool, seed: int, pretrained_cfg_overlay: dict[str, object] | None = None
 ) -> torch.nn.Module:
@@ -59,13 +81,4 @@ def load(ref: Ref) -> EmbeddingModel:
     random_init, seed = init_options(ref)
     offline_hub()
     model = create(ref, ref.name, pretrained=not random_init, seed=seed)
-    preprocessing, transform = describe(model)
-    return EmbeddingModel(
-        model_id=str(ref),
-        module=model,
-        transform=transform,  # type: ignore[arg-type]
-        embed=pooled_embedding(model),
-        preprocessing=preprocessing,
-        weights_digest=state_digest(model),
-        random_init=random_init,
-    )
+    return embedding_model(ref, model, random_init)

