@@ -747,6 +747,7 @@ def bench_full(
     jobs: Jobs = 1,
     container: Container = False,
     timeout: CellTimeout = 3600,
+    milvus_sidecar: MilvusSidecar = "server",
     data_root: DataRoot = None,
     data: DataFolders = None,
     make_replicas: Annotated[
@@ -781,6 +782,7 @@ def bench_full(
     from harness.runner import Execution
 
     _check_local_execution(jobs, container)
+    execution = Execution(jobs, container, timeout, milvus_sidecar=_sidecar(milvus_sidecar))
     if make_replicas is not None:
         from harness.datasets.replicas import make_all
 
@@ -801,7 +803,7 @@ def bench_full(
     stages = _plan(grid_, settings).stages()
     for number, stage in enumerate(stages, start=1):
         console.print(f"stage {number}/{len(stages)}: {len(stage.cells)} cells", highlight=False)
-        outcomes += _run_plan(stage, settings, Execution(jobs, container, timeout))
+        outcomes += _run_plan(stage, settings, execution)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "cached", "error")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(outcomes)} cells", highlight=False)
     for path in write_reports(db, out, formats):

@@ -102,7 +102,8 @@ class PoolExecutor:
 
 class ContainerExecutor:
     """Each cell in its family's container (harness.containers.run), one after another; the image is chosen
-    per model (``family``: one image for all); retrieval cells on Milvus get a ``milvus_sidecar`` sidecar."""
+    per model (``family``: one image for all); retrieval cells on Milvus share one ``milvus_sidecar`` sidecar
+    (harness.containers.run.GridNetwork)."""
 
     def __init__(
         self, settings: RunSettings, timeout_s: float, family: str | None = None, milvus_sidecar: str = "server"
@@ -113,13 +114,17 @@ class ContainerExecutor:
         import functools
         import sys
 
-        from harness.containers.run import run_in_container
+        from harness.containers.run import GridNetwork, run_in_container
 
         echo = functools.partial(print, end="", file=sys.stderr, flush=True)
         worker = Worker(self.settings)
-        for spec in specs:
-            if (finished := worker.finished(spec)) is not None:
-                done(finished, True)
-            else:
-                shard = run_in_container(spec, self.settings, self.timeout_s, echo, self.family, self.milvus_sidecar)
-                done(shard, False)
+        grid = GridNetwork()  # one network and sidecar for all the cells, made when a cell first needs them
+        try:
+            for spec in specs:
+                if (finished := worker.finished(spec)) is not None:
+                    done(finished, True)
+                else:
+                    args = (self.timeout_s, echo, self.family, self.milvus_sidecar, grid)
+                    done(run_in_container(spec, self.settings, *args), False)
+        finally:
+            grid.close()

@@ -415,6 +415,24 @@ def test_unknown_backend_name() -> None:
         make_backend("faiss", "unused.db")
 
 
+def test_the_exact_backend_searches_on_the_cells_device() -> None:
+    exact = make_backend("exact", "unused.db", device="cuda:1")
+    assert isinstance(exact, ExactBackend) and exact.device == "cuda:1"
+    assert isinstance(make_backend("milvus", "unused.db", device="cuda:1"), MilvusBackend)  # Milvus has its own
+    x = unit_vectors(300, 16, seed=21)
+    with pytest.raises(RuntimeError, match="meta"):  # the search really goes to the device it names (meta: no data)
+        ExactBackend(device="meta").search(x, x, 5)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_exact_backend_on_a_gpu_finds_the_cpus_neighbours() -> None:
+    x = unit_vectors(3000, 64, seed=22)
+    cpu_ids, cpu_d = ExactBackend().search(x, x, 10)
+    gpu_ids, gpu_d = ExactBackend(device="cuda").search(x, x, 10)
+    assert (cpu_ids == gpu_ids).all(axis=1).mean() > 0.99  # the rest: float32 near-ties rounded differently
+    np.testing.assert_allclose(gpu_d, cpu_d, atol=1e-5)
+
+
 def test_large_milvus_lite_search_warns_with_expected_time(
     milvus_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

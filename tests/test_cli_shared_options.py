@@ -20,5 +20,5 @@ def test_container_with_jobs_is_refused_in_both_commands(tmp_path: Path, command
 def test_both_commands_document_the_same_options(tmp_path: Path, command: str) -> None:
     done = run_cli(command, "--help", cwd=tmp_path)
     assert done.returncode == 0
-    for text in ("--jobs", "--container", "wall-clock limit per cell", "see `containers list`"):
+    for text in ("--jobs", "--container", "wall-clock limit per cell", "see `containers list`", "--milvus-sidecar"):
         assert text in done.stdout

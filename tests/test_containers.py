@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -125,8 +126,9 @@ def test_the_sidecar_is_the_real_server_by_default_and_lite_on_request(tmp_path:
 
 
 def test_an_unknown_sidecar_kind_is_one_line_before_anything_runs(tmp_path: Path) -> None:
-    for command in (("run", "--model", MODEL, "--dataset", DATASET), ("grid", str(REPO_SMOKE))):
-        result = run_cli(*command, "--container", *([] if command[0] == "grid" else ["timm"]),
+    for command in (("run", "--model", MODEL, "--dataset", DATASET), ("grid", str(REPO_SMOKE)),
+                    ("bench-full", str(REPO_SMOKE))):  # fmt: skip
+        result = run_cli(*command, "--container", *(["timm"] if command[0] == "run" else []),
                          "--milvus-sidecar", "full", cwd=tmp_path)  # fmt: skip
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines() == [
@@ -212,6 +214,37 @@ def test_retrieval_cell_in_the_timm_container_against_the_server_sidecar(
     assert result.returncode == 0, result.stdout + result.stderr
     *_, exact_metrics = _cell_rows(exact / "results.duckdb")
     assert {m: metrics[m] for m in RANKED} == pytest.approx({m: exact_metrics[m] for m in RANKED}, abs=1e-6)
+
+
+@pytest.mark.docker
+def test_a_grid_shares_one_sidecar_and_replaces_it_after_a_failed_cell(images: dict[str, str], tmp_path: Path) -> None:
+    """Three retrieval cells on Milvus in containers, one failing: one server sidecar serves the cells, and a cell
+    that follows the failed one gets a fresh sidecar (a failed cell may leave its collections behind)."""
+    datasets = ["synthetic[classes=4,per_class=6]", "folder:/no/such/folder", "synthetic[classes=3,per_class=6]"]
+    suite = tmp_path / "grid.toml"
+    suite.write_text(
+        f'[grid]\nmodels = [{MODEL!r}]\ndatasets = {datasets!r}\nstrategies = ["pretrained"]\n'
+        'suites = ["retrieval"]\n\n[params.retrieval]\nbackend = "milvus"\n'
+    )
+    client = engine()
+    since = int(time.time())
+    result = run_cli("grid", str(suite), "--container", cwd=tmp_path)
+    until = int(time.time()) + 1
+    assert result.returncode == 1, result.stdout + result.stderr  # the missing folder fails its cell
+    order = [line.split()[1] for line in result.stderr.splitlines() if re.match(r"^\[\d/3\] ", line)]
+    assert sorted(order) == ["error", "ok", "ok"], result.stderr
+    events = client.events(
+        since=since, until=until, decode=True,
+        filters={"type": "container", "event": "start", "label": next(iter(LABELS))},
+    )  # fmt: skip
+    sidecars = [e for e in events if e["Actor"]["Attributes"]["name"].endswith("-milvus")]
+    assert len(sidecars) == 1 + (order.index("error") < 2)  # a fresh one only if a cell came after the failure
+    con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+    rows = con.execute("SELECT status, provenance FROM runs ORDER BY status").fetchall()
+    con.close()
+    assert [status for status, _ in rows] == ["error", "ok", "ok"]
+    for _, provenance in rows[1:]:
+        assert json.loads(provenance)["milvus_image_digest"] == images["milvus"]
 
 
 @pytest.mark.docker

@@ -3,8 +3,11 @@
 The sidecar (a retrieval cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
 with ``--milvus-sidecar lite`` (harness.containers.SIDECARS). It publishes no port to the host, so it runs without
 authentication; the cell waits until its health check passes (bounded, with the container's name and last log
-lines on failure), runs with ``--init`` (PID 1 forwards the stop signal: the server's processes die with it), and
-is removed with its volume after the cell, whatever happens.
+lines on failure), and it runs with ``--init`` (PID 1 forwards the stop signal: the server's processes die with
+it). A grid's container cells share one private network (:class:`GridNetwork`) and one sidecar of each kind on
+it, started for the first cell that needs it and reused by the next ones while it stays healthy; after a failed
+cell it is replaced (a killed cell may have left its collections in it). All are removed with their volumes when
+the grid ends, whatever happens.
 
 The host plans the cell and hands the container its spec (``ecombench execute``). The container reads data
 and weights through read-only mounts, writes its run shard into an exchange folder (read-write), keeps the
@@ -25,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,6 +200,62 @@ def private_network(client: docker.DockerClient) -> Iterator[Network]:
         network.remove()
 
 
+class GridNetwork:
+    """One private network for a grid's containers (created with the first cell), and on it at most one Milvus
+    sidecar of each kind, reused from cell to cell; :meth:`close` removes them all."""
+
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+        self._network: Network | None = None
+        self._closing = ExitStack()
+        self._sidecars: dict[str, tuple[Container, str]] = {}
+        #: sidecars started so far (tests count them)
+        self.started = 0
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The engine, reached when a cell first needs it (a bad model id is reported before an absent engine)."""
+        if self._client is None:
+            self._client = engine()
+        return self._client
+
+    @property
+    def network(self) -> Network:
+        if self._network is None:
+            self._network = self._closing.enter_context(private_network(self.client))
+        return self._network
+
+    def milvus_uri(self, sidecar: Sidecar) -> str:
+        """The URI of this network's running ``sidecar``, started (or replaced, if it is no longer healthy) now."""
+        held = self._sidecars.get(sidecar.kind)
+        if held is not None and _healthy(held[0]):
+            return held[1]
+        self.retire(sidecar.kind)
+        self._sidecars[sidecar.kind] = start_sidecar(self.client, self.network, sidecar)
+        self.started += 1
+        return self._sidecars[sidecar.kind][1]
+
+    def retire(self, kind: str) -> None:
+        """Remove the sidecar of ``kind`` (the next cell that needs one gets a fresh one)."""
+        held = self._sidecars.pop(kind, None)
+        if held is not None:
+            remove(held[0])
+
+    def close(self) -> None:
+        self._sidecars.clear()  # removed with the network: every container on it goes first
+        self._closing.close()
+
+
+def _healthy(container: Container) -> bool:
+    import docker
+
+    try:
+        state = _state(container)
+    except docker.errors.NotFound:
+        return False
+    return state["Status"] == "running" and state.get("Health", {}).get("Status") == "healthy"
+
+
 def start_sidecar(
     client: docker.DockerClient, network: Network, sidecar: Sidecar, timeout_s: float | None = None
 ) -> tuple[Container, str]:
@@ -262,12 +321,20 @@ def run_in_container(
     echo: Callable[[str], None],
     family: str | None = None,
     milvus_sidecar: str = DEFAULT_SIDECAR,
+    grid: GridNetwork | None = None,
 ) -> Shard:
     """Run the planned cell in its family's image (``ecombench execute`` of its spec), then take back its shard.
 
     A retrieval cell on Milvus with no ``settings.milvus_uri`` gets a Milvus sidecar of kind ``milvus_sidecar``
     (``server``: the real server; ``lite``: Milvus Lite); the kind and its image id go into the row's provenance.
+    ``grid``: the grid's shared network and sidecars (None: this cell's own, removed after it).
     """
+    if grid is None:
+        grid = GridNetwork()
+        try:
+            return run_in_container(spec, settings, timeout_s, echo, family, milvus_sidecar, grid)
+        finally:
+            grid.close()
     import dataclasses
 
     cell = spec.cell
@@ -279,7 +346,7 @@ def run_in_container(
             f"model '{cell.model}' is not in the {family} image: it runs {', '.join(image.model_kinds)} ids"
         )
     sidecar = sidecar_for(cell, settings, milvus_sidecar)
-    client = engine()
+    client = grid.client
     digest = image_id(client, image)
     exchange = settings.workdir.absolute() / "containers" / uuid.uuid4().hex[:12]
     cache = settings.workdir.absolute() / "embeddings"  # the native cache: written by the host's own runs only
@@ -292,35 +359,39 @@ def run_in_container(
     env |= {"ECOMBENCH_IMAGE_DIGEST": digest, "ECOMBENCH_IMAGE": image.tag, "HOME": "/tmp", "HF_HUB_OFFLINE": "1"}
     device = settings.extraction.device
     container = None
+    ok = False
     try:
-        with private_network(client) as network:
-            uri = settings.milvus_uri
-            if sidecar is not None:
-                uri = start_sidecar(client, network, sidecar)[1]
-                env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, sidecar.image)
-                env["ECOMBENCH_MILVUS_SIDECAR"] = sidecar.kind
-            inside = dataclasses.replace(
-                settings, workdir=Path(WORK), milvus_uri=uri, ingest=False, shared_cache=Path(SHARED_CACHE)
-            )
-            line = {**json.loads(spec.to_json()), "settings": inside.as_dict()}
-            (exchange / "cell.spec").write_text(json.dumps(line))
-            command = ["execute", f"{WORK}/shards/cell.spec"]
-            container = client.containers.create(
-                image.tag, command, environment=env, volumes=[m.spec() for m in mounts], working_dir=str(Path.cwd()),
-                user=container_user(), network=network.name, labels=LABELS, read_only=True,
-                tmpfs={"/tmp": "rw,mode=1777", WORK: "rw,mode=1777"}, security_opt=["no-new-privileges"],
-                **limits(),
-                device_requests=gpu_requests(device, has_gpu_runtime(client)), shm_size="1g",
-            )  # fmt: skip
-            container.start()
-            logs = LogTail(container, echo)
-            code = _wait(container, timeout_s, logs, cell.model)
-            shards = list(ShardStore(exchange).all())  # validated: a shard from a container is untrusted input
-            if not shards:
-                raise HarnessError(f"the {family} container exited with code {code} and wrote no shard:\n{logs.text()}")
+        uri = settings.milvus_uri
+        if sidecar is not None:
+            uri = grid.milvus_uri(sidecar)
+            env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, sidecar.image)
+            env["ECOMBENCH_MILVUS_SIDECAR"] = sidecar.kind
+        inside = dataclasses.replace(
+            settings, workdir=Path(WORK), milvus_uri=uri, ingest=False, shared_cache=Path(SHARED_CACHE)
+        )
+        line = {**json.loads(spec.to_json()), "settings": inside.as_dict()}
+        (exchange / "cell.spec").write_text(json.dumps(line))
+        command = ["execute", f"{WORK}/shards/cell.spec"]
+        container = client.containers.create(
+            image.tag, command, environment=env, volumes=[m.spec() for m in mounts], working_dir=str(Path.cwd()),
+            user=container_user(), network=grid.network.name, labels=LABELS, read_only=True,
+            tmpfs={"/tmp": "rw,mode=1777", WORK: "rw,mode=1777"}, security_opt=["no-new-privileges"],
+            **limits(),
+            device_requests=gpu_requests(device, has_gpu_runtime(client)), shm_size="1g",
+        )  # fmt: skip
+        container.start()
+        logs = LogTail(container, echo)
+        code = _wait(container, timeout_s, logs, cell.model)
+        shards = list(ShardStore(exchange).all())  # validated: a shard from a container is untrusted input
+        if not shards:
+            raise HarnessError(f"the {family} container exited with code {code} and wrote no shard:\n{logs.text()}")
+        shard = _collect(spec, shards, exchange, settings)
+        ok = shard.status == "ok"
+        return shard
     finally:
         remove(container)
-    return _collect(spec, shards, exchange, settings)
+        if sidecar is not None and not ok:  # it may hold what the failed cell left: the next cell gets a fresh one
+            grid.retire(sidecar.kind)
 
 
 def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> int:

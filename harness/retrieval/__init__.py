@@ -21,13 +21,14 @@ BACKENDS = ("milvus", "exact")
 
 
 def make_backend(
-    name: str, milvus_uri: str, token: str = "", index: str = "FLAT", index_params: str = ""
+    name: str, milvus_uri: str, token: str = "", index: str = "FLAT", index_params: str = "", device: str = "cpu"
 ) -> SearchBackend:
-    """``index`` / ``index_params`` (see harness.retrieval.milvus.index_spec) apply to Milvus only."""
+    """``index`` / ``index_params`` (see harness.retrieval.milvus.index_spec) apply to Milvus only, ``device`` (the
+    cell's torch device: the exact search runs where the embeddings were computed) to the exact backend only."""
     if name == "exact":
         from harness.retrieval.exact import ExactBackend
 
-        return ExactBackend()
+        return ExactBackend(device=device)
     if name == "milvus":
         from harness.retrieval.milvus import MilvusBackend, index_spec
 

@@ -39,9 +39,9 @@ def exact_name(vectors: np.ndarray, depth: int) -> str:
     return f"exact-{digest(vectors)}-{depth}.npz"
 
 
-def exact(workdir: Path, vectors: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(ids, distances, reused): the exact leave-one-out neighbours of ``vectors``, searched only when no earlier
-    cell stored them; an unreadable file is searched again and replaced."""
+def exact(workdir: Path, vectors: np.ndarray, depth: int, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ids, distances, reused): the exact leave-one-out neighbours of ``vectors`` (searched on ``device``) only
+    when no earlier cell stored them; an unreadable file is searched again and replaced."""
     from harness.retrieval import leave_one_out_with_distances
     from harness.retrieval.exact import ExactBackend
 
@@ -53,6 +53,6 @@ def exact(workdir: Path, vectors: np.ndarray, depth: int) -> tuple[np.ndarray, n
                 return ids, dists, True
         except (OSError, ValueError, KeyError):
             pass
-    ids, dists = leave_one_out_with_distances(ExactBackend(), vectors, depth)
+    ids, dists = leave_one_out_with_distances(ExactBackend(device=device), vectors, depth)
     save(workdir, file.name, ids, dists)
     return ids, dists, False

@@ -98,7 +98,9 @@ def run(ctx: Context) -> dict[str, float]:
     if is_reference:
         reference = neighbours
     else:
-        reference, _, _ = stored.exact(ctx.workdir, vectors(p["split"], "fp32"), depth)  # once per model
+        reference, _, _ = stored.exact(
+            ctx.workdir, vectors(p["split"], "fp32"), depth, ctx.extraction.device
+        )  # once per model
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     base = per_query_metrics(labels[reference], labels, n_relevant).means().as_dict()

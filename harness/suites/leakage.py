@@ -55,7 +55,7 @@ def run(ctx: Context) -> dict[str, float]:
 
     n_relevant = relevant_counts(labels, labels, leave_one_out=True)
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
-    neighbours = leave_one_out(make_backend(p["backend"], ctx.milvus_uri), test, depth)
+    neighbours = leave_one_out(make_backend(p["backend"], ctx.milvus_uri, device=ctx.extraction.device), test, depth)
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
     metrics.update(per_query.record(ctx, scored.query, scored.values))

@@ -46,7 +46,7 @@ def search_backend(ctx: Context, name: str | None = None) -> SearchBackend:
     p = ctx.params
     name = name or p["backend"]
     if name != "milvus":
-        return make_backend(name, ctx.milvus_uri)
+        return make_backend(name, ctx.milvus_uri, device=ctx.extraction.device)
     uri, token, files = ctx.milvus_uri, os.environ.get("ECOMBENCH_MILVUS_TOKEN", ""), None
     if p.get("milvus") == "server" and is_lite(ctx.milvus_uri):
         from harness.retrieval import milvus_server
@@ -108,7 +108,7 @@ def run(ctx: Context) -> dict[str, float]:
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
     if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
-        exact, _, _ = stored.exact(ctx.workdir, vectors, depth)
+        exact, _, _ = stored.exact(ctx.workdir, vectors, depth, ctx.extraction.device)
         metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
     metrics.update(search_costs(backend))
