@@ -172,3 +172,13 @@ def test_fixed_costs_are_per_device_once_per_model_and_per_cell(tmp_path: Path) 
     shown = run_cli("plan", str(MINI), "--data-root", str(data), "--estimate-for", "H100", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert f"model load {h100.load_s:g} s and warm-up {h100.warmup_s:g} s once per model" in shown.stdout
+
+
+def test_every_paper_backbone_has_its_own_cost_figures() -> None:
+    """The plan's estimate of the study uses each backbone's own GFLOPs and size, never the ViT-B-sized guess."""
+    from harness.estimate import model_figures
+
+    guessed = [model for model in collections()["paper"] if model_figures(model)["match"] == "*"]
+    assert guessed == []
+    marqo = model_figures("open_clip:hf-hub:Marqo/marqo-ecommerce-embeddings-B")
+    assert (marqo["params_m"], marqo["dim"]) == (92.9, 768)
