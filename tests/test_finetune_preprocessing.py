@@ -27,6 +27,7 @@ from harness.finetune.spec import JobSpec, read_spec
 from harness.identity import Identities, subjobs
 from harness.keys import content_key
 from harness.models import load_model
+from harness.models.base import EmbeddingModel
 from harness.models.checkpoint_family import PREPROCESSING_FIELDS
 from harness.models.published import CHECKPOINTS
 
@@ -58,23 +59,25 @@ def default_config(architecture: str) -> dict[str, object]:
     return dict(timm.data.resolve_data_config(pretrained_cfg=cfg.to_dict()))
 
 
-def tiny_spec(model_id: str) -> JobSpec:
-    spec = JobSpec.plan(load_model(model_id), resolve_dataset(DATA), "mini", seed=0)
-    return dataclasses.replace(spec, recipe={**spec.recipe, **TINY})
+def tiny_spec(model_id: str) -> tuple[JobSpec, EmbeddingModel]:
+    base = load_model(model_id)
+    spec = JobSpec.plan(base, resolve_dataset(DATA), "mini", seed=0)
+    return dataclasses.replace(spec, recipe={**spec.recipe, **TINY}), base
 
 
+@pytest.mark.slow
 def test_a_published_finetune_trains_and_embeds_with_the_authors_preprocessing(tmp_path: Path) -> None:
     authors = dict(CHECKPOINTS["resnet50@dino"].preprocessing)
     default = default_config("resnet50")
     assert authors != default and (authors["crop_pct"], default["crop_pct"]) == (0.875, 0.95)  # a test that can fail
 
-    spec = tiny_spec(DINO)
-    assert spec.architecture == "resnet50" and spec.preprocessing == json.loads(json.dumps(authors))
+    spec, base = tiny_spec(DINO)
     model = spec.build_model()
-    assert resolved(model) == authors
+    assert spec.architecture == "resnet50" and resolved(model) == authors
     _, val = transforms(model, Recipe.from_dict(spec.recipe, "test"))
     [resize] = [t for t in val.transforms if type(t).__name__ == "Resize"]
     assert resize.size == 36  # floor(32 / 0.875): DINO's crop at the recipe's 32 pixels; timm's 0.95 gives 33
+    assert spec.preprocessing == json.loads(json.dumps(authors))  # recorded in job.json
 
     job_dir = tmp_path / "finetune" / "job"
     meta = run_job(spec, job_dir, "cpu", gpus=1)
@@ -82,7 +85,7 @@ def test_a_published_finetune_trains_and_embeds_with_the_authors_preprocessing(t
     assert meta["preprocessing"] == spec.preprocessing == read_spec(job_dir).preprocessing
     tuned = load_model(f"checkpoint:resnet50@{final}")
     assert settings(tuned.preprocessing) == authors and resolved(tuned.module) == authors
-    assert settings(tuned.preprocessing) == settings(load_model(DINO).preprocessing)  # the same as the base
+    assert settings(tuned.preprocessing) == settings(base.preprocessing)  # the same as the starting point's
 
     # the same tensors without the record: a user's own checkpoint, timm's default as before, and another
     # embedding cache entry (same id, same weights digest: only the preprocessing tells them apart)
@@ -102,7 +105,7 @@ def test_a_published_finetune_trains_and_embeds_with_the_authors_preprocessing(t
 def test_a_timm_tag_keeps_its_own_preprocessing_through_a_finetune() -> None:
     """``timm:resnet50.tv_in1k``: the tag is part of the architecture (and of the ``checkpoint:`` id made from
     it), so the bare architecture already resolved the tag's config (bilinear, 0.875): the record changes nothing."""
-    spec = tiny_spec("timm:resnet50.tv_in1k[init=random]")
+    spec, _ = tiny_spec("timm:resnet50.tv_in1k[init=random]")
     assert spec.architecture == "resnet50.tv_in1k"
     tv = default_config("resnet50.tv_in1k")
     assert tv["interpolation"] == "bilinear" and tv != default_config("resnet50")
@@ -142,3 +145,5 @@ def test_a_recorded_preprocessing_that_timm_does_not_know_is_one_clear_error(tmp
             load_model(f"checkpoint:test_resnet@{path}")
     save_file(state, str(path), metadata={checkpoints.META_KEY: json.dumps({"preprocessing": {"crop_pct": 0.5}})})
     assert load_model(f"checkpoint:test_resnet@{path}").preprocessing["crop_pct"] == 0.5  # a partial record overlays
+    save_file(state, str(path))  # none: timm's default, as before
+    assert settings(load_model(f"checkpoint:test_resnet@{path}").preprocessing) == default_config("test_resnet")
