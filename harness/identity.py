@@ -118,10 +118,12 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
     jobs: list[SubJob] = []
     backbone: Any = ids.model(cell.model)
     if tuning == "finetuned" or cell.suite == "finetune":
+        from harness.finetune.spec import key_fields
+
         recipe = params["finetune_preset"]
         key = content_key(
             {"model": backbone, "dataset": ids.dataset(trained_on), "recipe": ids.recipe(recipe),
-             "seed": params["seed"], "device": kind}
+             "seed": params["seed"], "device": kind, **key_fields(cell.model)}
         )  # fmt: skip
         jobs.append(SubJob("finetune", key, f"fine-tune of {cell.model} on {trained_on} ({recipe})"))
         backbone = {"finetune": key}

@@ -25,6 +25,7 @@ from harness.errors import HarnessError
 from harness.finetune import checkpoints
 from harness.finetune.data import TrainImages, collate, split_items, transforms
 from harness.finetune.recipe import Recipe
+from harness.models.checkpoint_family import PREPROCESSING_KEY
 from harness.precision import autocast_dtype
 from harness.procs import die_with_parent
 
@@ -155,6 +156,8 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         final = (ema.module if ema is not None else model).state_dict()
         precision = recipe.amp if amp_dtype is not None else "fp32"
         meta = {**state, "spec": spec.as_dict(), "world_size": ranks.world, "device": device, "precision": precision}
+        if spec.preprocessing:  # what the weights were trained with: their checkpoint: model embeds with it
+            meta[PREPROCESSING_KEY] = spec.preprocessing
         checkpoints.save(job_dir / "final.safetensors", final, meta)
     if ranks.world > 1:
         torch.distributed.destroy_process_group()

@@ -1,12 +1,17 @@
 """A fine-tuning job's full record: what it starts from (with the digest of the weights actually loaded),
 what it trains on, the recipe and the seed. Written to ``job.json`` when the job starts; the job's folder
 name is its sub-job key (harness.identity), computed without loading anything.
+
+The job trains with its starting point's own preprocessing (normalisation, interpolation, crop: the resolved
+timm data config of the loaded base model), not with whatever timm's default tag of the bare architecture
+has: a ``published:resnet50@dino`` trains and validates with DINO's evaluation transform. The finished
+checkpoint records it, so its ``checkpoint:`` model embeds with it too (harness.models.checkpoint_family).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +36,9 @@ class JobSpec:
     recipe: dict[str, Any]
     recipe_name: str
     seed: int
+    # the starting point's preprocessing as timm pretrained-config fields, JSON (empty in a job.json written
+    # before it was recorded: timm's default config for the architecture, as then)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +51,7 @@ class JobSpec:
         from harness.finetune.recipe import load_recipe
         from harness.ids import parse_ref
         from harness.models import FAMILIES
+        from harness.models.checkpoint_family import preprocessing_record
 
         ref = parse_ref(model.model_id, "model")
         if not FAMILIES[ref.kind].timm_architecture:
@@ -63,22 +72,45 @@ class JobSpec:
             recipe=load_recipe(recipe_name).as_dict(),
             recipe_name=recipe_name,
             seed=seed,
+            preprocessing=preprocessing_record(model.preprocessing, f"model '{model.model_id}'"),
         )
 
     def build_model(self) -> torch.nn.Module:
-        """The architecture with a fresh ``num_classes`` head, holding the starting point's exact weights."""
+        """The architecture with a fresh ``num_classes`` head, holding the starting point's exact weights, its
+        timm pretrained config carrying the starting point's preprocessing (what the train and held-out
+        transforms resolve, harness.finetune.data)."""
         import timm
 
         from harness.models import load_model
-        from harness.models.checkpoint_family import load_body
+        from harness.models.checkpoint_family import load_body, preprocessing_overlay, preprocessing_record
 
         base = load_model(self.base_model)
         if base.weights_digest != self.base_weights:
             raise HarnessError(f"the weights of '{self.base_model}' changed since the fine-tune was planned")
-        extra = {"drop_path_rate": self.recipe["drop_path"]} if self.recipe["drop_path"] else {}
+        extra: dict[str, Any] = {"drop_path_rate": self.recipe["drop_path"]} if self.recipe["drop_path"] else {}
+        if self.preprocessing:
+            if preprocessing_record(base.preprocessing, self.base_model) != self.preprocessing:
+                raise HarnessError(f"the preprocessing of '{self.base_model}' changed since the fine-tune was planned")
+            extra["pretrained_cfg_overlay"] = preprocessing_overlay(self.preprocessing, self.label())
         model = timm.create_model(self.architecture, pretrained=False, num_classes=self.num_classes, **extra)
         load_body(model, base.module.state_dict(), f"the starting point '{self.base_model}' of a fine-tune")
         return model
+
+
+def key_fields(model_id: str) -> dict[str, Any]:
+    """What a fine-tune's job key takes in beyond the model's fingerprint, found without loading: for a
+    ``published:`` starting point, the authors' preprocessing it trains with (its fine-tunes finished before
+    that trained with timm's default resnet50/ViT config, so they must not be reused); nothing for any other
+    family, whose starting point's preprocessing its id or file already pins, so their job keys stay as they were."""
+    from harness.ids import parse_ref
+
+    ref = parse_ref(model_id, "model")
+    if ref.kind != "published":
+        return {}
+    from harness.models.published import CHECKPOINTS
+
+    entry = CHECKPOINTS.get(ref.name)  # an unknown one fails to load, with the list of known ones
+    return {} if entry is None else {"preprocessing": json.loads(json.dumps(dict(entry.preprocessing)))}
 
 
 def read_spec(job_dir: Path) -> JobSpec:
