@@ -92,7 +92,7 @@ def main() -> None:
             exact, exact_dists = leave_one_out_with_distances(ExactBackend(), x, args.k)
             exact_s = time.perf_counter() - started
             exact_mmp = mmp_at_5(exact, labels)
-            head = ("backend", "wall s", "x exact", f"recall@{args.k}", "ΔmMP@5", "build s", "index MB", "search s",
+            head = ("backend", "wall s", "x exact", f"recall@{args.k}", "ΔmMP@5", "build s", "index MiB", "search s",
                     "QPS", "p50 ms", "p99 ms")  # fmt: skip
             print(("{:<16}" + " {:>9}" * (len(head) - 1)).format(*head))
             print(f"{'exact':<16} {exact_s:9.1f} {1.0:9.2f} {1.0:9.4f} {0.0:9.4f}   (mMP@5 {exact_mmp:.4f})")
@@ -134,7 +134,7 @@ def main() -> None:
     print(f"{shape}; HNSW {INDEXES[1][1]}; IVF_SQ8 {INDEXES[2][1]}")
     if args.n > args.lite_max:
         print(f"Milvus Lite left out: {args.n} rows > --lite-max {args.lite_max} (it brute-forces in Python)")
-    print("index MB: the server's index files; * = the index type's stated estimate (harness.retrieval.collections)")
+    print("index MiB: the index in the server's files, uncompressed; * = the index type's stated estimate")
 
 
 if __name__ == "__main__":
