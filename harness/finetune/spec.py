@@ -98,19 +98,13 @@ class JobSpec:
 
 
 def key_fields(model_id: str) -> dict[str, Any]:
-    """What a fine-tune's job key takes in beyond the model's fingerprint, found without loading: for a
-    ``published:`` starting point, the authors' preprocessing it trains with (its fine-tunes finished before
-    that trained with timm's default resnet50/ViT config, so they must not be reused); nothing for any other
-    family, whose starting point's preprocessing its id or file already pins, so their job keys stay as they were."""
+    """What a fine-tune's job key takes in beyond the model's fingerprint, found without loading (its family's
+    ``finetune_key``: for a ``published:`` starting point, the authors' preprocessing it trains with)."""
     from harness.ids import parse_ref
+    from harness.models import FAMILIES
 
     ref = parse_ref(model_id, "model")
-    if ref.kind != "published":
-        return {}
-    from harness.models.published import CHECKPOINTS
-
-    entry = CHECKPOINTS.get(ref.name)  # an unknown one fails to load, with the list of known ones
-    return {} if entry is None else {"preprocessing": json.loads(json.dumps(dict(entry.preprocessing)))}
+    return FAMILIES[ref.kind].finetune_key(ref)
 
 
 def read_spec(job_dir: Path) -> JobSpec:

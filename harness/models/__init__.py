@@ -32,6 +32,8 @@ class Family:
         weight_files: ref -> the files its weights come from, found without loading (harness.models.weights).
         library: the distribution whose version changes what a random init or a load produces ("" for none).
         timm_architecture: the model is a timm architecture (what full fine-tuning can train).
+        finetune_key: ref -> what a fine-tune's job key takes in beyond the fingerprint, found without loading
+            (harness.models.weights; nothing for most families).
     """
 
     module: str
@@ -40,6 +42,7 @@ class Family:
     weight_files: Callable[[Ref], list[Path]]
     library: str = ""
     timm_architecture: bool = False
+    finetune_key: Callable[[Ref], dict[str, Any]] = weights.nothing_more
 
 
 FAMILIES: dict[str, Family] = {
@@ -65,6 +68,7 @@ FAMILIES: dict[str, Family] = {
         weights.published_files,
         "timm",
         timm_architecture=True,
+        finetune_key=weights.published_preprocessing,
     ),
     "checkpoint": Family(
         "harness.models.checkpoint_family",

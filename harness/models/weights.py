@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from harness.ids import Ref
 
@@ -114,6 +115,22 @@ def published_files(ref: Ref) -> list[Path]:
 
     entry = CHECKPOINTS.get(ref.name)
     return [] if entry is None or is_random(ref) else cached(entry)
+
+
+def nothing_more(ref: Ref) -> dict[str, Any]:
+    return {}
+
+
+def published_preprocessing(ref: Ref) -> dict[str, Any]:
+    """A published checkpoint's fine-tune trains with the authors' preprocessing: in its job key, as JSON, so that
+    fine-tunes finished before (with timm's default config for the bare architecture) are not reused. Other
+    families' ids or files already pin their preprocessing, and their job keys stay as they were."""
+    import json
+
+    from harness.models.published import CHECKPOINTS
+
+    entry = CHECKPOINTS.get(ref.name)  # an unknown one fails to load, with the list of known ones
+    return {} if entry is None else {"preprocessing": json.loads(json.dumps(dict(entry.preprocessing)))}
 
 
 def lite0_file() -> Path:
