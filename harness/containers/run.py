@@ -4,10 +4,10 @@ The sidecar (a retrieval cell on Milvus with no --milvus-uri) is the real Milvus
 with ``--milvus-sidecar lite`` (harness.containers.SIDECARS). It publishes no port to the host, so it runs without
 authentication; the cell waits until its health check passes (bounded, with the container's name and last log
 lines on failure), and it runs with ``--init`` (PID 1 forwards the stop signal: the server's processes die with
-it). A grid's container cells share one private network (:class:`GridNetwork`) and one sidecar of each kind on
-it, started for the first cell that needs it and reused by the next ones while it stays healthy; after a failed
-cell it is replaced (a killed cell may have left its collections in it). All are removed with their volumes when
-the grid ends, whatever happens.
+it). A grid's container cells share one private network (:class:`GridNetwork`) and one sidecar on it, started
+for the first cell that needs it and reused by the next ones while it stays healthy; after a failed cell it is
+replaced (a killed cell may have left its collections in it). All are removed with their volumes when the grid
+ends, whatever happens.
 
 The host plans the cell and hands the container its spec (``ecombench execute``). The container reads data
 and weights through read-only mounts, writes its run shard into an exchange folder (read-write), keeps the
@@ -201,16 +201,14 @@ def private_network(client: docker.DockerClient) -> Iterator[Network]:
 
 
 class GridNetwork:
-    """One private network for a grid's containers (created with the first cell), and on it at most one Milvus
-    sidecar of each kind, reused from cell to cell; :meth:`close` removes them all."""
+    """One private network for a grid's containers (created with the first cell), and on it the Milvus sidecar
+    its cells share, reused from cell to cell while healthy; :meth:`close` removes them all."""
 
     def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
         self._network: Network | None = None
         self._closing = ExitStack()
-        self._sidecars: dict[str, tuple[Container, str]] = {}
-        #: sidecars started so far (tests count them)
-        self.started = 0
+        self._sidecar: tuple[str, Container, str] | None = None  # its kind, container and URI
 
     @property
     def client(self) -> docker.DockerClient:
@@ -226,34 +224,37 @@ class GridNetwork:
         return self._network
 
     def milvus_uri(self, sidecar: Sidecar) -> str:
-        """The URI of this network's running ``sidecar``, started (or replaced, if it is no longer healthy) now."""
-        held = self._sidecars.get(sidecar.kind)
-        if held is not None and _healthy(held[0]):
-            return held[1]
-        self.retire(sidecar.kind)
-        self._sidecars[sidecar.kind] = start_sidecar(self.client, self.network, sidecar)
-        self.started += 1
-        return self._sidecars[sidecar.kind][1]
+        """The URI of this network's ``sidecar``, started now (replacing one of another kind or no longer healthy)
+        unless it runs and is healthy."""
+        if self._sidecar is not None and self._sidecar[0] == sidecar.kind and _still_healthy(self._sidecar[1]):
+            return self._sidecar[2]
+        self.retire()
+        container, uri = start_sidecar(self.client, self.network, sidecar)  # one at a time: its name is fixed
+        self._sidecar = (sidecar.kind, container, uri)
+        return uri
 
-    def retire(self, kind: str) -> None:
-        """Remove the sidecar of ``kind`` (the next cell that needs one gets a fresh one)."""
-        held = self._sidecars.pop(kind, None)
+    def retire(self) -> None:
+        """Remove the sidecar (the next cell that needs one gets a fresh one)."""
+        held, self._sidecar = self._sidecar, None
         if held is not None:
-            remove(held[0])
+            remove(held[1])
 
     def close(self) -> None:
-        self._sidecars.clear()  # removed with the network: every container on it goes first
+        self._sidecar = None  # removed with the network: every container on it goes first
         self._closing.close()
 
 
-def _healthy(container: Container) -> bool:
+def _healthy(state: dict[str, Any]) -> bool:
+    return state["Status"] == "running" and state.get("Health", {}).get("Status") == "healthy"
+
+
+def _still_healthy(container: Container) -> bool:
     import docker
 
     try:
-        state = _state(container)
-    except docker.errors.NotFound:
+        return _healthy(_state(container))
+    except docker.errors.NotFound:  # removed behind our back
         return False
-    return state["Status"] == "running" and state.get("Health", {}).get("Status") == "healthy"
 
 
 def start_sidecar(
@@ -270,11 +271,11 @@ def start_sidecar(
     )  # fmt: skip
     limit = sidecar.start_timeout_s if timeout_s is None else timeout_s
     deadline = time.monotonic() + limit
-    while (state := _state(container))["Status"] == "running" and state.get("Health", {}).get("Status") != "healthy":
+    while (state := _state(container))["Status"] == "running" and not _healthy(state):
         if time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    if state.get("Health", {}).get("Status") != "healthy":
+    if not _healthy(state):
         logs = container.logs(tail=20).decode(errors="replace").rstrip()
         remove(container)
         how = f"exited with code {state.get('ExitCode')}" if state["Status"] != "running" else f"within {limit:g} s"
@@ -391,7 +392,7 @@ def run_in_container(
     finally:
         remove(container)
         if sidecar is not None and not ok:  # it may hold what the failed cell left: the next cell gets a fresh one
-            grid.retire(sidecar.kind)
+            grid.retire()
 
 
 def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> int:
