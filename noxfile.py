@@ -1,7 +1,7 @@
 """Developer and reproduction sessions. Each session gets its own uv-managed environment from uv.lock.
 
     nox -s tests          the whole test suite (CPU; real Milvus Lite, DuckDB, timm/open_clip models)
-    nox -s lint           ruff (lint + format check) and mypy on harness/
+    nox -s lint           ruff (lint + format check), mypy on harness/ and its layer contracts (import-linter)
     nox -s bench-smoke    the smoke grid on embedded defaults, then the Markdown report
     nox -s bench-full     the paper's whole study (suites/paper.toml): preflight, prepare, grid, report;
                           resumable (e.g. ``nox -s bench-full -- --dry-run``, ``-- suites/paper-mini.toml
@@ -47,7 +47,7 @@ def sync(session: nox.Session, *args: str) -> None:
 
 def install(session: nox.Session) -> None:
     """Install the locked dependencies (the dev group, the ``ray`` extra the Ray executor's tests need, and the
-    ``milvus-server`` extra: the real Milvus server tests/test_milvus_server.py runs) into the session's environment.
+    ``milvus-server`` extra: the real Milvus server tests/compute/test_milvus_server.py runs) into the session's environment.
 
     Bytecode is compiled at install time: imports of torch/timm are several times faster when the
     environment forbids writing .pyc files at run time (PYTHONDONTWRITEBYTECODE).
@@ -69,6 +69,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "harness", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "harness", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "harness")
+    session.run("lint-imports")  # the layer contracts in pyproject.toml: imports go down only
 
 
 @nox.session(name="bench-smoke")
@@ -120,9 +121,9 @@ def bench_retrieval(session: nox.Session) -> None:
 @nox.session
 def tensorflow(session: nox.Session) -> None:
     """Top-tuning on KERAS_BACKEND=tensorflow: the locked environment plus the ``tensorflow`` extra, then the
-    test that compares it with the torch default (tests/test_toptune_tensorflow.py, ~2.5 min on 2 CPUs)."""
+    test that compares it with the torch default (tests/compute/test_toptune_tensorflow.py, ~2.5 min on 2 CPUs)."""
     sync(session, "--group", "dev", "--extra", "tensorflow")
-    session.run("pytest", "tests/test_toptune_tensorflow.py", *session.posargs, env={"OMP_NUM_THREADS": "1"})
+    session.run("pytest", "tests/compute/test_toptune_tensorflow.py", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session
@@ -139,7 +140,7 @@ def containers(session: nox.Session) -> None:
     session.run("containers/make-base-image.sh", base, external=True)
     env = {"KERAS_BACKEND": "torch", "ECOMBENCH_BASE_IMAGE": base, "ECOMBENCH_REQUIRE_DOCKER": "1"}
     try:
-        session.run("pytest", "-m", "docker", "tests/test_containers.py", *session.posargs, env=env)
+        session.run("pytest", "-m", "docker", "tests/execute/test_containers.py", *session.posargs, env=env)
     finally:
         label = "label=org.opencontainers.image.source=ecombench"
         session.run("docker", "image", "prune", "--force", "--filter", label, external=True)

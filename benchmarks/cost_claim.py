@@ -9,10 +9,11 @@ class, train and test classes disjoint). The benchmark writes real JPEG files of
 shrinks the counts of images and classes alike, keeping the class size; product-photo sized, 500 px), then,
 on one device:
 
-- **full fine-tuning**: harness.finetune.loop.train with the recipe (``paper``: 600 epochs) cut to
+- **full fine-tuning**: harness.compute.finetune.loop.train with the recipe (``paper``: 600 epochs) cut to
   ``--epochs`` measured epochs; an epoch's time (the mean after the first, which carries the warm-up;
   validation and checkpoints excluded, which favours fine-tuning) x the recipe's epochs;
-- **top-tuning**: the train split's embeddings (harness.embed, the backbone's forward passes) + the top-tune
+- **top-tuning**: the train split's embeddings (harness.compute.extract.embed, the backbone's forward passes) + the
+top-tune
   preset's KerasTuner search + final training (``paper``: 20 trials x 2 executions x 30 epochs, then up to
   1,000 epochs with early stopping), all run in full.
 
@@ -50,7 +51,7 @@ def shape(scale: float) -> dict[str, tuple[int, int]]:
 
 
 def _write_class(args: tuple[Path, int, int, int, int, int]) -> int:
-    from harness.datasets.synthetic import draw, recipe
+    from harness.compute.datasets.synthetic import draw, recipe
 
     folder, label, first, count, classes, size = args
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="extraction")
     parser.add_argument("--batch-size", type=int, default=64, help="extraction batch")
-    parser.add_argument("--workers", type=int, help="decoding processes (default: harness.embed.default_workers)")
+    parser.add_argument(
+        "--workers", type=int, help="decoding processes (default: harness.compute.extract.embed.default_workers)"
+    )
     parser.add_argument("--data", type=Path, help="keep the generated JPEGs here (default: a temporary folder)")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1 or args.epochs < 1:
@@ -97,11 +100,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def finetune_epoch_s(model_id: str, dataset_id: str, preset: str, epochs: int, workers: int, device: str, job: Path):  # type: ignore[no-untyped-def]
     """(seconds per epoch, the recipe's epochs, the measured curve) of the fine-tuning loop."""
-    from harness.datasets import resolve_dataset
-    from harness.finetune.checkpoints import read_metadata
-    from harness.finetune.loop import train
-    from harness.finetune.spec import JobSpec
-    from harness.models import load_model
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.finetune.checkpoints import read_metadata
+    from harness.compute.finetune.loop import train
+    from harness.compute.finetune.spec import JobSpec
+    from harness.compute.models import load_model
 
     spec = JobSpec.plan(load_model(model_id), resolve_dataset(dataset_id), preset, seed=0)
     full_epochs = int(spec.recipe["epochs"])
@@ -118,11 +121,11 @@ def toptune_s(model_id: str, dataset_id: str, preset: str, settings, workdir: Pa
     """Device-seconds of top-tuning: the train split's embeddings, the search, the final training."""
     import numpy as np
 
-    from harness.datasets import resolve_dataset
-    from harness.embed import EmbeddingCache, split_embeddings
-    from harness.models import load_model
-    from harness.toptune.presets import load_preset
-    from harness.toptune.train import train_head
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.extract.embed import EmbeddingCache, split_embeddings
+    from harness.compute.models import load_model
+    from harness.compute.toptune.presets import load_preset
+    from harness.compute.toptune.train import train_head
 
     model, dataset = load_model(model_id), resolve_dataset(dataset_id)
     manifest = dataset.manifest()
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from harness.embed import ExtractionSettings, default_workers
+    from harness.compute.extract.embed import ExtractionSettings, default_workers
 
     if args.device == "cpu":
         torch.set_num_threads(1)

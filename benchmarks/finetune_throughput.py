@@ -5,7 +5,7 @@
 
 Same model, recipe, batch and precision on both sides. The model-alone side times forward + BCE +
 backward + LAMB step on one batch already on the device (the ceiling); the loop side is
-harness.finetune.loop.train for a few epochs over real JPEG files written for the run (decoding,
+harness.compute.finetune.loop.train for a few epochs over real JPEG files written for the run (decoding,
 RandAugment, Mixup/CutMix in the loop, per-epoch validation and checkpoint excluded from epoch time).
 The ratio says how much of the device's training speed the loop keeps; epoch 1 includes warm-up
 (cuDNN autotuning, allocator growth), so later epochs are the figure.
@@ -41,8 +41,8 @@ def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: i
     """Images per second of forward + loss + backward + optimizer step on a batch already on the device."""
     import torch
 
-    from harness.finetune.loop import optimizer_and_loss
-    from harness.precision import autocast_dtype
+    from harness.compute.finetune.loop import optimizer_and_loss
+    from harness.core.precision import autocast_dtype
 
     model = spec.build_model().to(device).train()
     optimizer, criterion = optimizer_and_loss(model, recipe)
@@ -73,11 +73,11 @@ def model_alone(spec, recipe, device: str, iterations: int) -> float:  # type: i
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from harness.datasets import resolve_dataset
-    from harness.finetune.loop import train
-    from harness.finetune.recipe import Recipe
-    from harness.finetune.spec import JobSpec
-    from harness.models import load_model
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.finetune.loop import train
+    from harness.compute.finetune.recipe import Recipe
+    from harness.compute.finetune.spec import JobSpec
+    from harness.compute.models import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "images"
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         job = Path(tmp) / "job"
         job.mkdir()
         train(job, spec, args.device)
-        from harness.finetune.checkpoints import read_metadata
+        from harness.compute.finetune.checkpoints import read_metadata
 
         meta = read_metadata(job / "final.safetensors")
     print(f"model {args.model}, preset {args.preset}, batch {recipe.batch_size}, {meta['precision']} on {args.device}")

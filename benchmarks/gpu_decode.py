@@ -4,9 +4,10 @@ decoding workers, on the same files, with the model's own geometric preprocessin
     python benchmarks/gpu_decode.py                                            # CPU: libjpeg-turbo both sides
     python benchmarks/gpu_decode.py --device cuda --model "timm:resnet50[init=random]" --images 4096 --workers 15
 
-The PIL side is what the harness does today (harness.image_cache's decoding dataset in a DataLoader with
+The PIL side is what the harness does today (harness.compute.extract.image_cache's decoding dataset in a DataLoader with
 ``--workers`` processes: read, decode, Resize, CenterCrop, uint8); the device side reads the files' bytes in
-this process and decodes them in batches of ``--batch-size`` with harness.jpeg.decode_resized, synchronised
+this process and decodes them in batches of ``--batch-size`` with harness.compute.extract.jpeg.decode_resized,
+synchronised
 before the clock stops. Prints both rates, their ratio, and how far the device's pixels are from PIL's.
 """
 
@@ -39,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from harness.datasets import resolve_dataset
-    from harness.image_cache import _Pixels, _stack, split_transform
-    from harness.jpeg import decode_resized, pil_resized
-    from harness.models import load_model
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.extract.image_cache import _Pixels, _stack, split_transform
+    from harness.compute.extract.jpeg import decode_resized, pil_resized
+    from harness.compute.models import load_model
 
     args = parse_args(argv)
     if args.device == "cpu":

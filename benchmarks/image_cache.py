@@ -4,8 +4,10 @@
     python benchmarks/image_cache.py --device cuda --precision bf16 \\
         --models "timm:resnet50[init=random],timm:resnet101[init=random]" --images 2048 --batch-size 256
 
-Without the cache every model decodes, resizes and normalises every JPEG itself (harness.embed.extract, in
-decoding workers); with it (``--image-cache``, harness.image_cache) the split is decoded and resized once into
+Without the cache every model decodes, resizes and normalises every JPEG itself
+(harness.compute.extract.embed.extract, in
+decoding workers); with it (``--image-cache``, harness.compute.extract.image_cache) the split is decoded and resized
+once into
 uint8 pixels, and each model only normalises them on the device. Both sides run the real
 ``split_embeddings`` on the same JPEG files (product-photo sized, 512 px by default) in fresh workdirs; the
 ratio is (all models without) / (build + all models with), measured in this run. It also prints the largest
@@ -54,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from harness.datasets import resolve_dataset
-    from harness.embed import EmbeddingCache, ExtractionSettings, split_embeddings
-    from harness.image_cache import ImageCache, split_transform
-    from harness.models import load_model
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings, split_embeddings
+    from harness.compute.extract.image_cache import ImageCache, split_transform
+    from harness.compute.models import load_model
 
     args = parse_args(argv)
     if args.device == "cpu":

@@ -3,7 +3,7 @@ mid-run and count the processes they had started that are still alive 5 s later 
 
     python benchmarks/orphans.py            # 10 kills of each; Linux (reads /proc)
 
-Processes are found by a marker in their environment (tests/orphans.py), so workers started after the
+Processes are found by a marker in their environment (tests/support/orphans.py), so workers started after the
 last look are counted too.
 """
 

@@ -4,7 +4,8 @@
     nox -s bench-pipeline -- --model "timm:resnet50[init=random]" --device cuda --precision bf16
 
 Same model, batch size and precision on both sides. The raw forward runs the model alone on a pre-made
-tensor already on the device; the pipeline is harness.embed.extract (DataLoader with decoding workers, the
+tensor already on the device; the pipeline is harness.compute.extract.embed.extract (DataLoader with decoding
+workers, the
 model's own transform, batched forward, copy back) over real JPEG files written for the run (product-photo
 sized, 512 px by default). Then the time per image of each stage, measured serially on the same images,
 says where the time goes: decode (read + decode the file), preprocess (resize, crop, normalise), forward.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 def write_jpegs(folder: Path, count: int, size: int, classes: int = 4) -> None:
     """``count`` real JPEG files in ``classes`` class folders: synthetic product shots, quality 90."""
-    from harness.datasets.synthetic import draw, recipe
+    from harness.compute.datasets.synthetic import draw, recipe
 
     for index in range(count):
         label = index % classes
@@ -52,10 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from harness.cost.inference import Setup, pipeline, prepared, sample_tensor, stage_times
-    from harness.cost.machine import machine_state
-    from harness.datasets import resolve_dataset
-    from harness.models import load_model
+    from harness.compute.cost.inference import Setup, pipeline, prepared, sample_tensor, stage_times
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.models import load_model
+    from harness.core.machine import machine_state
 
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ecombench-bench-") as tmp:

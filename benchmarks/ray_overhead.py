@@ -26,11 +26,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def timed_grid(workdir: Path, first: int, cells: int, ray: bool) -> float:
-    from harness.embed import ExtractionSettings
-    from harness.execute import RunSettings
-    from harness.grid import make_cells
-    from harness.plan import make_plan
-    from harness.runner import Execution, run_plan
+    from harness.compute.extract.embed import ExtractionSettings
+    from harness.execute.runner import Execution, run_plan
+    from harness.execute.worker import RunSettings
+    from harness.plan.grid import make_cells
+    from harness.plan.plan import make_plan
 
     datasets = [f"synthetic[classes=2,per_class={k},size=16]" for k in range(first, first + cells)]
     grid = make_cells(["pixels:1"], datasets, ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}})
@@ -46,7 +46,9 @@ def timed_grid(workdir: Path, first: int, cells: int, ray: bool) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # as harness.ray_executor: no working-folder copy
+    os.environ.setdefault(
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0"
+    )  # as harness.execute.ray_cluster: no working-folder copy
     import ray
     import torch
 

@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def timed(search, vectors: np.ndarray, k: int) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
-    from harness.retrieval import leave_one_out
+    from harness.compute.retrieval import leave_one_out
 
     started = time.perf_counter()
     ids = leave_one_out(search, vectors, k)
@@ -36,8 +36,8 @@ def timed(search, vectors: np.ndarray, k: int) -> tuple[np.ndarray, float]:  # t
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # Milvus Lite's embedded server is chatty
-    from harness.retrieval.exact import ExactBackend
-    from harness.retrieval.milvus import MilvusBackend
+    from harness.compute.retrieval.exact import ExactBackend
+    from harness.compute.retrieval.milvus import MilvusBackend
 
     args = parse_args(argv)
     warm = np.eye(4, dtype=np.float32)

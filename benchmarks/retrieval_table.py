@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.retrieval import leave_one_out, leave_one_out_with_distances
-from harness.retrieval import milvus_server as ms
-from harness.retrieval.collections import release
-from harness.retrieval.exact import ExactBackend
-from harness.retrieval.metrics import per_query_metrics, relevant_counts
-from harness.retrieval.milvus import MilvusBackend, index_spec
+from harness.compute.retrieval import leave_one_out, leave_one_out_with_distances
+from harness.compute.retrieval import milvus_server as ms
+from harness.compute.retrieval.collections import release
+from harness.compute.retrieval.exact import ExactBackend
+from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
+from harness.compute.retrieval.milvus import MilvusBackend, index_spec
 
 INDEXES = (("FLAT", ""), ("HNSW", "M=16,efConstruction=200,ef=64"), ("IVF_SQ8", "nlist=128,nprobe=16"))
 

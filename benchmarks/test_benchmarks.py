@@ -30,9 +30,9 @@ RESULTS: dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def pipeline_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, list[Any]]]:
-    from harness.cost.inference import Setup, prepared, sample_tensor
-    from harness.datasets import resolve_dataset
-    from harness.models import load_model
+    from harness.compute.cost.inference import Setup, prepared, sample_tensor
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.models import load_model
 
     folder = tmp_path_factory.mktemp("jpegs")
     write_jpegs(folder, IMAGES, 512)
@@ -52,7 +52,7 @@ def test_raw_forward(benchmark: Any, pipeline_setup: tuple[Any, Any, list[Any]])
 
 
 def test_pipeline(benchmark: Any, pipeline_setup: tuple[Any, Any, list[Any]]) -> None:
-    from harness.cost.inference import pipeline
+    from harness.compute.cost.inference import pipeline
 
     bench, dataset, items = pipeline_setup
     result = benchmark.pedantic(pipeline, args=(bench, dataset, items, BATCH, WORKERS, 1), rounds=3, iterations=1)

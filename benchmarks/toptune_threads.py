@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from sklearn.datasets import load_digits
 
-    from harness.toptune.presets import Preset
-    from harness.toptune.train import train_head
+    from harness.compute.toptune.presets import Preset
+    from harness.compute.toptune.train import train_head
 
     digits = load_digits()
     x, y = digits.data.astype(np.float32), digits.target

@@ -5,7 +5,7 @@
 BIN_ROOT gets ``bin/`` (the binary and its libraries) and ``configs/milvus.yaml`` (read from the working
 directory by the binary); DATA_DIR (the image's volume) holds etcd, rocksmq and segment data at run time. Ports
 are the defaults (proxy 19530), checked free here; logs go to stdout (``docker logs``); the extra settings are
-the host server's (harness.retrieval.milvus_server), so both servers answer alike.
+the host server's (harness.compute.retrieval.milvus_server), so both servers answer alike.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import milvus
 
-from harness.retrieval.milvus_server import _EXTRA_CONFIG
+from harness.compute.retrieval.milvus_server import _EXTRA_CONFIG
 
 PROXY_PORT = 19530
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.compute.stats import ALPHA
 from harness.report.data import COST_METRICS, Costs, PaperTable, ReportData, Row
-from harness.stats import ALPHA
 
 MMP = "mMP@5"
 TUNED = ("toptuned", "finetuned")  # strategies whose gain over pretrained is drawn

@@ -6,7 +6,7 @@ leave-one-out by the harness's exact backend; and a fixed 60-image, 8-class clas
 pytorch-metric-learning's AccuracyCalculator (mR@1, MAP@R, MRR) and faiss's IndexFlatL2 (the rankings) are
 dev dependencies, scikit-learn (NDCG@10, accuracy, top-5 accuracy) a main one; a reference that is not
 installed is skipped with a note, never an error. The last check compares the bootstrap interval of
-harness.stats with the normal approximation on Bernoulli values.
+harness.compute.stats with the normal approximation on Bernoulli values.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.retrieval.metrics import per_query_metrics, relevant_counts
+from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
 
 DEV = "a dev dependency: `uv sync --group dev`"
 
@@ -59,8 +59,8 @@ class _Retrieval:
 
 
 def _retrieval_case() -> _Retrieval:
-    from harness.retrieval import leave_one_out
-    from harness.retrieval.exact import ExactBackend
+    from harness.compute.retrieval import leave_one_out
+    from harness.compute.retrieval.exact import ExactBackend
 
     x, y = clustered_case()
     r = relevant_counts(y, y, leave_one_out=True)
@@ -89,7 +89,7 @@ def _pml(case: _Retrieval) -> list[Check]:
 
 
 def _what(ours: str, theirs: str) -> str:
-    from harness.metrics_registry import label
+    from harness.spec.metrics import label
 
     return f"{label(ours)} ({theirs})"
 
@@ -118,7 +118,7 @@ def _sklearn(case: _Retrieval) -> list[Check]:
         return [Check(ref, what, None, None, 0, "scikit-learn not installed") for what in whats]
     from sklearn.metrics import accuracy_score, ndcg_score, top_k_accuracy_score
 
-    from harness.toptune.metrics import classification_metrics
+    from harness.compute.toptune.metrics import classification_metrics
 
     x, y = case.x, case.y
     n = len(y)
@@ -143,7 +143,7 @@ def _sklearn(case: _Retrieval) -> list[Check]:
 
 
 def _bootstrap() -> list[Check]:
-    from harness.stats import bootstrap_mean
+    from harness.compute.stats import bootstrap_mean
 
     values = np.zeros(10_000)
     values[:3000] = 1.0

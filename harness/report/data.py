@@ -19,15 +19,16 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness.metrics_registry import label
-from harness.report import significance
 from harness.report.rerun import rerun_command
-from harness.store import connect, dataset_match, dataset_matches, paired_values
+from harness.report.significance import mark_column
+from harness.spec.metrics import label
+from harness.storage.store import connect, dataset_match, dataset_matches, paired_values
 
-#: (suite, metric) -> column label (from harness.metrics_registry), in column order
+#: (suite, metric) -> column label (from harness.spec.metrics), in column order
 COLUMNS = {(suite, metric): label(metric) for suite, metric in
            (("retrieval", "mmp_at_5"), ("retrieval", "recall_at_1"), ("classification", "accuracy"))}  # fmt: skip
 #: column label -> metric name
@@ -45,7 +46,8 @@ PROVENANCE = ("git_sha", "harness_version", "lock_hash", "image_digest", "weight
               "torch_version", "cuda_version", "device", "gpu", "cpu")  # fmt: skip
 
 #: the report's filters (bound by ``Filters.params``); a dataset filter without options matches the id with any
-#: options (``digits`` matches ``digits[per_class=30]``), one with options only itself (harness.store.dataset_match)
+#: options (``digits`` matches ``digits[per_class=30]``), one with options only itself
+#: (harness.storage.store.dataset_match)
 _FILTER = (
     f"(?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR {dataset_match()})"
     " AND (?::VARCHAR IS NULL OR strategy = ?)"
@@ -89,7 +91,7 @@ CURVES = f"""
     WHERE (?::VARCHAR IS NULL OR model = ?) AND (?::VARCHAR IS NULL OR {dataset_match()})
     ORDER BY model, dataset, preset, job, epoch
 """
-# the newest audit (harness.audit): per audited run, how many of its compared metrics held
+# the newest audit (harness.workflows.audit): per audited run, how many of its compared metrics held
 LAST_AUDIT = """
     SELECT a.run_id, r.model, r.dataset, r.strategy, r.suite, a.audited_at, a.device,
            count(*) FILTER (WHERE a.status <> 'not compared') AS compared,
@@ -105,7 +107,7 @@ RUN_AUDITS = """
     GROUP BY run_id, audit_id, audited_at
     QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY audited_at DESC) = 1
 """
-# every seed's newest value of the table metrics, for mean +- sd across seeds (cells that train, issue 17)
+# every seed's newest value of the table metrics, for mean +- sd across seeds (cells that train)
 SEEDED = f"""
     SELECT model, dataset, strategy, suite, metric, params->>'source', params->>'tuning', params->>'seed', value
     FROM results
@@ -146,8 +148,8 @@ class Filters:
     def canonical(self) -> Filters:
         """The dataset filter in its canonical id form (``digits[ per_class = 30 ]`` -> ``digits[per_class=30]``),
         as runs store it; a filter that does not parse as an id is kept as written (it matches nothing)."""
-        from harness.errors import HarnessError
-        from harness.ids import parse_ref
+        from harness.core.errors import HarnessError
+        from harness.spec.ids import parse_ref
 
         if self.dataset is None:
             return self
@@ -366,7 +368,7 @@ def one_line(text: str, limit: int = ERROR_LINE) -> str:
 
 def families() -> dict[str, str]:
     """Model id -> pre-training family, in catalogue order."""
-    from harness.models import catalog
+    from harness.compute.models import catalog
 
     return {entry["id"]: entry["pretraining"] for entry in catalog()}
 
@@ -394,7 +396,11 @@ def load(db: Path, filters: Filters | None = None, tolerance: float = DEFAULT_TO
         audit = _audits(con, runs)
         tables = build_tables(records, runs, families())
         attach_seeds(tables, con.execute(SEEDED, [[f"{s}/{m}" for s, m in COLUMNS], *filters.params()]).fetchall())
-        significance.mark(tables, lambda a, b, metric: paired_values(con, a, b, metric))
+        pairs = partial(paired_values, con)
+        for table in tables:
+            for column in table.columns:
+                marked = [row.values[column] for row in table.rows if column in row.values]
+                mark_column(marked, METRIC_OF[column[1]], pairs)
     finally:
         con.close()
     class_counts = [ClassCounts(dataset, split, rows) for (dataset, split), rows in counts.items()]
@@ -525,8 +531,8 @@ def _family(model: str, family_of: dict[str, str]) -> str:
 
 
 def library_families() -> list[str]:
-    """The model families of harness.models (timm, open_clip, checkpoint, wheel, pixels), in registry order."""
-    from harness.models import FAMILIES
+    """The model families of harness.compute.models (timm, open_clip, checkpoint, wheel, pixels), in registry order."""
+    from harness.compute.models import FAMILIES
 
     return list(FAMILIES)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.report.analysis import Axis, Point, Scatter, pareto_frontier
 from harness.report.data import Filters
-from harness.store import connect, dataset_match
+from harness.storage.store import connect, dataset_match
 
 #: byte budgets the decision summary answers for ("the best model under 256 bytes per item")
 BUDGETS = (64, 256, 1024)

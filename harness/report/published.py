@@ -10,9 +10,9 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
-from harness.errors import HarnessError
-from harness.metrics_registry import label
+from harness.core.errors import HarnessError
 from harness.report.data import ReportData, Value
+from harness.spec.metrics import label
 
 REQUIRED = ("model", "dataset", "metric", "value", "protocol", "source")
 

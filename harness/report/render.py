@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.report import analysis, deployment, figures, latex, markdown, published, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 

@@ -1,7 +1,7 @@
 """Which models a table's column cannot tell apart from its best: paired tests on the same queries.
 
 Per table (strategy) and column (dataset, metric): the best value's run is compared with every other run by
-the two-sided sign-flip permutation test of harness.stats on their per-query values (the ``per_query`` table),
+the two-sided sign-flip permutation test of harness.compute.stats on their per-query values (the ``per_query`` table),
 and the p-values are Holm-corrected over the column's comparisons. A value is "tied" (not significantly worse
 than the best) when its adjusted p is at least ``ALPHA``. Values without stored per-query values stay
 unmarked (``tied`` None), and so does a column with a single value.
@@ -10,28 +10,26 @@ unmarked (``tied`` None), and so does a column with a single value.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from harness.stats import ALPHA, holm, paired_test
+from harness.compute.stats import ALPHA, holm, paired_test
 
-if TYPE_CHECKING:
-    from harness.report.data import PaperTable, Value
+
+class Value(Protocol):
+    """What a table value offers the test: its number and run, and the two fields the test sets."""
+
+    value: float
+    run_id: str
+    tied: bool | None
+    p_value: float | None
+
 
 #: permutations per comparison: the smallest p is 1 / 2000, well below ALPHA / (comparisons) for ten models
 N_PERMUTATIONS = 1999
 #: (run a, run b, metric) -> both runs' per-query values on their common queries, or None
 Pairs = Callable[[str, str, str], "tuple[np.ndarray, np.ndarray] | None"]
-
-
-def mark(tables: list[PaperTable], pairs: Pairs) -> None:
-    from harness.report.data import METRIC_OF
-
-    for table in tables:
-        for column in table.columns:
-            values = [row.values[column] for row in table.rows if column in row.values]
-            mark_column(values, METRIC_OF[column[1]], pairs)
 
 
 def mark_column(values: list[Value], metric: str, pairs: Pairs) -> None:
@@ -56,7 +54,7 @@ def mark_column(values: list[Value], metric: str, pairs: Pairs) -> None:
 
 def describe(mark: str = "≈") -> str:
     """The report's statement of how intervals and markers are computed."""
-    from harness.stats import LEVEL, N_RESAMPLES, SEED
+    from harness.compute.stats import LEVEL, N_RESAMPLES, SEED
 
     return (
         f"Each value is the mean over queries (over test images for acc) with its {LEVEL:.0%} percentile bootstrap "

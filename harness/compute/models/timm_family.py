@@ -1,0 +1,84 @@
+"""timm backbones: ``timm:<architecture>[.<pretrained tag>]``, e.g. ``timm:resnet50.a1_in1k``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from harness.compute.models.base import EmbeddingModel, init_options, missing_weights_error, offline_hub, state_digest
+from harness.core.errors import HarnessError
+from harness.spec.ids import Ref, check_options
+
+OPTIONS = {"init", "seed"}
+
+
+def pooled_embedding(model: torch.nn.Module):  # type: ignore[no-untyped-def]
+    """timm's pooled pre-logits feature: forward_features, then the head up to (not including) the classifier."""
+
+    def embed(batch: torch.Tensor) -> torch.Tensor:
+        return model.forward_head(model.forward_features(batch), pre_logits=True)  # type: ignore[operator]
+
+    return embed
+
+
+def describe(model: torch.nn.Module) -> tuple[dict[str, object], object]:
+    """Resolve preprocessing from timm's data config; returns (settings, eval transform)."""
+    import timm.data
+
+    config = timm.data.resolve_model_data_config(model)
+    transform = timm.data.create_transform(**config, is_training=False)
+    return {"library": "timm", **config}, transform
+
+
+def embedding_model(
+    ref: Ref,
+    model: torch.nn.Module,
+    random_init: bool,
+    source: dict[str, object] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> EmbeddingModel:
+    """A timm module as an embedding model: its pooled pre-logits feature, timm's eval transform for it, and the
+    digest of the tensors it holds; ``source`` (where its weights came from) joins the recorded preprocessing."""
+    preprocessing, transform = describe(model)
+    return EmbeddingModel(
+        model_id=str(ref),
+        module=model.eval(),
+        transform=transform,  # type: ignore[arg-type]
+        embed=pooled_embedding(model),
+        preprocessing={**preprocessing, **(source or {})},
+        weights_digest=state_digest(model),
+        random_init=random_init,
+        extra=extra or {},
+    )
+
+
+def create(
+    ref: Ref, architecture: str, pretrained: bool, seed: int, pretrained_cfg_overlay: dict[str, object] | None = None
+) -> torch.nn.Module:
+    """``pretrained_cfg_overlay``: pretrained-config fields to set (e.g. a published checkpoint's preprocessing)."""
+    import timm
+
+    if not timm.is_model(architecture):
+        raise HarnessError(
+            f"unknown timm model '{architecture}' in model id '{ref}' "
+            "(see `python -c \"import timm; print(timm.list_models('resnet*'))\"`)"
+        )
+    torch.manual_seed(seed)
+    try:
+        extra: dict[str, Any] = {"pretrained_cfg_overlay": pretrained_cfg_overlay} if pretrained_cfg_overlay else {}
+        model = timm.create_model(architecture, pretrained=pretrained, **extra)
+    except (OSError, RuntimeError, ValueError) as exc:
+        if not pretrained:
+            raise
+        hint = f"python -c \"import timm; timm.create_model('{architecture}', pretrained=True)\""
+        raise missing_weights_error(ref, hint, exc) from exc
+    return model.eval()
+
+
+def load(ref: Ref) -> EmbeddingModel:
+    check_options(ref, OPTIONS, "model")
+    random_init, seed = init_options(ref)
+    offline_hub()
+    model = create(ref, ref.name, pretrained=not random_init, seed=seed)
+    return embedding_model(ref, model, random_init)

@@ -1,0 +1,124 @@
+"""The retrieval suite: leave-one-out search over the evaluation split; metrics as the README's "Metrics"
+section defines them."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from harness.compute.cost.prices import price_metrics
+from harness.compute.extract.embed import l2_normalise, split_embeddings
+from harness.compute.retrieval import SearchBackend, leave_one_out_with_distances, make_backend
+from harness.compute.retrieval import neighbours as stored
+from harness.compute.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
+from harness.compute.retrieval.milvus import MilvusBackend, index_spec, is_lite
+from harness.compute.suites import Context, per_query
+from harness.compute.suites.heads import head_costs, trained_head
+from harness.compute.suites.tuning import backbone, tuned_on
+from harness.core.errors import HarnessError
+from harness.storage.sidefiles import save_neighbours
+
+#: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
+#: runs; --milvus-uri still wins); ``index`` / ``index_params``: harness.compute.retrieval.milvus.index_spec
+DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test", "milvus": "lite", "index": "FLAT", "index_params": ""}
+MILVUS_MODES = ("lite", "server")
+#: an approximate index's neighbours are compared with the exact ones at this depth (recall@k)
+INDEX_RECALL_K = 10
+#: the retrieval metrics whose ANN - exact difference a cell reports (the index's share of the error)
+INDEX_DELTAS = ("mmp_at_5", "recall_at_1", "map_at_r")
+#: harness.spec.strategies; ``toptuned``'s embedding is the head's last hidden layer
+STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
+#: at least this many neighbours are searched (NDCG@10), and at most Milvus's limit
+MIN_DEPTH, MAX_DEPTH = 10, 16_383
+
+
+def check_params(params: dict[str, Any]) -> None:
+    if params["milvus"] not in MILVUS_MODES:
+        raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_MODES)}")
+    index_spec(params["index"], params["index_params"])
+
+
+def search_backend(ctx: Context, name: str | None = None) -> SearchBackend:
+    """The cell's backend: ``exact``, or Milvus at --milvus-uri (Milvus Lite by default) or, under ``milvus =
+    "server"`` without one, the workdir's server (started when none runs; its index files are then measured)."""
+    p = ctx.params
+    name = name or p["backend"]
+    if name != "milvus":
+        return make_backend(name, ctx.milvus_uri, device=ctx.extraction.device)
+    uri, token, files = ctx.milvus_uri, os.environ.get("ECOMBENCH_MILVUS_TOKEN", ""), None
+    if p.get("milvus") == "server" and is_lite(ctx.milvus_uri):
+        from harness.compute.retrieval import milvus_server
+
+        state = milvus_server.ensure(ctx.workdir)
+        uri, token, files = state.uri, state.token, milvus_server.index_files(ctx.workdir)
+    return MilvusBackend(uri, token=token, index=index_spec(p.get("index", "FLAT"), p.get("index_params", "")),
+                         index_files=files)  # fmt: skip
+
+
+def search_costs(backend: SearchBackend) -> dict[str, float]:
+    """A Milvus search's build / size / speed figures for the cost ledger (none for the other backends)."""
+    stats = getattr(backend, "stats", None)
+    return stats.metrics() if stats is not None else {}
+
+
+def _index_error(
+    labels: np.ndarray, n_relevant: np.ndarray, ann: np.ndarray, exact: np.ndarray, scored: PerQuery
+) -> dict[str, float]:
+    """recall@k of the ANN neighbours against the exact ones, and each metric's ANN - exact difference."""
+    k = min(INDEX_RECALL_K, ann.shape[1])
+    hits = (ann[:, :k, None] == exact[:, None, :k]).any(axis=2).sum(axis=1)
+    exact_scored = per_query_metrics(labels[exact], labels, n_relevant).means().as_dict()
+    ann_scored = scored.means().as_dict()
+    deltas = {f"index_delta_{m}": ann_scored[m] - exact_scored[m] for m in INDEX_DELTAS}
+    return {"index_recall_at_10": float(hits.mean() / k), **deltas}
+
+
+def run(ctx: Context) -> dict[str, float]:
+    split = ctx.params["split"]
+    tuning, source = tuned_on(ctx)  # tuned on a training split only: no leakage into the evaluation
+    model, costs = backbone(ctx, tuning, source)
+    started = time.perf_counter()
+    vectors, cached = split_embeddings(model, ctx.dataset, split, ctx.cache, ctx.extraction)
+    extract_s = time.perf_counter() - started
+    manifest = ctx.dataset.manifest()
+    labels = np.asarray(manifest.labels(manifest.indices(split)))
+    if len(np.unique(labels)) < 2:  # every neighbour would be relevant: each metric 1.0, measuring nothing
+        raise HarnessError(
+            f"split '{split}' of '{ctx.dataset.id}' has one class: retrieval needs images of 2 classes or more"
+        )
+
+    if tuning == "toptuned":
+        head = trained_head(ctx, model, source)
+        vectors, costs = head.embed(vectors), head_costs(head)
+    vectors = l2_normalise(vectors)
+    n_relevant = relevant_counts(labels, labels, leave_one_out=True)
+    # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
+    depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
+
+    backend = search_backend(ctx)
+    started = time.perf_counter()
+    neighbours, distances = leave_one_out_with_distances(backend, vectors, depth)
+    search_s = time.perf_counter() - started
+    ctx.details["neighbours"] = save_neighbours(ctx.workdir, f"{ctx.spec.key}.npz", neighbours, distances).name
+    if ctx.params["backend"] == "exact":  # what a later ANN cell over these vectors compares with, unsearched
+        save_neighbours(ctx.workdir, stored.exact_name(vectors, depth), neighbours, distances)
+
+    scored = per_query_metrics(labels[neighbours], labels, n_relevant)
+    metrics = scored.means().as_dict()
+    if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
+        exact, _, _ = stored.exact(ctx.workdir, vectors, depth, ctx.extraction.device)
+        metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
+    metrics.update(per_query.record(ctx, scored.query, scored.values))
+    metrics.update(search_costs(backend))
+    metrics.update(
+        search_s=search_s,
+        search_depth=float(depth),
+        embedding_dim=float(vectors.shape[1]),
+        embeddings_cached=float(cached),
+    )
+    if not cached:  # the extraction's cost, once: a cached run did not pay it
+        metrics.update(extract_s=extract_s, **price_metrics(extract_s, ctx.extraction.device, prefix="extract_"))
+    return {**metrics, **costs}

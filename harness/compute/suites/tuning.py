@@ -1,0 +1,72 @@
+"""The strategies at run time (harness.spec.strategies declares them): which backbone a cell's embeddings come
+from, and the fine-tune it consumes, trained once under its sub-job's lock."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.core.errors import HarnessError
+from harness.spec.strategies import get_strategy
+
+if TYPE_CHECKING:
+    from harness.compute.datasets.base import Dataset
+    from harness.compute.models.base import EmbeddingModel
+    from harness.compute.suites import Context
+
+
+def tuned_on(ctx: Context) -> tuple[str | None, Dataset]:
+    """(the tuning applied, or None for pre-trained; the dataset it is trained on)."""
+    strategy = get_strategy(ctx.strategy)
+    trained_on = strategy.trained_on(ctx.dataset.id, ctx.params)
+    return strategy.tuning_of(ctx.params), ctx.dataset if trained_on == ctx.dataset.id else ctx.resolve(trained_on)
+
+
+def backbone(ctx: Context, tuning: str | None, source: Dataset) -> tuple[EmbeddingModel, dict[str, float]]:
+    """The model whose embeddings the cell uses, with the cost of making it (nothing for a loaded one)."""
+    if tuning == "finetuned":
+        return finetuned_backbone(ctx, source)
+    return ctx.model, {}
+
+
+def stale(done_file: str, force_since: float | None) -> bool:
+    """--force: a sub-job finished before the grid started is trained again (once, whoever gets there first)."""
+    import os
+
+    return force_since is not None and os.path.exists(done_file) and os.path.getmtime(done_file) < force_since
+
+
+def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[EmbeddingModel, dict[str, float]]:
+    """The cell's model fine-tuned on ``dataset`` (trained now, resumed, or found finished), loaded as a
+    ``checkpoint:`` model; records the job, the recipe and the per-epoch curve in the cell's details."""
+    from harness.compute.cost.prices import price_metrics
+    from harness.compute.finetune.job import run_job
+    from harness.compute.finetune.spec import JobSpec
+    from harness.compute.models import load_model
+
+    job = ctx.spec.subjob("finetune")
+    spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]))
+    job_dir = ctx.workdir / "finetune" / job.key
+    meta = run_job(spec, job_dir, ctx.extraction.device, gpus, restart_before=ctx.force_since)
+    model = load_model(f"checkpoint:{spec.architecture}@{(job_dir / 'final.safetensors').resolve()}")
+    curve = meta["curve"]
+    if not curve:
+        raise HarnessError(f"fine-tune {job.key} finished without a training curve")
+    ctx.details.update(
+        finetune_job=job.key,
+        finetuned_model=model.model_id,
+        finetune_source=spec.dataset,
+        finetune_preset={"name": spec.recipe_name, **spec.recipe},
+        finetune_precision=meta["precision"],
+        finetune_world_size=meta["world_size"],
+        curve=curve,
+    )
+    costs = {
+        "finetune_s": meta["train_s"],
+        "finetune_epochs": float(meta["epoch"]),
+        "finetune_peak_memory_mb": meta["peak_memory_mb"],
+        "finetune_images_per_s": float(sum(r["images_per_s"] for r in curve) / len(curve)),
+        **price_metrics(meta["train_s"] * meta["world_size"], meta["device"], prefix="finetune_"),
+    }
+    if "val_accuracy" in curve[-1]:
+        costs["finetune_val_accuracy"] = curve[-1]["val_accuracy"]
+    return model, costs
