@@ -286,7 +286,7 @@ def ddl(db: Path) -> str:
             "SELECT table_name, ordinal_position, column_name, data_type, is_nullable, column_default "
             "FROM information_schema.columns WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
         ).fetchall():
-            lines.append(" | ".join("" if v is None else str(v) for v in row))
+            lines.append(" | ".join("" if v is None else str(v) for v in row).rstrip())  # editors strip trailing blanks
     finally:
         con.close()
     return "\n".join(lines) + "\n"
