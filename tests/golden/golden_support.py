@@ -23,18 +23,18 @@ import typer
 from typer.testing import CliRunner
 
 import harness
-from harness import store
-from harness.cells import Cell
 from harness.cli import app
-from harness.datasets.base import Item, Manifest
-from harness.embed import EmbeddingCache
-from harness.grid import load_grid
-from harness.identity import Identities
-from harness.image_cache import SplitTransform, entry_key
-from harness.plan import make_plan
-from harness.retrieval import neighbours
-from harness.shards import Shard
-from harness.suites import per_query
+from harness.compute.datasets.base import Item, Manifest
+from harness.compute.extract.embed import EmbeddingCache
+from harness.compute.extract.image_cache import SplitTransform, entry_key
+from harness.plan.grid import load_grid
+from harness.plan.identity import Identities
+from harness.plan.plan import make_plan
+from harness.spec.cells import Cell
+from harness.storage import store
+from harness.storage.shards import Shard
+from harness.storage.sidefiles import QUERY, per_query_path, save_neighbours
+from harness.storage.workdir import Workdir
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -202,9 +202,9 @@ def write_workdir(workdir: Path) -> None:
         (folder / f"{shard.run_id}.json").write_bytes(shard.to_bytes())
     first = shards[0]
     query, values = per_query_arrays()
-    (workdir / per_query.FOLDER).mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(per_query.path(workdir, first.details["per_query"]), **{per_query.QUERY: query, **values})
-    neighbours.save(workdir, first.details["neighbours"], *neighbour_arrays())
+    Workdir(workdir).per_query.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(per_query_path(workdir, first.details["per_query"]), **{QUERY: query, **values})
+    save_neighbours(workdir, first.details["neighbours"], *neighbour_arrays())
 
 
 # ---------------------------------------------------------------- 3. plan --json

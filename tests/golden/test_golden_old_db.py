@@ -9,7 +9,7 @@ import shutil
 
 import golden_support as g
 
-from harness import store
+from harness.storage import store
 
 EXPECTED = json.loads(g.OLD_DB_EXPECTED.read_text())
 

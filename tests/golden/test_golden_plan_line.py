@@ -8,11 +8,11 @@ import json
 import golden_support as g
 from typer.testing import CliRunner
 
-from harness import execute as execute_module
-from harness.cells import CellSpec
 from harness.cli import app
-from harness.execute import RunSettings
-from harness.shards import Shard
+from harness.execute import worker as execute_module
+from harness.execute.worker import RunSettings
+from harness.spec.cells import CellSpec
+from harness.storage.shards import Shard
 
 LINE = g.PLAN_LINE.read_text().rstrip("\n")
 

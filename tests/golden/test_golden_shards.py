@@ -8,9 +8,8 @@ import json
 import golden_support as g
 import numpy as np
 
-from harness.retrieval import neighbours
-from harness.shards import Shard, ShardStore, read_shard
-from harness.suites import per_query
+from harness.storage.shards import Shard, ShardStore, read_shard
+from harness.storage.sidefiles import load_neighbours, load_per_query, neighbours_path, per_query_path
 
 FILES = sorted((g.SHARD_DIR / "shards").glob("*.json"))
 
@@ -45,12 +44,12 @@ def test_the_store_reads_the_folder() -> None:
 
 def test_side_files_read_back() -> None:
     shard = read_shard(g.SHARD_DIR / "shards" / "0123456789abcdef0123456789abcdef.json")
-    query, values = per_query.load(per_query.path(g.SHARD_DIR, shard.details["per_query"]))
+    query, values = load_per_query(per_query_path(g.SHARD_DIR, shard.details["per_query"]))
     want_query, want_values = g.per_query_arrays()
     np.testing.assert_array_equal(query, want_query)
     assert sorted(values) == sorted(want_values)
     np.testing.assert_array_equal(values["recall@1"], want_values["recall@1"])
-    ids, dists = neighbours.load(neighbours.path(g.SHARD_DIR, shard.details["neighbours"]))
+    ids, dists = load_neighbours(neighbours_path(g.SHARD_DIR, shard.details["neighbours"]))
     want_ids, want_dists = g.neighbour_arrays()
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_array_equal(dists, want_dists)
