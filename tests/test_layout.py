@@ -73,13 +73,15 @@ def test_layer_contracts_hold() -> None:
 def test_workdir_folders_are_named_in_one_place() -> None:
     names = {p.name for p in (Workdir(Path("w")).shards, Workdir(Path("w")).manifests)}
     assert names == {"shards", "manifests"}
-    spelled = re.compile(r'(workdir|root|\.parent)\s*/\s*"(shards|manifests|embeddings|images|locks|per_query|'
-                         r'neighbours|milvus|milvus-server|pruned|containers|toptune|finetune)"')  # fmt: skip
+    # a path joined with a workdir folder's name; a dataset's own layout (images/ of Fashion) is not the workdir's
+    spelled = re.compile(r'/\s*"(shards|manifests|embeddings|images|locks|per_query|neighbours|milvus|milvus-server|'
+                         r'pruned|containers|toptune|finetune)"')  # fmt: skip
+    layouts = {"workdir.py", "replicas.py", "fashion.py"}
     offenders = [
         f"{path.relative_to(REPO)}:{n}"
         for path in sorted((REPO / "harness").rglob("*.py"))
-        if path.name != "workdir.py"
+        if path.name not in layouts
         for n, line in enumerate(path.read_text().splitlines(), 1)
-        if spelled.search(line)
+        if spelled.search(line) and not re.search(r'REPO /|"bin" /', line)  # the repository's and Milvus's own
     ]
     assert offenders == []

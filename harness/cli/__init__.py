@@ -15,6 +15,7 @@ from rich.table import Table
 
 from harness.core.errors import HarnessError
 from harness.spec import metrics as metrics_registry
+from harness.storage.workdir import Workdir as WorkdirLayout
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
@@ -423,7 +424,7 @@ def ingest(
     from harness.storage.store import ingest_folder
 
     total = 0
-    for folder in shards or [workdir / "shards"]:
+    for folder in shards or [WorkdirLayout(workdir).shards]:
         count = ingest_folder(db, folder)
         console.print(f"{count} runs ingested from {escape(str(folder))}")
         total += count
@@ -899,6 +900,3 @@ def _fail(message: str, code: int) -> None:
     err.print(f"[red]error:[/] {escape(' '.join(message.splitlines()))}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
-
-if __name__ == "__main__":
-    main()

@@ -22,6 +22,7 @@ from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock
 from harness.storage.shards import Shard, ShardStore
+from harness.storage.workdir import DEFAULT, Workdir
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class RunSettings:
     """How cells run here; none of it is part of a cell's key (harness.plan.identity)."""
 
-    workdir: Path = Path(".ecombench")
+    workdir: Path = DEFAULT
     db: Path = Path("results.duckdb")
     milvus_uri: str | None = None  # None: a Milvus Lite file of the cell's own inside workdir
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
@@ -46,11 +47,11 @@ class RunSettings:
 
     @property
     def shards(self) -> ShardStore:
-        return ShardStore(self.workdir / "shards")
+        return ShardStore(Workdir(self.workdir).shards)
 
     @property
     def cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.workdir / "embeddings", self.shared_cache)
+        return EmbeddingCache(Workdir(self.workdir).embeddings, self.shared_cache)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +125,7 @@ class Worker:
         settings = self.settings
         if (done := self.finished(spec)) is not None:  # cheap path: no lock file, no model
             return done, True
-        with file_lock(settings.workdir / "locks" / f"cell-{spec.key}.lock", spec.cell.label()):
+        with file_lock(Workdir(settings.workdir).lock(f"cell-{spec.key}"), spec.cell.label()):
             if (done := self.finished(spec)) is not None:  # another process computed it while we waited
                 return done, True
             shard = self._compute(spec)
@@ -167,7 +168,7 @@ class Worker:
         cell, settings = spec.cell, self.settings
         shard = Shard(run_id=spec.key, cell=cell, status="error", started_at=_now(), finished_at="")
         shard.seed, shard.provenance = settings.seed, {**self.environment(), "context": spec.context}
-        milvus = settings.milvus_uri or str(settings.workdir / "milvus" / f"{spec.key}.db")
+        milvus = settings.milvus_uri or str(Workdir(settings.workdir).milvus_lite / f"{spec.key}.db")
         started = time.perf_counter()
         try:
             # the data first: a missing or malformed dataset is reported before a model loads (which can take

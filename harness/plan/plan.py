@@ -21,6 +21,7 @@ from harness.core.keys import content_key
 from harness.plan.identity import EXECUTION_ONLY, JOB_DONE, Identities, plan_cell
 from harness.spec.cells import Cell, CellSpec, SubJob
 from harness.storage.shards import ShardStore
+from harness.storage.workdir import Workdir
 
 STATUSES = ("done", "failed", "stale", "pending")
 
@@ -115,7 +116,7 @@ def make_plan(
     """``ids``: the fingerprints to key cells with (default: the real ones; a dry run passes provisional ones);
     ``extraction``: the numeric extraction settings that are not the defaults (``ExtractionSettings.numerics``)."""
     ids = ids or Identities(device, dict(extraction or {}))
-    store = ShardStore(workdir / "shards")
+    store = ShardStore(Workdir(workdir).shards)
     specs = [plan_cell(cell, ids) for cell in cells]
     statuses = {spec.key: store.status(spec.key) for spec in specs}
     others: dict[str, set[str]] = defaultdict(set)

@@ -18,6 +18,7 @@ import duckdb
 from harness.core.errors import HarnessError
 from harness.storage.shards import ShardStore
 from harness.storage.store import RUN_TABLES, connect, dataset_match, transaction
+from harness.storage.workdir import Workdir
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def prune(db: Path, selection: Selection, yes: bool = False, workdir: Path | Non
 
 def set_aside(workdir: Path, run_ids: list[str]) -> list[Path]:
     """Move each run's shard (and a failure kept beside it) to ``<workdir>/pruned``, after the database let go."""
-    shards, aside = ShardStore(workdir / "shards"), workdir / "pruned"
+    shards, aside = ShardStore(Workdir(workdir).shards), Workdir(workdir).pruned
     moved = []
     for run_id in run_ids:
         for path in (shards.path(run_id), shards.failure_path(run_id)):

@@ -24,6 +24,9 @@ class Workdir:
             return root
         return cls(Path(root) if root is not None else DEFAULT)
 
+    def absolute(self) -> Workdir:
+        return Workdir(self.root.absolute())
+
     @property
     def shards(self) -> Path:
         """One JSON shard per computed cell (and ``<run_id>.failed.json`` beside a failure)."""

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, parse_ref
+from harness.storage.workdir import DEFAULT
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
 
 
 #: the workdir of a run that names none (the CLI's --workdir default)
-DEFAULT_WORKDIR = Path(".ecombench")
+DEFAULT_WORKDIR = DEFAULT
 
 
 class DatasetKind(NamedTuple):

@@ -48,6 +48,7 @@ from harness.compute.datasets.images import inspect_image
 from harness.core.errors import HarnessError
 from harness.core.io import atomic_write
 from harness.core.procs import worker_guard
+from harness.storage.workdir import Workdir
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class ManifestFolder:
 
 def manifests_dir(workdir: Path) -> Path:
     """Where the prepared manifests of a workdir live (the workdir owns everything the harness writes)."""
-    return workdir.absolute() / "manifests"
+    return Workdir(workdir.absolute()).manifests
 
 
 @dataclass(frozen=True)

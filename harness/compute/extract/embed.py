@@ -25,6 +25,7 @@ from harness.core.io import atomic_write, fsync_path
 from harness.core.keys import content_key, item_keys_digest
 from harness.core.precision import PRECISIONS, autocast_dtype
 from harness.core.procs import die_with_parent
+from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
     import torch
@@ -125,7 +126,7 @@ class EmbeddingCache:
     @property
     def images(self) -> Path:
         """The workdir's decoded-image cache (harness.compute.extract.image_cache), beside this one."""
-        return self.root.parent / "images"
+        return Workdir(self.root.parent).images
 
     def load(self, key: str) -> np.ndarray | None:
         """The stored array, or None where there is none or it is unreadable (a zero-byte or torn file, as a

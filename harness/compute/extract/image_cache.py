@@ -32,6 +32,7 @@ import numpy as np
 
 from harness.core.errors import HarnessError
 from harness.core.keys import content_key, item_keys_digest
+from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
     import torch
@@ -161,7 +162,7 @@ class ImageCache:
         if found is not None:
             return found, True
         with file_lock(
-            self.root.parent / "locks" / f"images-{key}.lock", f"the image cache of {dataset.id}/{split_name}"
+            Workdir(self.root.parent).lock(f"images-{key}"), f"the image cache of {dataset.id}/{split_name}"
         ):
             found = self.load(key, len(items))
             if found is not None:

@@ -19,6 +19,7 @@ from harness.compute.finetune import checkpoints
 from harness.compute.finetune.spec import JobSpec
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock, record_training
+from harness.storage.workdir import Workdir
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def run_job(
     ``restart_before`` (--force): a job that finished before this time is trained again from scratch.
     """
     final = job_dir / "final.safetensors"
-    with file_lock(job_dir.parent.parent / "locks" / f"finetune-{job_dir.name}.lock", spec.label()):
+    with file_lock(Workdir(job_dir.parent.parent).lock(f"finetune-{job_dir.name}"), spec.label()):
         if restart_before is not None and final.exists() and os.path.getmtime(final) < restart_before:
             shutil.rmtree(job_dir)
         if not final.exists():

@@ -41,8 +41,8 @@ from pathlib import Path
 
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock
+from harness.storage.workdir import Workdir
 
-FOLDER = "milvus-server"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
 #: the embedded etcd's peer port: fixed (not configurable through the wrapper), so one server per host
@@ -74,7 +74,7 @@ class ServerState:
 
 
 def folder(workdir: Path) -> Path:
-    return Path(workdir).absolute() / FOLDER
+    return Workdir(Path(workdir).absolute()).milvus_server
 
 
 def index_files(workdir: Path) -> Path:

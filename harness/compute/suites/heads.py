@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.compute.extract.embed import split_embeddings
+from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -36,8 +37,8 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     x, _ = split_embeddings(model, dataset, "train", ctx.cache, ctx.extraction)
     labels = np.asarray(manifest.labels(manifest.indices("train")))
     what = f"{model.model_id} on {dataset.id}/train"
-    directory = ctx.workdir / "toptune" / job.key
-    with file_lock(ctx.workdir / "locks" / f"toptune-{job.key}.lock", job.label):
+    directory = Workdir(ctx.workdir).subjobs("toptune") / job.key
+    with file_lock(Workdir(ctx.workdir).lock(f"toptune-{job.key}"), job.label):
         overwrite = stale(str(directory / "head.json"), ctx.force_since)
         trains = overwrite or not (directory / "head.json").exists()
         head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what, device=ctx.spec.device)

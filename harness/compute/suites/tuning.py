@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from harness.core.errors import HarnessError
 from harness.spec.strategies import get_strategy
+from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -45,7 +46,7 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
 
     job = ctx.spec.subjob("finetune")
     spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]))
-    job_dir = ctx.workdir / "finetune" / job.key
+    job_dir = Workdir(ctx.workdir).subjobs("finetune") / job.key
     meta = run_job(spec, job_dir, ctx.extraction.device, gpus, restart_before=ctx.force_since)
     model = load_model(f"checkpoint:{spec.architecture}@{(job_dir / 'final.safetensors').resolve()}")
     curve = meta["curve"]

@@ -40,6 +40,7 @@ from harness.execute.worker import RunSettings
 from harness.spec.ids import parse_ref
 from harness.spec.strategies import get_strategy
 from harness.storage.shards import Shard, ShardStore
+from harness.storage.workdir import DEFAULT, Workdir
 
 if TYPE_CHECKING:
     import docker
@@ -69,7 +70,6 @@ class Mount:
 SHARED_CACHE = f"{WORK}/embeddings-shared"
 #: the workdir's folders a container shares with the host: sub-jobs (and their locks) and per-query values
 #: outlive the container
-SHARED_FOLDERS = ("finetune", "toptune", "locks", "per_query", "neighbours")
 
 
 def plan_mounts(
@@ -89,7 +89,7 @@ def plan_mounts(
     ``workdir``, its job folders read-write."""
     mounts = [Mount(exchange, f"{WORK}/shards", False), Mount(cache, SHARED_CACHE)]
     if workdir is not None:
-        for name in SHARED_FOLDERS:
+        for name in Workdir.SHARED:
             _own(workdir.absolute() / name)
             mounts.append(Mount(workdir.absolute() / name, f"{WORK}/{name}", False))
     env: dict[str, str] = {}
@@ -102,7 +102,7 @@ def plan_mounts(
         if path.exists():
             folder = path if path.is_dir() else path.parent
             mounts.append(Mount(folder, str(folder)))
-    manifests = (workdir if workdir is not None else cwd / ".ecombench").absolute() / "manifests"
+    manifests = Workdir(workdir if workdir is not None else cwd / DEFAULT).absolute().manifests
     if manifests.is_dir():  # prepared manifests, read where the container's workdir has them
         mounts.append(Mount(manifests, f"{WORK}/manifests"))
     user_cache = Path(environ.get("XDG_CACHE_HOME", Path(environ.get("HOME", "/root")) / ".cache"))
@@ -350,8 +350,8 @@ def run_in_container(
     sidecar = sidecar_for(cell, settings, milvus_sidecar)
     client = grid.client
     digest = image_id(client, image)
-    exchange = settings.workdir.absolute() / "containers" / uuid.uuid4().hex[:12]
-    cache = settings.workdir.absolute() / "embeddings"  # the native cache: written by the host's own runs only
+    exchange = Workdir(settings.workdir).absolute().containers / uuid.uuid4().hex[:12]
+    cache = Workdir(settings.workdir).absolute().embeddings  # the native cache: written by the host's own runs only
     cache.mkdir(parents=True, exist_ok=True)
     _own(exchange)
     source = get_strategy(cell.strategy).trained_on(cell.dataset, cell.params)
