@@ -9,7 +9,7 @@ unmarked (``tied`` None), and so does a column with a single value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -32,7 +32,7 @@ N_PERMUTATIONS = 1999
 Pairs = Callable[[str, str, str], "tuple[np.ndarray, np.ndarray] | None"]
 
 
-def mark_column(values: list[Value], metric: str, pairs: Pairs) -> None:
+def mark_column(values: Sequence[Value], metric: str, pairs: Pairs) -> None:
     """Set ``tied`` and ``p_value`` on each of one column's values (best = highest value, then first listed)."""
     if len(values) < 2:
         return
