@@ -1,6 +1,6 @@
 """One cell in its family's container, next to a Milvus sidecar on a private Docker network.
 
-The sidecar (a retrieval cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
+The sidecar (a cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
 with ``--milvus-sidecar lite`` (harness.execute.containers.SIDECARS). It publishes no port to the host, so it runs
 without
 authentication; the cell waits until its health check passes (bounded, with the container's name and last log
@@ -329,7 +329,7 @@ def run_in_container(
 ) -> Shard:
     """Run the planned cell in its family's image (``ecombench execute`` of its spec), then take back its shard.
 
-    A retrieval cell on Milvus with no ``settings.milvus_uri`` gets a Milvus sidecar of kind ``milvus_sidecar``
+    A cell on Milvus with no ``settings.milvus_uri`` gets a Milvus sidecar of kind ``milvus_sidecar``
     (``server``: the real server; ``lite``: Milvus Lite); the kind and its image id go into the row's provenance.
     ``grid``: the grid's shared network and sidecars (None: this cell's own, removed after it).
     """
