@@ -22,15 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.compute.suites import get_suite
 from harness.core.errors import HarnessError
 from harness.execute.executors import Done, by_model
 from harness.execute.worker import RunSettings, Worker
 from harness.plan.identity import JOB_DONE
 from harness.spec.cells import CellSpec
 from harness.storage.shards import Shard
-
-#: per suite: the cell parameter that says how many GPUs its training takes (one process per GPU)
-TRAINING_GPUS = {"finetune": "gpus"}
 
 
 def task_resources(spec: CellSpec, trains: bool) -> dict[str, float]:
@@ -39,7 +37,7 @@ def task_resources(spec: CellSpec, trains: bool) -> dict[str, float]:
     if spec.device != "cuda":
         return {"num_cpus": 1}
     gpus = 1
-    param = TRAINING_GPUS.get(spec.cell.suite)
+    param = get_suite(spec.cell.suite).training_gpus
     if trains and param and any(job.kind == "finetune" for job in spec.subjobs):
         gpus = int(spec.cell.params.get(param, 1))
     return {"num_cpus": 1, "num_gpus": gpus}

@@ -163,7 +163,7 @@ class Worker:
     def _compute(self, spec: CellSpec) -> Shard:
         import torch
 
-        from harness.compute.suites import Context, get_suite
+        from harness.compute.suites import Context, load_run
 
         cell, settings = spec.cell, self.settings
         shard = Shard(run_id=spec.key, cell=cell, status="error", started_at=_now(), finished_at="")
@@ -190,7 +190,7 @@ class Worker:
                 spec, loaded, dataset, settings.cache, extraction, milvus, settings.workdir,
                 self.force_since, resolve=self.dataset,
             )  # fmt: skip
-            shard.metrics = get_suite(cell.suite).run(ctx)
+            shard.metrics = load_run(cell.suite)(ctx)
             shard.details = ctx.details
             shard.status = "ok"
         except Exception as exc:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compute.cost.prices import load_prices, rate_for
+from harness.compute.suites import get_suite
 from harness.core.errors import HarnessError
 from harness.core.resources import preset_file
 from harness.core.tomlfile import read_toml
@@ -204,7 +205,8 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
             estimate.seconds[key], estimate.basis[key] = 0.0, "done"
             continue
         # fixed costs: preparation per cell (the cost suite's own passes too), a model's load and warm-up once
-        fixed_s = rates.prepare_s + (float(fixed["cost_cell_s"]) if cell.suite == "cost" else 0.0)
+        suite = get_suite(cell.suite)
+        fixed_s = rates.prepare_s + (float(fixed["cost_cell_s"]) if suite.measures_machine else 0.0)
         if cell.model not in loaded:
             loaded.add(cell.model)
             fixed_s += rates.load_s + rates.warmup_s
@@ -239,7 +241,7 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
                     preset.final_epochs, int(fixed["head_final_epochs"])
                 )
                 seconds += epochs * images(head_on).train / 1e5 * float(fixed["head_epoch_s_per_100k"])
-        if cell.suite != "cost":
+        if suite.extracts:
             s, basis = extract(spec, backbone, cell.dataset)
             seconds += s
             bases.add(basis)

@@ -10,7 +10,7 @@
     [params.retrieval]        # optional, per suite
     backend = "milvus"
 
-    [params.compression]      # a suite's SWEEPS parameters may be lists: one cell per value
+    [params.compression]      # a suite's sweeps parameters may be lists: one cell per value
     compression = ["fp32", "int8", "binary"]
 
     [grid.suite_datasets]     # optional: a suite's own datasets instead of the grid's
@@ -155,7 +155,7 @@ def make_cells(
     pairs = []
     for suite, strategy in itertools.product(suites, strategies):
         if pair_datasets and not accepts(suite, strategy):
-            accepted = ", ".join(get_suite(suite).STRATEGIES)
+            accepted = ", ".join(get_suite(suite).strategies)
             skipped.append(Skipped(suite, strategy, f"suite '{suite}' accepts only {accepted}"))
         else:
             pairs.append((suite, strategy))
@@ -191,11 +191,11 @@ def make_cells(
 
 
 def swept(suite: str, given: dict[str, Any]) -> list[dict[str, Any]]:
-    """A suite's ``SWEEPS`` parameters given as lists (``compression = ["fp32", "int8"]``): one parameter set
+    """A suite's ``sweeps`` parameters given as lists (``compression = ["fp32", "int8"]``): one parameter set
     per combination, in order; any other parameter set as given."""
     from harness.compute.suites import get_suite
 
-    names = [k for k in getattr(get_suite(suite), "SWEEPS", ()) if isinstance(given.get(k), list)]
+    names = [k for k in get_suite(suite).sweeps if isinstance(given.get(k), list)]
     empty = [k for k in names if not given[k]]
     if empty:
         raise HarnessError(f"parameter {empty[0]} of suite '{suite}' is an empty list: it would run no cell")

@@ -115,10 +115,11 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
     params = cell.params
     tuning = strategy.tuning_of(params)
     trained_on = strategy.trained_on(cell.dataset, params)
+    trains = get_suite(cell.suite).trains
     kind = device_kind(ids.device)
     jobs: list[SubJob] = []
     backbone: Any = ids.model(cell.model)
-    if tuning == "finetuned" or cell.suite == "finetune":
+    if tuning == "finetuned" or "finetune" in trains:
         from harness.compute.finetune.spec import key_fields
 
         recipe = params["finetune_preset"]
@@ -128,7 +129,7 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
         )  # fmt: skip
         jobs.append(SubJob("finetune", key, f"fine-tune of {cell.model} on {trained_on} ({recipe})"))
         backbone = {"finetune": key}
-    head_on = trained_on if tuning == "toptuned" else cell.dataset if cell.suite == "classification" else None
+    head_on = trained_on if tuning == "toptuned" else cell.dataset if "toptune" in trains else None
     if head_on is not None:
         from harness.compute.toptune import DEFAULT_BACKEND, keras_backend
 
@@ -147,12 +148,13 @@ def plan_cell(cell: Cell, ids: Identities) -> CellSpec:
     """The cell's spec: key, context and sub-jobs, from fingerprints only."""
     # precision and memory format only where not the defaults: every cell key made before them is unchanged
     context: dict[str, Any] = {"device": device_kind(ids.device), **ids.extraction}
-    if "precision" in ids.extraction and getattr(get_suite(cell.suite), "OWN_PRECISION", False):
+    suite = get_suite(cell.suite)
+    if "precision" in ids.extraction and suite.own_precision:
         raise HarnessError(
             f"the {cell.suite} suite sets its forward precision with its own forward_precision parameter "
             f"(cell {cell.model} / {cell.dataset}): leave out --precision and grid.precision"
         )
-    if cell.suite == "cost":
+    if suite.measures_machine:
         context["hardware"] = ids.hardware()
     jobs = subjobs(cell, ids)
     trained_on = get_strategy(cell.strategy).trained_on(cell.dataset, cell.params)

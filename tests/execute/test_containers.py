@@ -134,6 +134,21 @@ def test_the_sidecar_is_the_real_server_by_default_and_lite_on_request(tmp_path:
         sidecar_for(wants_server, settings, "lite")
 
 
+def test_a_compression_cell_on_the_milvus_server_gets_the_server_sidecar(tmp_path: Path) -> None:
+    """Not only retrieval: a compression cell searching the real Milvus server gets the sidecar, where it used to
+    get none and try to start a server inside its family image, which has none."""
+    settings = RunSettings(tmp_path, tmp_path / "r.duckdb")
+    params = {"compression": "int8", "backend": "milvus", "milvus": "server"}
+    server = Cell(MODEL, DATASET, "pretrained", "compression", params)
+    assert sidecar_for(server, settings, "server") == get_sidecar("server")
+    with pytest.raises(HarnessError, match=r"asks for milvus='server': run it with --milvus-sidecar server, not lite"):
+        sidecar_for(server, settings, "lite")
+    lite = Cell(MODEL, DATASET, "pretrained", "compression", {**params, "milvus": "lite"})
+    assert sidecar_for(lite, settings, "lite") == get_sidecar("lite")
+    exact = Cell(MODEL, DATASET, "pretrained", "compression", {**params, "backend": "exact"})
+    assert sidecar_for(exact, settings, "server") is None
+
+
 def test_an_unknown_sidecar_kind_is_one_line_before_anything_runs(tmp_path: Path) -> None:
     for command in (("run", "--model", MODEL, "--dataset", DATASET), ("grid", str(REPO_SMOKE)),
                     ("bench-full", str(REPO_SMOKE))):  # fmt: skip
@@ -254,6 +269,21 @@ def test_a_grid_shares_one_sidecar_and_replaces_it_after_a_failed_cell(images: d
     assert [status for status, _ in rows] == ["error", "ok", "ok"]
     for _, provenance in rows[1:]:
         assert json.loads(provenance)["milvus_image_digest"] == images["milvus"]
+
+
+@pytest.mark.docker
+def test_a_compression_cell_on_the_milvus_server_runs_against_the_server_sidecar(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_cli(
+        "run", "--container", "timm", "--suite", "compression", "--model", MODEL, "--dataset", DATASET,
+        "--param", "compression=int8", "--param", "backend=milvus", "--param", "milvus=server", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, status, _, provenance, metrics = _cell_rows(tmp_path / "results.duckdb")
+    assert status == "ok" and provenance["milvus_sidecar"] == "server"
+    assert provenance["milvus_image_digest"] == images["milvus"]
+    assert {"overlap_at_10", "delta_mmp_at_5", "milvus_build_s"} <= set(metrics)
 
 
 @pytest.mark.docker

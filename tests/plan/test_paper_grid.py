@@ -182,3 +182,16 @@ def test_every_paper_backbone_has_its_own_cost_figures() -> None:
     assert guessed == []
     marqo = model_figures("open_clip:hf-hub:Marqo/marqo-ecommerce-embeddings-B")
     assert (marqo["params_m"], marqo["dim"]) == (92.9, 768)
+
+
+def test_the_estimate_counts_no_extraction_for_a_suite_that_extracts_nothing(tmp_path: Path) -> None:
+    """The fine-tune suite trains and evaluates nothing (its declaration: extracts=False): its cell's estimate
+    is the fine-tune and the fixed costs, with no embedding pass; the same fine-tune under retrieval adds one."""
+    model, dataset = "timm:test_resnet[init=random]", "synthetic[classes=4,per_class=6]"
+    for suite, extracted in (("finetune", False), ("retrieval", True)):
+        params = {suite: {"backend": "exact"}} if extracted else {}
+        grid = make_cells([model], [dataset], ["finetuned"], [suite], params)
+        plan = make_plan(grid.cells, "cpu", tmp_path / suite, grid.skipped)
+        est = estimate_plan(plan, "cpu", tmp_path / suite, tmp_path / "none.duckdb")
+        assert (est.embedding_bytes > 0) is extracted, suite
+        assert est.checkpoint_bytes > 0  # both train the fine-tune

@@ -1,4 +1,7 @@
-"""The suite registry: a suite turns (model, dataset, params) into metrics. Listed without heavy imports."""
+"""The suite registry: a suite turns (model, dataset, params) into metrics. Listed without heavy imports.
+
+Each suite is a light declaration (harness.spec.suites.Suite, in harness.compute.suites.declarations) beside its
+heavy ``run(ctx)`` module, which is imported only to run a cell (:func:`load_run`)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,11 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import HarnessError
 from harness.spec.params import check_param_types
+from harness.spec.suites import Suite
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -54,35 +58,31 @@ def _resolve_dataset(dataset_id: str) -> Dataset:
     return resolve_dataset(dataset_id)
 
 
-class Suite(Protocol):
-    #: parameter defaults; a cell's params are these and its strategy's (harness.spec.strategies), updated with
-    #: the suite file's / CLI's values
-    DEFAULTS: dict[str, Any]
-    #: the strategies the suite accepts; a grid skips (and lists) the pairs it does not
-    STRATEGIES: tuple[str, ...]
+def _declared() -> dict[str, Suite]:
+    from harness.compute.suites.declarations import classification, compression, cost, finetune, leakage, retrieval
 
-    def run(self, ctx: Context) -> dict[str, float]: ...
+    modules = (retrieval, classification, cost, finetune, compression, leakage)
+    return {module.SUITE.name: module.SUITE for module in modules}
 
 
-SUITES: dict[str, str] = {
-    "retrieval": "harness.compute.suites.retrieval",
-    "classification": "harness.compute.suites.classification",
-    "cost": "harness.compute.suites.cost",
-    "finetune": "harness.compute.suites.finetune",
-    "compression": "harness.compute.suites.compression",
-    "leakage": "harness.compute.suites.leakage",
-}
+#: every suite by name, as declared beside its run() (harness.compute.suites.declarations); no torch imported
+SUITES: dict[str, Suite] = _declared()
 
 
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
         raise HarnessError(f"unknown suite '{name}' (known: {', '.join(SUITES)})")
-    suite: Suite = importlib.import_module(SUITES[name])
-    return suite
+    return SUITES[name]
+
+
+def load_run(name: str) -> Callable[[Context], dict[str, float]]:
+    """The suite's ``run(ctx) -> metrics``, its module imported now (the heavy part: torch, Milvus, Keras)."""
+    run: Callable[[Context], dict[str, float]] = importlib.import_module(get_suite(name).run_module).run
+    return run
 
 
 def accepts(name: str, strategy: str) -> bool:
-    return strategy in get_suite(name).STRATEGIES
+    return get_suite(name).accepts(strategy)
 
 
 def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -96,23 +96,22 @@ def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str,
     from harness.spec.strategies import STRATEGIES, get_strategy
 
     suite = get_suite(name)
-    known = set(suite.DEFAULTS).union(*(STRATEGIES[s].defaults for s in suite.STRATEGIES))
+    known = set(suite.defaults).union(*(STRATEGIES[s].defaults for s in suite.strategies))
     unknown = sorted(set(given) - known)
     if unknown:
         raise HarnessError(
             f"unknown parameter(s) {', '.join(unknown)} for suite '{name}' (known: {', '.join(sorted(known))})"
         )
     chosen = get_strategy(strategy)
-    if strategy not in suite.STRATEGIES:
+    if not suite.accepts(strategy):
         raise HarnessError(
-            f"strategy '{strategy}' is not available in suite '{name}' (available: {', '.join(suite.STRATEGIES)})"
+            f"strategy '{strategy}' is not available in suite '{name}' (available: {', '.join(suite.strategies)})"
         )
-    defaults = {**suite.DEFAULTS, **chosen.defaults}
+    defaults = {**suite.defaults, **chosen.defaults}
     check_param_types(
-        name, {**suite.DEFAULTS, **{k: v for s in suite.STRATEGIES for k, v in STRATEGIES[s].defaults.items()}}, given
+        name, {**suite.defaults, **{k: v for s in suite.strategies for k, v in STRATEGIES[s].defaults.items()}}, given
     )
     params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
-    check = getattr(suite, "check_params", None)
-    if check:
-        check(params)
+    if suite.check_params is not None:
+        suite.check_params(params)
     return chosen.normalise(params, lambda written: _resolve_dataset(written).id)

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from harness.compute.extract.embed import split_embeddings
@@ -15,11 +13,6 @@ from harness.compute.suites.heads import head_costs, trained_head
 from harness.compute.suites.tuning import backbone, tuned_on
 from harness.compute.toptune.metrics import classification_metrics, per_image_metrics
 from harness.core.errors import HarnessError
-from harness.spec.strategies import TOPTUNE
-
-DEFAULTS: dict[str, Any] = {**TOPTUNE, "split": "test"}
-#: ``pretrained`` here is a top-tuned head on the frozen pre-trained embeddings (harness.spec.strategies)
-STRATEGIES = ("pretrained", "finetuned")
 
 
 def run(ctx: Context) -> dict[str, float]:

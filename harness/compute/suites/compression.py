@@ -9,7 +9,7 @@ its cells (and keys) stay as they are. Compression is a transform of the stored 
 with the codec's metric: ``l2`` codecs are decoded and go to ``backend`` (``exact``, or ``milvus``: with ``milvus =
 "server"`` and ``index`` / ``index_params`` the decoded codes go into a Milvus index, so storage format x index
 type is a grid), ``hamming`` codes (``binary``) to harness.compute.compression.hamming. ``compression``,
-``forward_precision`` and ``index`` may be lists in a suite file (``SWEEPS``): one cell per value.
+``forward_precision`` and ``index`` may be lists in a suite file (the declaration's ``sweeps``): one cell per value.
 
 Precision equivalence is the cell with ``compression = "fp32"`` and ``forward_precision = "bf16"`` (or fp16):
 ``overlap_at_10`` tells whether serving in bf16 changes the ranking, ``delta_*`` by how much the metrics move.
@@ -26,47 +26,21 @@ the dimension changes it); ``compressed_dim``; under ``backend = "milvus"`` also
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 
 from harness.compute.compression.codecs import HAMMING, REFERENCE, make_codec
 from harness.compute.compression.hamming import HammingBackend
-from harness.compute.retrieval import BACKENDS, leave_one_out
+from harness.compute.retrieval import leave_one_out
 from harness.compute.retrieval import neighbours as stored
 from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
 from harness.compute.suites import Context, per_query, retrieval
+from harness.compute.suites.declarations.compression import check_params
 from harness.compute.suites.retrieval import MAX_DEPTH, MIN_DEPTH
 from harness.compute.suites.served import served, split_labels
-from harness.core.errors import HarnessError
-from harness.core.precision import PRECISIONS
 
-#: ``milvus`` / ``index`` / ``index_params``: as in the retrieval suite (harness.compute.suites.retrieval), for
-#: ``backend =
-#: "milvus"``: the decoded codes searched through a Milvus index, so a grid crosses storage format x index type
-DEFAULTS: dict[str, Any] = {
-    "compression": REFERENCE, "forward_precision": "fp32", "backend": "exact", "split": "test",
-    "milvus": "lite", "index": "FLAT", "index_params": "",
-}  # fmt: skip
-STRATEGIES = ("pretrained", "toptuned", "finetuned")
-#: parameters a suite file may give as lists: the grid makes one cell per value (harness.plan.grid)
-SWEEPS = ("compression", "forward_precision", "index")
-#: the forward precision is this suite's forward_precision parameter: a cell-wide --precision is refused at plan time
-OWN_PRECISION = True
 COMPARED = ("mmp_at_5", "recall_at_1", "map_at_r")
 OVERLAP_AT = 10
-
-
-def check_params(params: dict[str, Any]) -> None:
-    make_codec(params["compression"])
-    if params["forward_precision"] not in PRECISIONS:
-        raise HarnessError(
-            f"compression suite: forward_precision={params['forward_precision']!r}: expected one of "
-            f"{', '.join(PRECISIONS)}"
-        )
-    if params["backend"] not in BACKENDS:
-        raise HarnessError(f"compression suite: backend={params['backend']!r}: expected one of {', '.join(BACKENDS)}")
-    retrieval.check_params(params)
 
 
 def neighbour_overlap(reference: np.ndarray, other: np.ndarray, at: int = OVERLAP_AT) -> float:

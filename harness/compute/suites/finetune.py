@@ -8,14 +8,8 @@ resulting checkpoint, reusing this job when it has finished.
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.compute.suites import Context
 from harness.compute.suites.tuning import finetuned_backbone
-
-#: ``gpus``: training processes, one per GPU (torchrun); not part of the job's key, the global batch is
-DEFAULTS: dict[str, Any] = {"gpus": 1}
-STRATEGIES = ("finetuned",)
 
 
 def run(ctx: Context) -> dict[str, float]:

@@ -14,35 +14,17 @@ Metrics: the retrieval suite's (every query), ``clean_mmp_at_5`` / ``clean_recal
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from harness.compute.datasets.duplicates import find_pairs
-from harness.compute.retrieval import BACKENDS, leave_one_out, make_backend
+from harness.compute.retrieval import leave_one_out, make_backend
 from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
 from harness.compute.suites import Context, per_query
+from harness.compute.suites.declarations.leakage import check_params
 from harness.compute.suites.retrieval import MAX_DEPTH, MIN_DEPTH
 from harness.compute.suites.served import served, split_labels
-from harness.core.errors import HarnessError
 
-DEFAULTS: dict[str, Any] = {"threshold": 0.95, "backend": "exact", "split": "test", "list_pairs": 200}
-STRATEGIES = ("pretrained", "toptuned", "finetuned")
 CLEANED = ("mmp_at_5", "recall_at_1", "map_at_r")
-#: the forward precision is fixed at fp32 here: a cell-wide --precision is refused at plan time
-OWN_PRECISION = True
-
-
-def check_params(params: dict[str, Any]) -> None:
-    threshold = params["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1 <= threshold <= 1:
-        raise HarnessError(f"leakage suite: threshold={threshold!r} must be a cosine between -1 and 1")
-    if params["backend"] not in BACKENDS:
-        raise HarnessError(f"leakage suite: backend={params['backend']!r}: expected one of {', '.join(BACKENDS)}")
-    if params["split"] == "train":
-        raise HarnessError("leakage suite: split='train' compares the training split with itself; use test")
-    if isinstance(params["list_pairs"], bool) or not isinstance(params["list_pairs"], int) or params["list_pairs"] < 0:
-        raise HarnessError(f"leakage suite: list_pairs={params['list_pairs']!r} must be an integer >= 0")
 
 
 def run(ctx: Context) -> dict[str, float]:

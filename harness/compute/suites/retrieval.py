@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import numpy as np
 
@@ -21,24 +20,12 @@ from harness.compute.suites.tuning import backbone, tuned_on
 from harness.core.errors import HarnessError
 from harness.storage.sidefiles import save_neighbours
 
-#: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
-#: runs; --milvus-uri still wins); ``index`` / ``index_params``: harness.compute.retrieval.milvus.index_spec
-DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test", "milvus": "lite", "index": "FLAT", "index_params": ""}
-MILVUS_MODES = ("lite", "server")
 #: an approximate index's neighbours are compared with the exact ones at this depth (recall@k)
 INDEX_RECALL_K = 10
 #: the retrieval metrics whose ANN - exact difference a cell reports (the index's share of the error)
 INDEX_DELTAS = ("mmp_at_5", "recall_at_1", "map_at_r")
-#: harness.spec.strategies; ``toptuned``'s embedding is the head's last hidden layer
-STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
 #: at least this many neighbours are searched (NDCG@10), and at most Milvus's limit
 MIN_DEPTH, MAX_DEPTH = 10, 16_383
-
-
-def check_params(params: dict[str, Any]) -> None:
-    if params["milvus"] not in MILVUS_MODES:
-        raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_MODES)}")
-    index_spec(params["index"], params["index_params"])
 
 
 def search_backend(ctx: Context, name: str | None = None) -> SearchBackend:

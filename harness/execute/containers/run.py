@@ -1,6 +1,6 @@
 """One cell in its family's container, next to a Milvus sidecar on a private Docker network.
 
-The sidecar (a retrieval cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
+The sidecar (a cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
 with ``--milvus-sidecar lite`` (harness.execute.containers.SIDECARS). It publishes no port to the host, so it runs
 without
 authentication; the cell waits until its health check passes (bounded, with the container's name and last log
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.compute.suites import get_suite
 from harness.core.errors import HarnessError
 from harness.execute.containers import DEFAULT_SIDECAR, Sidecar, engine, get_family, get_sidecar, image_id
 from harness.execute.worker import RunSettings
@@ -293,12 +294,13 @@ def _state(container: Container) -> dict[str, Any]:
 
 
 def sidecar_for(cell: Cell, settings: RunSettings, kind: str) -> Sidecar | None:
-    """The Milvus sidecar a cell needs: one of ``kind`` for a retrieval cell on Milvus without --milvus-uri, else
+    """The Milvus sidecar a cell needs: one of ``kind`` for a cell its suite says searches Milvus, without a URI, else
     None. A cell whose parameters ask for the real server (``milvus = "server"``) is refused a lite sidecar."""
     sidecar = get_sidecar(kind)
-    if cell.suite != "retrieval" or cell.params.get("backend") != "milvus" or settings.milvus_uri is not None:
+    milvus = get_suite(cell.suite).milvus(cell.params)
+    if milvus is None or settings.milvus_uri is not None:
         return None
-    if cell.params.get("milvus") == "server" and sidecar.kind != "server":
+    if milvus == "server" and sidecar.kind != "server":
         raise HarnessError(
             f"cell {cell.label()} asks for milvus='server': run it with --milvus-sidecar server, not {sidecar.kind}"
         )
@@ -327,7 +329,7 @@ def run_in_container(
 ) -> Shard:
     """Run the planned cell in its family's image (``ecombench execute`` of its spec), then take back its shard.
 
-    A retrieval cell on Milvus with no ``settings.milvus_uri`` gets a Milvus sidecar of kind ``milvus_sidecar``
+    A cell on Milvus with no ``settings.milvus_uri`` gets a Milvus sidecar of kind ``milvus_sidecar``
     (``server``: the real server; ``lite``: Milvus Lite); the kind and its image id go into the row's provenance.
     ``grid``: the grid's shared network and sidecars (None: this cell's own, removed after it).
     """

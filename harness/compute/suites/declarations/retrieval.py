@@ -1,0 +1,35 @@
+"""The retrieval suite's declaration; its run() is harness.compute.suites.retrieval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.spec.suites import MILVUS_MODES, Suite
+
+#: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
+#: runs; --milvus-uri still wins); ``index`` / ``index_params``: harness.compute.retrieval.milvus.index_spec
+DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test", "milvus": "lite", "index": "FLAT", "index_params": ""}
+#: harness.spec.strategies; ``toptuned``'s embedding is the head's last hidden layer
+STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
+
+
+def check_params(params: dict[str, Any]) -> None:
+    # imported here, when a cell is planned: the retrieval package brings numpy, and listing suites stays light
+    from harness.compute.retrieval.indexes import index_spec
+
+    if params["milvus"] not in MILVUS_MODES:
+        raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_MODES)}")
+    index_spec(params["index"], params["index_params"])
+
+
+SUITE = Suite(
+    name="retrieval",
+    description="leave-one-out search over the evaluation split (mMP@5, mR@1, MAP@R, MRR, NDCG@k)",
+    run_module="harness.compute.suites.retrieval",
+    defaults=DEFAULTS,
+    strategies=STRATEGIES,
+    check_params=check_params,
+    backend_param="backend",
+    milvus_param="milvus",
+)
