@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from harness.compute.cost.prices import price_metrics
-from harness.compute.extract.embed import l2_normalise, split_embeddings
+from harness.compute.extract.embeddings import split_embeddings
+from harness.compute.extract.vectors import l2_normalise
 from harness.compute.retrieval import SearchBackend, leave_one_out_with_distances, make_backend
 from harness.compute.retrieval import neighbours as stored
 from harness.compute.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
