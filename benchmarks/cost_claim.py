@@ -12,7 +12,7 @@ on one device:
 - **full fine-tuning**: harness.compute.finetune.loop.train with the recipe (``paper``: 600 epochs) cut to
   ``--epochs`` measured epochs; an epoch's time (the mean after the first, which carries the warm-up;
   validation and checkpoints excluded, which favours fine-tuning) x the recipe's epochs;
-- **top-tuning**: the train split's embeddings (harness.compute.extract.embed, the backbone's forward passes) + the
+- **top-tuning**: the train split's embeddings (harness.compute.extract.embeddings, the backbone's forward passes) + the
 top-tune
   preset's KerasTuner search + final training (``paper``: 20 trials x 2 executions x 30 epochs, then up to
   1,000 epochs with early stopping), all run in full.
@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="extraction")
     parser.add_argument("--batch-size", type=int, default=64, help="extraction batch")
     parser.add_argument(
-        "--workers", type=int, help="decoding processes (default: harness.compute.extract.embed.default_workers)"
+        "--workers", type=int, help="decoding processes (default: harness.compute.extract.settings.default_workers)"
     )
     parser.add_argument("--data", type=Path, help="keep the generated JPEGs here (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -122,7 +122,8 @@ def toptune_s(model_id: str, dataset_id: str, preset: str, settings, workdir: Pa
     import numpy as np
 
     from harness.compute.datasets import resolve_dataset
-    from harness.compute.extract.embed import EmbeddingCache, split_embeddings
+    from harness.compute.extract.cache import EmbeddingCache
+    from harness.compute.extract.embeddings import split_embeddings
     from harness.compute.models import load_model
     from harness.compute.toptune.presets import load_preset
     from harness.compute.toptune.train import train_head
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from harness.compute.extract.embed import ExtractionSettings, default_workers
+    from harness.compute.extract.settings import ExtractionSettings, default_workers
 
     if args.device == "cpu":
         torch.set_num_threads(1)

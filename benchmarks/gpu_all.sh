@@ -24,7 +24,7 @@ done
 py=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 log=${LOG:-${OUT:-/tmp}/gpu_all.log}  # LOG=...: another file, e.g. for a second run with SKIP
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=torch PYTHONPATH=".:benchmarks:${PYTHONPATH:-}"
-cores=$($py -c "from harness.compute.extract.embed import default_workers; print(default_workers())")
+cores=$($py -c "from harness.compute.extract.settings import default_workers; print(default_workers())")
 if [ "$quick" = 1 ]; then
   models=("timm:test_efficientnet[init=random]") images=16 size=128 batch=8 precision=fp32
   ft=(--model "timm:test_resnet[init=random]" --preset quick --epochs 2 --images 64 --classes 4 --size 96

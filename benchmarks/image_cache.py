@@ -5,7 +5,7 @@
         --models "timm:resnet50[init=random],timm:resnet101[init=random]" --images 2048 --batch-size 256
 
 Without the cache every model decodes, resizes and normalises every JPEG itself
-(harness.compute.extract.embed.extract, in
+(harness.compute.extract.embeddings.extract, in
 decoding workers); with it (``--image-cache``, harness.compute.extract.image_cache) the split is decoded and resized
 once into
 uint8 pixels, and each model only normalises them on the device. Both sides run the real
@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from harness.compute.datasets import resolve_dataset
-    from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings, split_embeddings
+    from harness.compute.extract.cache import EmbeddingCache
+    from harness.compute.extract.embeddings import split_embeddings
     from harness.compute.extract.image_cache import ImageCache, split_transform
+    from harness.compute.extract.settings import ExtractionSettings
     from harness.compute.models import load_model
 
     args = parse_args(argv)

@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def timed_grid(workdir: Path, first: int, cells: int, ray: bool) -> float:
-    from harness.compute.extract.embed import ExtractionSettings
+    from harness.compute.extract.settings import ExtractionSettings
     from harness.execute.runner import Execution, run_plan
     from harness.execute.worker import RunSettings
     from harness.plan.grid import make_cells

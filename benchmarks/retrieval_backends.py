@@ -36,20 +36,21 @@ def timed(search, vectors: np.ndarray, k: int) -> tuple[np.ndarray, float]:  # t
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # Milvus Lite's embedded server is chatty
-    from harness.compute.retrieval.exact import ExactBackend
-    from harness.compute.retrieval.milvus import MilvusBackend
+    from harness.compute.retrieval import search_once
+    from harness.compute.retrieval.exact import ExactIndex
+    from harness.compute.retrieval.milvus import MilvusIndex
 
     args = parse_args(argv)
     warm = np.eye(4, dtype=np.float32)
-    ExactBackend().search(warm, warm, 2)  # torch's first call pays one-off set-up: keep it out of the timing
+    search_once(ExactIndex(), warm, warm, 2)  # torch's first call pays one-off set-up: keep it out of the timing
     print(f"{'vectors':>14} {'exact s':>9} {'milvus s':>9} {'milvus/exact':>13} {'rows differing':>15}")
     for size in args.sizes:
         n, dim = (int(part) for part in size.split("x"))
         vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        exact_ids, exact_s = timed(ExactBackend(), vectors, args.k)
-        with tempfile.TemporaryDirectory() as tmp:
-            milvus_ids, milvus_s = timed(MilvusBackend(args.milvus_uri or f"{tmp}/bench.db"), vectors, args.k)
+        exact_ids, exact_s = timed(ExactIndex(), vectors, args.k)
+        with tempfile.TemporaryDirectory() as tmp, MilvusIndex(args.milvus_uri or f"{tmp}/bench.db") as milvus:
+            milvus_ids, milvus_s = timed(milvus, vectors, args.k)
         differing = int((exact_ids != milvus_ids).any(axis=1).sum())
         print(f"{size:>14} {exact_s:9.2f} {milvus_s:9.2f} {milvus_s / exact_s:12.1f}x {differing:>9} of {n}")
 

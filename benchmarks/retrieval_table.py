@@ -24,9 +24,10 @@ import numpy as np
 from harness.compute.retrieval import leave_one_out, leave_one_out_with_distances
 from harness.compute.retrieval import milvus_server as ms
 from harness.compute.retrieval.collections import release
-from harness.compute.retrieval.exact import ExactBackend
+from harness.compute.retrieval.exact import ExactIndex
+from harness.compute.retrieval.index import Index
 from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
-from harness.compute.retrieval.milvus import MilvusBackend, index_spec
+from harness.compute.retrieval.milvus import MilvusIndex, index_spec
 
 INDEXES = (("FLAT", ""), ("HNSW", "M=16,efConstruction=200,ef=64"), ("IVF_SQ8", "nlist=128,nprobe=16"))
 
@@ -42,16 +43,20 @@ def vectors(n: int, dim: int, seed: int, noise: float = 0.7) -> tuple[np.ndarray
     return x / np.linalg.norm(x, axis=1, keepdims=True), labels
 
 
-class FaissFlat:
-    """faiss's exact ``IndexFlatL2`` behind the harness's search interface (the reference the exact backend is
+class FaissFlat(Index):
+    """faiss's exact ``IndexFlatL2`` behind the harness's index protocol (the reference the exact backend is
     measured against; its near-tie order may differ)."""
 
-    def search(self, queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    name = "faiss"
+
+    def fit(self, gallery: np.ndarray) -> None:
         import faiss
 
-        index = faiss.IndexFlatL2(gallery.shape[1])
-        index.add(np.ascontiguousarray(gallery, dtype=np.float32))
-        dists, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        self.index = faiss.IndexFlatL2(gallery.shape[1])
+        self.index.add(np.ascontiguousarray(gallery, dtype=np.float32))
+
+    def search(self, queries: np.ndarray, k: int, params: object = None) -> tuple[np.ndarray, np.ndarray]:
+        dists, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return ids.astype(np.int64), dists
 
 
@@ -86,10 +91,10 @@ def main() -> None:
         state = ms.start(Path(tmp), tied=True)
         print(f"server start: {state.start_s:.1f} s ({state.uri})")
         try:
-            for warm in (ExactBackend(), FaissFlat()):  # imports and first-call set-up stay out of the timings
+            for warm in (ExactIndex(), FaissFlat()):  # imports and first-call set-up stay out of the timings
                 leave_one_out(warm, x[:64], min(args.k, 32))
             started = time.perf_counter()
-            exact, exact_dists = leave_one_out_with_distances(ExactBackend(), x, args.k)
+            exact, exact_dists = leave_one_out_with_distances(ExactIndex(), x, args.k)
             exact_s = time.perf_counter() - started
             exact_mmp = mmp_at_5(exact, labels)
             head = ("backend", "wall s", "x exact", f"recall@{args.k}", "ΔmMP@5", "build s", "index MiB", "search s",
@@ -97,9 +102,10 @@ def main() -> None:
             print(("{:<16}" + " {:>9}" * (len(head) - 1)).format(*head))
             print(f"{'exact':<16} {exact_s:9.1f} {1.0:9.2f} {1.0:9.4f} {0.0:9.4f}   (mMP@5 {exact_mmp:.4f})")
 
-            def plain_row(name: str, backend: object) -> None:
+            def plain_row(name: str, backend: Index) -> None:
                 started = time.perf_counter()
-                ids, dists = leave_one_out_with_distances(backend, x, args.k)  # type: ignore[arg-type]
+                with backend:
+                    ids, dists = leave_one_out_with_distances(backend, x, args.k)
                 wall = time.perf_counter() - started
                 print(
                     f"{name:<16} {wall:9.1f} {wall / exact_s:9.2f} {recall_at(ids, exact):9.4f}"
@@ -108,9 +114,9 @@ def main() -> None:
 
             plain_row("faiss IndexFlatL2", FaissFlat())
             if args.n <= args.lite_max:
-                plain_row("Milvus Lite", MilvusBackend(str(Path(tmp) / "lite.db")))
+                plain_row("Milvus Lite", MilvusIndex(str(Path(tmp) / "lite.db")))
             for index, params in INDEXES:
-                backend = MilvusBackend(
+                backend = MilvusIndex(
                     state.uri, token=state.token, index=index_spec(index, params), index_files=ms.index_files(Path(tmp))
                 )
                 started = time.perf_counter()

@@ -899,4 +899,3 @@ def main() -> None:
 def _fail(message: str, code: int) -> None:
     err.print(f"[red]error:[/] {escape(' '.join(message.splitlines()))}", highlight=False, soft_wrap=True)
     sys.exit(code)
-

@@ -60,11 +60,11 @@ class _Retrieval:
 
 def _retrieval_case() -> _Retrieval:
     from harness.compute.retrieval import leave_one_out
-    from harness.compute.retrieval.exact import ExactBackend
+    from harness.compute.retrieval.exact import ExactIndex
 
     x, y = clustered_case()
     r = relevant_counts(y, y, leave_one_out=True)
-    neighbours = leave_one_out(ExactBackend(), x, int(r.max()))
+    neighbours = leave_one_out(ExactIndex(), x, int(r.max()))
     scored = per_query_metrics(y[neighbours], y, r).means().as_dict()
     return _Retrieval(x, y, neighbours, scored)
 

@@ -24,10 +24,12 @@ from support.vectors import (
     unit_vectors,
 )
 
-from harness.compute.retrieval import BACKENDS, leave_one_out, make_backend
+from harness.compute.retrieval import BACKENDS, leave_one_out, search_once
 from harness.compute.retrieval import collections as milvus_module
-from harness.compute.retrieval.exact import ExactBackend
-from harness.compute.retrieval.milvus import MAX_TOPK, MilvusBackend
+from harness.compute.retrieval.backends import IndexRequest, make_index
+from harness.compute.retrieval.exact import ExactIndex
+from harness.compute.retrieval.index import Index
+from harness.compute.retrieval.milvus import MAX_TOPK, MilvusIndex
 from harness.core.errors import HarnessError
 
 
@@ -51,13 +53,17 @@ def milvus_uri(tmp_path: Path) -> str:
     return str(tmp_path / "milvus.db")
 
 
+def named(name: str, milvus_uri: str) -> Index:
+    return make_index(IndexRequest(backend=name, milvus_uri=milvus_uri))
+
+
 # --- Milvus vs exact ------------------------------------------------------------------------------------
 
 
 def test_milvus_matches_exact_queries_are_the_gallery(milvus_uri: str) -> None:
     x = unit_vectors(500, 32, seed=0)
-    milvus = MilvusBackend(milvus_uri).search(x, x, 20)
-    exact = ExactBackend().search(x, x, 20)
+    milvus = search_once(MilvusIndex(milvus_uri), x, x, 20)
+    exact = search_once(ExactIndex(), x, x, 20)
     assert milvus[0].shape == (500, 20)
     np.testing.assert_array_equal(milvus[0][:, 0], np.arange(500))  # every vector is its own nearest
     assert_same_neighbours(milvus, exact, x, x)
@@ -65,8 +71,8 @@ def test_milvus_matches_exact_queries_are_the_gallery(milvus_uri: str) -> None:
 
 def test_milvus_matches_exact_separate_queries(milvus_uri: str) -> None:
     gallery, queries = unit_vectors(400, 32, seed=1), unit_vectors(60, 32, seed=2)
-    milvus = MilvusBackend(milvus_uri).search(gallery, queries, 20)
-    exact = ExactBackend().search(gallery, queries, 20)
+    milvus = search_once(MilvusIndex(milvus_uri), gallery, queries, 20)
+    exact = search_once(ExactIndex(), gallery, queries, 20)
     assert milvus[0].shape == (60, 20)
     assert (milvus[1][:, 0] > 0.1).all()  # the queries are not in the gallery: no zero distance
     assert not near_tie_rows(queries, gallery, 20).any()  # this data has none: ids must be identical
@@ -84,8 +90,8 @@ def test_milvus_matches_exact_bit_for_bit_on_integer_data(milvus_uri: str) -> No
     queries = rng.integers(-500, 501, size=(50, 8)).astype(np.float32)
     d = np.sort(squared_l2(queries, gallery), axis=1)[:, :21]
     assert (np.diff(d, axis=1) > 0).all()  # no tie among the 21 nearest: one right answer
-    milvus_ids, milvus_d = MilvusBackend(milvus_uri).search(gallery, queries, 20)
-    exact_ids, exact_d = ExactBackend().search(gallery, queries, 20)
+    milvus_ids, milvus_d = search_once(MilvusIndex(milvus_uri), gallery, queries, 20)
+    exact_ids, exact_d = search_once(ExactIndex(), gallery, queries, 20)
     np.testing.assert_array_equal(exact_ids, reference_ranking(queries, gallery, 20))
     np.testing.assert_array_equal(milvus_ids, exact_ids)
     np.testing.assert_array_equal(exact_d, d[:, :20])
@@ -97,13 +103,14 @@ def test_milvus_with_ties_agrees_with_exact_at_the_cut_off_too(milvus_uri: str) 
     rng = np.random.default_rng(3)
     gallery = rng.integers(-2, 3, size=(300, 3)).astype(np.float32)
     queries = rng.integers(-2, 3, size=(40, 3)).astype(np.float32)
-    backend = MilvusBackend(milvus_uri)
-    # k = n: no cut-off, so the whole (distance, index) order is fixed; the backend must return exactly that.
-    np.testing.assert_array_equal(backend.search(gallery, queries, 300)[0], reference_ranking(queries, gallery, 300))
-    # k < n: the items tied at the k-th distance compete for the last slots; the backend searches deeper
-    # past the tie, so the lower gallery indices win, as in the exact backend.
-    milvus_ids, milvus_d = backend.search(gallery, queries, 30)
-    exact_ids, exact_d = ExactBackend().search(gallery, queries, 30)
+    with MilvusIndex(milvus_uri) as backend:
+        backend.fit(gallery)  # built once, searched twice
+        # k = n: no cut-off, so the whole (distance, index) order is fixed; the backend must return exactly that.
+        np.testing.assert_array_equal(backend.search(queries, 300)[0], reference_ranking(queries, gallery, 300))
+        # k < n: the items tied at the k-th distance compete for the last slots; the backend searches deeper
+        # past the tie, so the lower gallery indices win, as in the exact backend.
+        milvus_ids, milvus_d = backend.search(queries, 30)
+    exact_ids, exact_d = search_once(ExactIndex(), gallery, queries, 30)
     np.testing.assert_allclose(milvus_d, exact_d, rtol=1e-6)
     straddling = (squared_l2(queries, gallery) <= exact_d[:, -1:]).sum(axis=1) > 30
     assert straddling.sum() > 20  # most rows have a tie across the cut-off: the comparison is not vacuous
@@ -120,16 +127,16 @@ def test_milvus_batches_inserts_and_queries(milvus_uri: str, monkeypatch: pytest
     monkeypatch.setattr(milvus_module, "INSERT_BATCH", 16)
     monkeypatch.setattr(milvus_module, "SEARCH_BYTES", 11_200)
     gallery, queries = unit_vectors(50, 8, seed=18), unit_vectors(30, 8, seed=19)
-    milvus_result = MilvusBackend(milvus_uri).search(gallery, queries, 5)
-    assert_same_neighbours(milvus_result, ExactBackend().search(gallery, queries, 5), queries, gallery)
-    self_ids, _ = MilvusBackend(milvus_uri).search(gallery, gallery, 1)
+    milvus_result = search_once(MilvusIndex(milvus_uri), gallery, queries, 5)
+    assert_same_neighbours(milvus_result, search_once(ExactIndex(), gallery, queries, 5), queries, gallery)
+    self_ids, _ = search_once(MilvusIndex(milvus_uri), gallery, gallery, 1)
     np.testing.assert_array_equal(self_ids[:, 0], np.arange(50))  # every inserted row got its own index
 
 
 def test_k_larger_than_gallery_returns_the_whole_gallery(milvus_uri: str) -> None:
     gallery, queries = unit_vectors(7, 8, seed=3), unit_vectors(4, 8, seed=4)
-    milvus = MilvusBackend(milvus_uri).search(gallery, queries, 20)
-    exact = ExactBackend().search(gallery, queries, 20)
+    milvus = search_once(MilvusIndex(milvus_uri), gallery, queries, 20)
+    exact = search_once(ExactIndex(), gallery, queries, 20)
     assert exact[0].shape == (4, 7)  # k = min(20, 7)
     assert_same_neighbours(milvus, exact, queries, gallery)
     assert (np.sort(exact[0], axis=1) == np.arange(7)).all()  # each row is a permutation of the gallery
@@ -141,7 +148,7 @@ def test_k_larger_than_gallery_returns_the_whole_gallery(milvus_uri: str) -> Non
 def test_exact_matches_faiss_and_float64_distances() -> None:
     gallery, queries = unit_vectors(1000, 48, seed=5), unit_vectors(300, 48, seed=6)
     k = 25
-    ids, dists = ExactBackend(chunk=64).search(gallery, queries, k)  # 300 queries = 4 full chunks + 44
+    ids, dists = search_once(ExactIndex(chunk=64), gallery, queries, k)  # 300 queries = 4 full chunks + 44
     assert ids.dtype == np.int64 and dists.dtype == np.float32
 
     index = faiss.IndexFlatL2(48)
@@ -210,13 +217,13 @@ TIE_FULL_D = np.array(
 def test_exact_ties_broken_by_gallery_index(chunk: int, k: int) -> None:
     # k=3 on q0 / q2: the tied rows 1, 3, 4 compete for the last 2 slots -> 1 and 3 get in, 4 does not.
     # k=2 on q1: three zero distances (rows 1, 3, 4) for 2 slots -> 1, 3.  k=1 on q1 -> 1, not 3 or 4.
-    ids, dists = ExactBackend(chunk=chunk).search(TIE_GALLERY, TIE_QUERIES, k)
+    ids, dists = search_once(ExactIndex(chunk=chunk), TIE_GALLERY, TIE_QUERIES, k)
     np.testing.assert_array_equal(ids, TIE_FULL[:, :k])
     np.testing.assert_array_equal(dists, TIE_FULL_D[:, :k])
 
 
 def test_exact_ties_straddling_the_cut_off_spelled_out() -> None:
-    ids, _ = ExactBackend(chunk=2).search(TIE_GALLERY, TIE_QUERIES, 3)
+    ids, _ = search_once(ExactIndex(chunk=2), TIE_GALLERY, TIE_QUERIES, 3)
     assert ids.tolist() == [[5, 1, 3], [1, 3, 4], [0, 1, 3], [5, 1, 3], [1, 3, 4]]
 
 
@@ -226,7 +233,7 @@ def test_exact_ties_many_duplicates_match_lexsort(k: int) -> None:
     rng = np.random.default_rng(7)
     gallery = rng.integers(-2, 3, size=(200, 3)).astype(np.float32)
     queries = rng.integers(-2, 3, size=(23, 3)).astype(np.float32)
-    ids, dists = ExactBackend(chunk=5).search(gallery, queries, k)
+    ids, dists = search_once(ExactIndex(chunk=5), gallery, queries, k)
     np.testing.assert_array_equal(ids, reference_ranking(queries, gallery, k))
     np.testing.assert_array_equal(dists, np.take_along_axis(squared_l2(queries, gallery), ids, axis=1))
 
@@ -245,13 +252,13 @@ LINE_NEIGHBOURS = np.array([[1, 2, 3], [0, 2, 3], [1, 0, 3], [2, 1, 0]])
 @pytest.mark.parametrize("name", BACKENDS)
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_leave_one_out_hand_example(name: str, k: int, milvus_uri: str) -> None:
-    neighbours = leave_one_out(make_backend(name, milvus_uri), LINE, k)
+    neighbours = leave_one_out(named(name, milvus_uri), LINE, k)
     np.testing.assert_array_equal(neighbours, LINE_NEIGHBOURS[:, :k])
 
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_leave_one_out_k_larger_than_n_minus_1(name: str, milvus_uri: str) -> None:
-    neighbours = leave_one_out(make_backend(name, milvus_uri), LINE, 10)
+    neighbours = leave_one_out(named(name, milvus_uri), LINE, 10)
     assert neighbours.shape == (4, 3)  # n - 1 = 3 columns
     np.testing.assert_array_equal(neighbours, LINE_NEIGHBOURS)
 
@@ -259,7 +266,7 @@ def test_leave_one_out_k_larger_than_n_minus_1(name: str, milvus_uri: str) -> No
 @pytest.mark.parametrize("name", BACKENDS)
 def test_leave_one_out_random_never_returns_self(name: str, milvus_uri: str) -> None:
     x = unit_vectors(120, 16, seed=8)
-    neighbours = leave_one_out(make_backend(name, milvus_uri), x, 10)
+    neighbours = leave_one_out(named(name, milvus_uri), x, 10)
     assert neighbours.shape == (120, 10)
     assert neighbours.dtype == np.int64
     assert not (neighbours == np.arange(120)[:, None]).any()
@@ -279,7 +286,7 @@ DUPLICATES = np.array([[1, 0]] * 5 + [[0, 1], [-1, 0]], dtype=np.float32)
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_leave_one_out_more_duplicates_than_k(name: str, milvus_uri: str) -> None:
-    neighbours = leave_one_out(make_backend(name, milvus_uri), DUPLICATES, 2)
+    neighbours = leave_one_out(named(name, milvus_uri), DUPLICATES, 2)
     assert neighbours.shape == (7, 2)
     assert not (neighbours == np.arange(7)[:, None]).any()
     assert all(len(set(row)) == 2 for row in neighbours.tolist())
@@ -294,7 +301,7 @@ def test_leave_one_out_more_duplicates_than_k_exact_order() -> None:
     #   rows 3, 4: self not among [0, 1, 2] -> the last hit goes instead -> [0, 1]
     #   row 5: [0, 1, 2] (all 6 others tie at 2, self at 0 first: [5, 0, 1]) -> [0, 1]
     #   row 6: [6, 5, 0] (self 0, row 5 at 2, then duplicates at 4 by index) -> [5, 0]
-    neighbours = leave_one_out(ExactBackend(chunk=3), DUPLICATES, 2)
+    neighbours = leave_one_out(ExactIndex(chunk=3), DUPLICATES, 2)
     assert neighbours.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1], [0, 1], [0, 1], [5, 0]]
 
 
@@ -303,7 +310,7 @@ def test_leave_one_out_more_duplicates_than_k_exact_order() -> None:
 
 def test_milvus_drops_its_collection(milvus_uri: str) -> None:
     x = unit_vectors(50, 8, seed=9)
-    ids, _ = MilvusBackend(milvus_uri).search(x, x, 3)
+    ids, _ = search_once(MilvusIndex(milvus_uri), x, x, 3)
     assert ids.shape == (50, 3)  # the search did run
     assert Path(milvus_uri).exists()
     assert milvus_collections(milvus_uri) == []
@@ -312,14 +319,14 @@ def test_milvus_drops_its_collection(milvus_uri: str) -> None:
 def test_milvus_drops_its_collection_when_the_search_fails(milvus_uri: str) -> None:
     gallery = unit_vectors(5, 4, seed=10)
     with pytest.raises(HarnessError, match=r"^Milvus at '.*milvus\.db' failed: "):
-        MilvusBackend(milvus_uri).search(gallery, gallery[:, :3], 2)  # queries of the wrong dimension
+        search_once(MilvusIndex(milvus_uri), gallery, gallery[:, :3], 2)  # queries of the wrong dimension
     assert milvus_collections(milvus_uri) == []
 
 
 def test_unreachable_milvus_server_refused() -> None:
     uri = f"http://127.0.0.1:{free_local_port()}"
     with pytest.raises(HarnessError, match=f"^cannot reach Milvus at '{re.escape(uri)}'"):
-        MilvusBackend(uri, timeout_s=3).search(unit_vectors(4, 8, seed=11), unit_vectors(2, 8, seed=12), 2)
+        search_once(MilvusIndex(uri, timeout_s=3), unit_vectors(4, 8, seed=11), unit_vectors(2, 8, seed=12), 2)
 
 
 def test_unresponsive_milvus_server_times_out() -> None:
@@ -331,45 +338,86 @@ def test_unresponsive_milvus_server_times_out() -> None:
         uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
         start = time.monotonic()
         with pytest.raises(HarnessError, match=f"^cannot reach Milvus at '{re.escape(uri)}'"):
-            MilvusBackend(uri, timeout_s=2).search(unit_vectors(4, 8, seed=13), unit_vectors(2, 8, seed=14), 2)
+            search_once(MilvusIndex(uri, timeout_s=2), unit_vectors(4, 8, seed=13), unit_vectors(2, 8, seed=14), 2)
         assert time.monotonic() - start < 15  # a hang guard, well below the 30 s default
 
 
-def test_milvus_k_limit_checked_before_connecting() -> None:
-    # The URI is unreachable: getting the k-limit message (not "cannot reach") shows no connection was tried.
-    uri = f"http://127.0.0.1:{free_local_port()}"
+def test_milvus_k_limit_is_one_clear_error(milvus_uri: str) -> None:
     gallery = np.zeros((MAX_TOPK + 1, 1), dtype=np.float32)  # k is clamped to the gallery size first
-    with pytest.raises(HarnessError, match=f"at most {MAX_TOPK} neighbours per query; {MAX_TOPK + 1} were needed"):
-        MilvusBackend(uri).search(gallery, gallery[:1], MAX_TOPK + 1)
+    with MilvusIndex(milvus_uri) as index:
+        index.fit(gallery)
+        with pytest.raises(HarnessError, match=f"at most {MAX_TOPK} neighbours per query; {MAX_TOPK + 1} were needed"):
+            index.search(gallery[:1], MAX_TOPK + 1)
 
 
 def test_milvus_k_at_the_limit_is_accepted(milvus_uri: str) -> None:
     assert MAX_TOPK == 16_384
     x = unit_vectors(3, 4, seed=16)
-    ids, _ = MilvusBackend(milvus_uri).search(x, x, MAX_TOPK)
+    ids, _ = search_once(MilvusIndex(milvus_uri), x, x, MAX_TOPK)
     assert ids.shape == (3, 3)  # k = min(16384, 3)
     np.testing.assert_array_equal(ids[:, 0], np.arange(3))
 
 
 def test_unknown_backend_name() -> None:
     with pytest.raises(HarnessError, match="unknown retrieval backend 'faiss' \\(known: milvus, exact\\)"):
-        make_backend("faiss", "unused.db")
+        named("faiss", "unused.db")
+    assert BACKENDS == ("milvus", "exact")  # what the suites' check_params offer
 
 
 def test_the_exact_backend_searches_on_the_cells_device() -> None:
-    exact = make_backend("exact", "unused.db", device="cuda:1")
-    assert isinstance(exact, ExactBackend) and exact.device == "cuda:1"
-    assert isinstance(make_backend("milvus", "unused.db", device="cuda:1"), MilvusBackend)  # Milvus has its own
+    exact = make_index(IndexRequest(backend="exact", milvus_uri="unused.db", device="cuda:1"))
+    assert isinstance(exact, ExactIndex) and exact.device == "cuda:1"
+    milvus = make_index(IndexRequest(backend="milvus", milvus_uri="unused.db", device="cuda:1"))
+    assert isinstance(milvus, MilvusIndex)  # Milvus has its own
     x = unit_vectors(300, 16, seed=21)
     with pytest.raises(RuntimeError, match="meta"):  # the search really goes to the device it names (meta: no data)
-        ExactBackend(device="meta").search(x, x, 5)
+        search_once(ExactIndex(device="meta"), x, x, 5)
+
+
+def test_the_milvus_choices_are_data(tmp_path: Path) -> None:
+    lite = make_index(IndexRequest(backend="milvus", milvus_uri="cells.db", index="hnsw", index_params="ef=32"))
+    assert isinstance(lite, MilvusIndex) and (lite.uri, lite.index.type, lite.index.search) == (
+        "cells.db",
+        "HNSW",
+        {"ef": 32},
+    )
+    # a server URI given wins over the workdir's server: nothing is started (the workdir stays empty)
+    given = IndexRequest(
+        backend="milvus", milvus="server", milvus_uri="http://127.0.0.1:1", token="u:p", workdir=tmp_path
+    )
+    server = make_index(given)
+    assert isinstance(server, MilvusIndex) and (server.uri, server.token) == ("http://127.0.0.1:1", "u:p")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(HarnessError, match=r"^milvus='cloud': expected one of lite, server$"):
+        make_index(IndexRequest(backend="milvus", milvus="cloud", milvus_uri="cells.db"))
+    with pytest.raises(HarnessError, match=r"^unknown Milvus index 'ANNOY'"):
+        make_index(IndexRequest(backend="milvus", index="ANNOY", milvus_uri="cells.db"))
+
+
+def test_an_index_is_built_once_and_searched_with_query_arguments(milvus_uri: str) -> None:
+    gallery, queries = unit_vectors(200, 8, seed=30), unit_vectors(30, 8, seed=31)
+    expected = reference_ranking(queries, gallery, 10)
+    with MilvusIndex(milvus_uri) as milvus, ExactIndex() as exact:
+        for index in (milvus, exact):
+            with pytest.raises(HarnessError, match=f"^the {index.name} index was searched before it was fitted"):
+                index.search(queries, 5)
+            index.fit(gallery)
+            np.testing.assert_array_equal(index.search(queries, 10)[0], expected)
+            np.testing.assert_array_equal(index.search(queries[:7], 3)[0], expected[:7, :3])  # again, no rebuild
+        assert len(milvus_collections(milvus_uri)) == 1  # one collection for both searches, until closed
+        assert milvus.costs()["milvus_index_reused"] == 0.0 and exact.costs() == {}
+        with pytest.raises(HarnessError, match=r"^search parameter ef is not one of FLAT's \(known: none\)$"):
+            milvus.search(queries, 3, {"ef": 8})
+        with pytest.raises(HarnessError, match=r"^the exact backend takes no search parameters \(got nprobe\)$"):
+            exact.search(queries, 3, {"nprobe": 4})
+    assert milvus_collections(milvus_uri) == []  # closed: dropped
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_exact_backend_on_a_gpu_finds_the_cpus_neighbours() -> None:
     x = unit_vectors(3000, 64, seed=22)
-    cpu_ids, cpu_d = ExactBackend().search(x, x, 10)
-    gpu_ids, gpu_d = ExactBackend(device="cuda").search(x, x, 10)
+    cpu_ids, cpu_d = search_once(ExactIndex(), x, x, 10)
+    gpu_ids, gpu_d = search_once(ExactIndex(device="cuda"), x, x, 10)
     assert (cpu_ids == gpu_ids).all(axis=1).mean() > 0.99  # the rest: float32 near-ties rounded differently
     np.testing.assert_allclose(gpu_d, cpu_d, atol=1e-5)
 
@@ -380,9 +428,9 @@ def test_large_milvus_lite_search_warns_with_expected_time(
     import harness.compute.retrieval.milvus as milvus
 
     x = unit_vectors(20, 4, seed=21)
-    MilvusBackend(milvus_uri).search(x, x, 3)
+    search_once(MilvusIndex(milvus_uri), x, x, 3)
     assert "Milvus Lite searches in pure Python" not in caplog.text  # small: no warning
     # 20 queries x 20 vectors x 4 dims = 1600 elements; at 1.5 s each that is 2400 s = 40 min
     monkeypatch.setattr(milvus, "LITE_SECONDS_PER_ELEMENT", 1.5)
-    MilvusBackend(milvus_uri).search(x, x, 3)
+    search_once(MilvusIndex(milvus_uri), x, x, 3)
     assert "20 queries over 20 x 4-d vectors will take about 40 min" in caplog.text

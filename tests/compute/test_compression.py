@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from harness.compute.compression.codecs import PCA, Int8, make_codec
-from harness.compute.compression.hamming import HammingBackend
+from harness.compute.compression.hamming import HammingIndex
 from harness.compute.extract.embed import ExtractionSettings, l2_normalise
+from harness.compute.retrieval import search_once
 from harness.compute.suites import resolve_params
 from harness.compute.suites.compression import neighbour_overlap
 from harness.core.errors import HarnessError
@@ -53,7 +54,7 @@ def test_binary_hamming_ranking_equals_brute_force() -> None:
     codes = codec.encode(x)
     assert codes.dtype == np.uint8 and codes.shape == (60, 3) and codec.bytes_per_vector(21) == 3
     np.testing.assert_array_equal(np.unpackbits(codes, axis=1)[:, :21], (x - x[:30].mean(0) > 0).astype(np.uint8))
-    ids, dist = HammingBackend(chunk=7).search(codes, codes[:25], 12)
+    ids, dist = search_once(HammingIndex(chunk=7), codes, codes[:25], 12)
     ref_ids, ref_dist = hamming_reference(codes, codes[:25], 12)
     np.testing.assert_array_equal(dist, ref_dist)
     np.testing.assert_array_equal(ids, ref_ids)  # ties (frequent with 21 bits) broken by index, identically

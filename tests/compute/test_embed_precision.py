@@ -7,13 +7,10 @@ import pytest
 import torch
 
 from harness.compute.datasets import resolve_dataset
-from harness.compute.extract.embed import (
-    EmbeddingCache,
-    ExtractionSettings,
-    default_workers,
-    l2_normalise,
-    split_embeddings,
-)
+from harness.compute.extract.cache import EmbeddingCache
+from harness.compute.extract.embeddings import split_embeddings
+from harness.compute.extract.settings import ExtractionSettings, default_workers
+from harness.compute.extract.vectors import l2_normalise
 from harness.compute.models import load_model
 from harness.core.errors import HarnessError
 

@@ -12,8 +12,11 @@ import pytest
 import torch
 
 from harness.compute.datasets import resolve_dataset
-from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings, _PixelBatches, split_embeddings
+from harness.compute.extract.batches import PixelBatches
+from harness.compute.extract.cache import EmbeddingCache
+from harness.compute.extract.embeddings import split_embeddings
 from harness.compute.extract.image_cache import ImageCache, entry_key, split_transform
+from harness.compute.extract.settings import ExtractionSettings
 from harness.compute.models import load_model
 from harness.execute.worker import RunSettings
 
@@ -51,8 +54,8 @@ def test_the_cached_pixels_give_the_pil_paths_embeddings_exactly(
     assert pixels.dtype == np.uint8 and pixels.shape == (len(plain), 160, 160, 3)
     assert getattr(
         pixels, "filename", None
-    )  # what the worker processes open (harness.compute.extract.embed._PixelBatches)
-    batches = _PixelBatches(entry, len(plain), 8)
+    )  # what the worker processes open (harness.compute.extract.batches.PixelBatches)
+    batches = PixelBatches(entry, len(plain), 8)
     assert len(batches) == -(-len(plain) // 8) and np.array_equal(
         batches[len(batches) - 1].numpy(), pixels[-(len(plain) % 8 or 8) :]
     )

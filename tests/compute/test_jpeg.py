@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.compute.extract.embed import l2_normalise
 from harness.compute.extract.image_cache import split_transform
 from harness.compute.extract.jpeg import decode_jpegs, decode_resized, pil_resized
+from harness.compute.extract.vectors import l2_normalise
 from harness.compute.models import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

@@ -21,10 +21,10 @@ from pymilvus import MilvusClient
 from support.vectors import assert_same_neighbours, squared_l2, unit_vectors
 
 from harness.compute.retrieval import collections as pool
-from harness.compute.retrieval import leave_one_out
+from harness.compute.retrieval import leave_one_out, search_once
 from harness.compute.retrieval import milvus_server as ms
-from harness.compute.retrieval.exact import ExactBackend
-from harness.compute.retrieval.milvus import MilvusBackend, index_spec
+from harness.compute.retrieval.exact import ExactIndex
+from harness.compute.retrieval.milvus import MilvusIndex, index_spec
 from harness.compute.suites import resolve_params
 from harness.core.errors import HarnessError
 from harness.storage.sidefiles import load_neighbours, neighbours_path
@@ -53,8 +53,8 @@ def no_pooled_collections() -> Iterator[None]:
     pool.release()
 
 
-def backend(state: ms.ServerState, index: str = "FLAT", params: str = "") -> MilvusBackend:
-    return MilvusBackend(state.uri, token=state.token, index=index_spec(index, params))
+def backend(state: ms.ServerState, index: str = "FLAT", params: str = "") -> MilvusIndex:
+    return MilvusIndex(state.uri, token=state.token, index=index_spec(index, params))
 
 
 def test_start_records_ports_and_reuses_the_running_server(server: tuple[Path, ms.ServerState]) -> None:
@@ -94,8 +94,8 @@ def test_access_without_the_secret_is_refused(server: tuple[Path, ms.ServerState
 def test_flat_on_the_server_equals_exact_random(server: tuple[Path, ms.ServerState]) -> None:
     _, state = server
     x = unit_vectors(3000, 64, seed=3)  # above 1,024 rows: an indexed segment
-    milvus = backend(state).search(x, x, 20)
-    exact = ExactBackend().search(x, x, 20)
+    milvus = search_once(backend(state), x, x, 20)
+    exact = search_once(ExactIndex(), x, x, 20)
     np.testing.assert_array_equal(milvus[0][:, 0], np.arange(3000))
     assert_same_neighbours(milvus, exact, x, x)
     assert len(milvus_collections_on(state)) == 1  # kept for the next search of the same vectors
@@ -118,11 +118,11 @@ def test_flat_on_the_server_equals_exact_integer_and_ties(server: tuple[Path, ms
     queries = rng.integers(-500, 501, size=(50, 8)).astype(np.float32)
     d = np.sort(squared_l2(queries, gallery), axis=1)[:, :21]
     assert (np.diff(d, axis=1) > 0).all()
-    ids, _ = backend(state).search(gallery, queries, 20)
-    np.testing.assert_array_equal(ids, ExactBackend().search(gallery, queries, 20)[0])
+    ids, _ = search_once(backend(state), gallery, queries, 20)
+    np.testing.assert_array_equal(ids, search_once(ExactIndex(), gallery, queries, 20)[0])
     ties = rng.integers(-2, 3, size=(400, 3)).astype(np.float32)  # many equal distances: index order decides
     np.testing.assert_array_equal(
-        backend(state).search(ties, ties[:40], 15)[0], ExactBackend().search(ties, ties[:40], 15)[0]
+        search_once(backend(state), ties, ties[:40], 15)[0], search_once(ExactIndex(), ties, ties[:40], 15)[0]
     )
 
 
@@ -143,7 +143,7 @@ def test_ann_recall_against_exact_above_a_floor(
     _, state = server
     x = clustered(4000, 32, seed=5)
     ann = leave_one_out(backend(state, index, params), x, 10)
-    exact = leave_one_out(ExactBackend(), x, 10)
+    exact = leave_one_out(ExactIndex(), x, 10)
     recall = (ann[:, :, None] == exact[:, None, :]).any(axis=2).mean()
     assert floor < recall <= 1.0
 
@@ -170,7 +170,7 @@ def test_ivf_pq_m_must_divide_the_dimension(server: tuple[Path, ms.ServerState])
     _, state = server
     x = unit_vectors(50, 30, seed=1)
     with pytest.raises(HarnessError, match="m=8 must divide the embedding dimension 30"):
-        backend(state, "IVF_PQ").search(x, x, 5)
+        search_once(backend(state, "IVF_PQ"), x, x, 5)
     assert milvus_collections_on(state) == []  # dropped after the failure too
 
 
@@ -178,7 +178,7 @@ def test_a_stopped_server_is_a_clear_error(tmp_path: Path) -> None:
     assert ms.status(tmp_path) is None
     assert not ms.stop(tmp_path)
     with pytest.raises(HarnessError, match=r"cannot reach Milvus|failed"):
-        MilvusBackend("http://127.0.0.1:9", timeout_s=3).search(unit_vectors(5, 4, 0), unit_vectors(5, 4, 0), 2)
+        search_once(MilvusIndex("http://127.0.0.1:9", timeout_s=3), unit_vectors(5, 4, 0), unit_vectors(5, 4, 0), 2)
 
 
 def test_a_server_cell_on_hnsw_records_the_index_error(server: tuple[Path, ms.ServerState], tmp_path: Path) -> None:
@@ -234,9 +234,10 @@ def test_cells_over_the_same_vectors_share_one_collection(server: tuple[Path, ms
     builds = pool.POOL.builds
     searched = []
     for ef in (16, 64):  # two cells: same vectors, same build, different search parameter
-        b = MilvusBackend(state.uri, token=state.token, index=index_spec("HNSW", f"M=8,efConstruction=64,ef={ef}"),
+        b = MilvusIndex(state.uri, token=state.token, index=index_spec("HNSW", f"M=8,efConstruction=64,ef={ef}"),
                           index_files=ms.index_files(workdir))  # fmt: skip
-        b.search(x, x, 10)
+        b.fit(x)
+        b.search(x, 10)
         assert b.stats is not None
         searched.append(b.stats)
     assert pool.POOL.builds == builds + 1  # inserted and indexed once
@@ -253,11 +254,12 @@ def test_cells_over_the_same_vectors_share_one_collection(server: tuple[Path, ms
     outside = MilvusClient(uri=state.uri, token=state.token)
     outside.drop_collection(name)
     outside.close()
-    b.search(x, x[:50], 5)
+    b.fit(x)
+    b.search(x[:50], 5)
     assert pool.POOL.builds == builds + 2 and not b.stats.reused and pool.POOL.names() != [name]
     # the same vectors fail to search (queries of another dimension): the collection is dropped, not kept
     with pytest.raises(HarnessError, match=f"^Milvus at '{re.escape(state.uri)}' failed: .*dimension"):
-        backend(state, "HNSW", "M=8,efConstruction=64").search(x, x[:, :16], 5)
+        search_once(backend(state, "HNSW", "M=8,efConstruction=64"), x, x[:, :16], 5)
     assert pool.POOL.names() == [] and milvus_collections_on(state) == []
 
 

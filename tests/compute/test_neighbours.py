@@ -10,14 +10,14 @@ from support.vectors import squared_l2, unit_vectors
 
 from harness.compute.retrieval import leave_one_out, leave_one_out_with_distances
 from harness.compute.retrieval import neighbours as stored
-from harness.compute.retrieval.exact import ExactBackend
+from harness.compute.retrieval.exact import ExactIndex
 from harness.storage.sidefiles import load_neighbours, neighbours_path, save_neighbours
 
 
 def test_distances_are_those_of_the_neighbours() -> None:
     x = unit_vectors(60, 8, seed=2)
-    ids, dists = leave_one_out_with_distances(ExactBackend(), x, 5)
-    np.testing.assert_array_equal(ids, leave_one_out(ExactBackend(), x, 5))
+    ids, dists = leave_one_out_with_distances(ExactIndex(), x, 5)
+    np.testing.assert_array_equal(ids, leave_one_out(ExactIndex(), x, 5))
     assert not (ids == np.arange(60)[:, None]).any()  # the query itself removed
     np.testing.assert_allclose(dists, np.take_along_axis(squared_l2(x, x), ids, axis=1), atol=1e-5)
 

@@ -13,8 +13,11 @@ from support import replicas
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.files import FileDataset
 from harness.compute.datasets.prepare import Paths, manifests_dir, prepare
-from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings, atomic_write, split_embeddings
+from harness.compute.extract.cache import EmbeddingCache
+from harness.compute.extract.embeddings import split_embeddings
+from harness.compute.extract.settings import ExtractionSettings
 from harness.compute.models import load_model
+from harness.core.io import atomic_write
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from harness.compute.extract.embed import l2_normalise
+from harness.compute.extract.vectors import l2_normalise
 from harness.core.errors import HarnessError
 
 L2, HAMMING = "l2", "hamming"

@@ -11,9 +11,12 @@ suite can hand binary codes to it once the server backend takes binary collectio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from harness.compute.retrieval.exact import ExactBackend
+from harness.compute.retrieval.exact import ExactIndex
+from harness.compute.retrieval.index import Index
 
 
 def signs(codes: np.ndarray, bits: int | None = None) -> np.ndarray:
@@ -24,15 +27,20 @@ def signs(codes: np.ndarray, bits: int | None = None) -> np.ndarray:
     return unpacked.astype(np.float32) * 2.0 - 1.0
 
 
-class HammingBackend:
-    """Brute force over packed codes; the same interface as harness.compute.retrieval's backends."""
+class HammingIndex(Index):
+    """Brute force over packed codes (harness.compute.retrieval.index's protocol); distances are bit counts."""
 
     name = "hamming"
 
     def __init__(self, chunk: int = 1024, device: str = "cpu") -> None:
-        self.exact = ExactBackend(chunk, device)
+        self.exact = ExactIndex(chunk, device)
 
-    def search(self, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def fit(self, gallery: np.ndarray) -> None:
+        self.exact.fit(signs(gallery))
+
+    def search(
+        self, queries: np.ndarray, k: int, params: Mapping[str, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return (ids, Hamming distances), each (Q, k), ranked by distance then gallery index."""
-        ids, squared = self.exact.search(signs(gallery), signs(queries), k)
+        ids, squared = self.exact.search(signs(queries), k, params)
         return ids, np.rint(squared / 4.0).astype(np.int64)

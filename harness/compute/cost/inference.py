@@ -139,12 +139,13 @@ def prepared(model: EmbeddingModel, setup: Setup, sample: torch.Tensor) -> Itera
 def pipeline(
     bench: Bench, dataset: Dataset, items: list[Item], batch_size: int, workers: int, repeats: int
 ) -> Throughput:
-    """Images per second of the harness's own extraction (harness.compute.extract.embed.extract: decoding workers, the
-    model's transform, batched forward, copy back) over real images, timed on the wall clock.
+    """Images per second of the harness's own extraction (harness.compute.extract.embeddings.extract: decoding
+    workers, the model's transform, batched forward, copy back) over real images, timed on the wall clock.
 
     One untimed pass over the first two batches warms the workers' path and the file cache first.
     """
-    from harness.compute.extract.embed import ExtractionSettings, extract
+    from harness.compute.extract.embeddings import extract
+    from harness.compute.extract.settings import ExtractionSettings
 
     settings = ExtractionSettings(batch_size, workers, bench.setup.device)
     model = dataclasses.replace(bench.model, embed=bench.embed)

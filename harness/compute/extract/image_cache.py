@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,7 +176,7 @@ class ImageCache:
     ) -> None:
         from torch.utils.data import DataLoader
 
-        from harness.core.io import atomic_write, fsync_path
+        from harness.core.io import atomic_path, atomic_write
         from harness.core.procs import die_with_parent
         from harness.core.progress import progress_bar
 
@@ -191,11 +189,8 @@ class ImageCache:
             worker_init_fn=die_with_parent,
             prefetch_factor=4 if workers > 0 else None,
         )
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp_name = ""
-        try:
-            with tempfile.NamedTemporaryFile(dir=self.root, suffix=".tmp", delete=False) as tmp:
-                tmp_name = tmp.name
+        # the sidecar is written inside, so the entry's .npy appears (renamed last) only with its sidecar beside it
+        with atomic_path(self.path(key)) as tmp:
             out: np.memmap | None = None
             done = 0
             with progress_bar(transient=True) as progress:
@@ -205,7 +200,7 @@ class ImageCache:
                         raise HarnessError(errors[0])
                     if out is None:
                         shape = (len(items), *pixels.shape[1:])
-                        out = np.lib.format.open_memmap(tmp_name, mode="w+", dtype=np.uint8, shape=shape)
+                        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
                     if pixels.shape[1:] != out.shape[1:]:
                         raise HarnessError(
                             f"the preprocessing makes images of different shapes ({pixels.shape[1:]} and "
@@ -219,19 +214,9 @@ class ImageCache:
             shape = out.shape
             out.flush()
             del out
-            with open(tmp_name, "rb") as written:
-                os.fsync(written.fileno())
             meta = {"format": IMAGE_CACHE_FORMAT, "dataset": dataset.id, "manifest": dataset.manifest().digest,
                     "split": split_name, "geometry": transform.description, "shape": shape,
                     "item_keys_sha256": item_keys_digest([item.key for item in items]),
                     "build_s": time.perf_counter() - started}  # fmt: skip
             atomic_write(self.path(key).with_suffix(".json"), json.dumps(meta, indent=2).encode())
-            os.replace(tmp_name, self.path(key))
-            tmp_name = ""
-        except OSError as exc:  # a full disk, most likely: say where
-            raise HarnessError(f"cannot write image cache entry '{self.path(key)}': {exc.strerror or exc}") from exc
-        finally:
-            if tmp_name:
-                Path(tmp_name).unlink(missing_ok=True)
-        fsync_path(self.root)
         log.info("image cache: %s/%s decoded once in %.1f s", dataset.id, split_name, time.perf_counter() - started)

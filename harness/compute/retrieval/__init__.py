@@ -1,55 +1,41 @@
-"""Nearest-neighbour backends behind one interface, and the retrieval metrics."""
+"""Nearest-neighbour indexes behind one protocol (harness.compute.retrieval.index), the backends by name
+(.backends), leave-one-out search on top of them, and the retrieval metrics (.metrics)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
-from harness.core.errors import HarnessError
+from harness.compute.retrieval import backends
+from harness.compute.retrieval.index import Index
+
+#: the backend names a cell's ``backend`` parameter takes (harness.compute.retrieval.backends.BACKENDS)
+BACKENDS = tuple(backends.BACKENDS)
 
 
-class SearchBackend(Protocol):
-    name: str
-
-    def search(self, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (gallery ids, squared L2 distances), each (Q, k), ranked by distance then gallery index."""
-        ...
-
-
-BACKENDS = ("milvus", "exact")
+def search_once(index: Index, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``index`` over ``gallery``, search it once with ``queries``, close it: (ids, squared L2 distances)."""
+    with index:
+        index.fit(gallery)
+        return index.search(queries, k)
 
 
-def make_backend(
-    name: str, milvus_uri: str, token: str = "", index: str = "FLAT", index_params: str = "", device: str = "cpu"
-) -> SearchBackend:
-    """``index`` / ``index_params`` (see harness.compute.retrieval.milvus.index_spec) apply to Milvus only,
-    ``device`` (the
-    cell's torch device: the exact search runs where the embeddings were computed) to the exact backend only."""
-    if name == "exact":
-        from harness.compute.retrieval.exact import ExactBackend
-
-        return ExactBackend(device=device)
-    if name == "milvus":
-        from harness.compute.retrieval.milvus import MilvusBackend, index_spec
-
-        return MilvusBackend(milvus_uri, token=token, index=index_spec(index, index_params))
-    raise HarnessError(f"unknown retrieval backend '{name}' (known: {', '.join(BACKENDS)})")
-
-
-def leave_one_out(backend: SearchBackend, vectors: np.ndarray, k: int) -> np.ndarray:
+def leave_one_out(index: Index, vectors: np.ndarray, k: int) -> np.ndarray:
     """Each vector queries all the others: the k nearest gallery ids per query, the query itself removed.
+
+    ``index`` is fitted over ``vectors`` here and searched with them; the caller closes it (``with index:``),
+    so its costs (``index.costs()``) can be read after the search.
 
     A query whose self-match is not among its k+1 hits (possible only with more than k exact duplicates
     ranked before it by index) loses its last hit instead, so every row keeps exactly k neighbours.
     """
-    return leave_one_out_with_distances(backend, vectors, k)[0]
+    return leave_one_out_with_distances(index, vectors, k)[0]
 
 
-def leave_one_out_with_distances(backend: SearchBackend, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def leave_one_out_with_distances(index: Index, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`leave_one_out`'s ids and their squared L2 distances, each (N, k)."""
     k = min(k, len(vectors) - 1)
-    ids, dists = backend.search(vectors, vectors, k + 1)
+    index.fit(vectors)
+    ids, dists = index.search(vectors, k + 1)
     is_self = ids == np.arange(len(vectors))[:, None]
     is_self[~is_self.any(axis=1), -1] = True
     return ids[~is_self].reshape(len(vectors), k), dists[~is_self].reshape(len(vectors), k)

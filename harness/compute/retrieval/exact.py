@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from harness.compute.retrieval.index import Index, not_fitted
+from harness.core.errors import HarnessError
 
-class ExactBackend:
-    """Brute force on the CPU (or any torch device), memory bounded by ``chunk`` queries at a time."""
+if TYPE_CHECKING:
+    import torch
+
+
+class ExactIndex(Index):
+    """Brute force on the CPU (or any torch device), memory bounded by ``chunk`` queries at a time; ``fit``
+    moves the gallery and its squared norms to the device once."""
 
     name = "exact"
 
     def __init__(self, chunk: int = 1024, device: str = "cpu") -> None:
         self.chunk, self.device = chunk, device
+        self._gallery: torch.Tensor | None = None
+        self._norms: torch.Tensor | None = None
 
-    def search(self, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (ids, squared L2 distances), each (Q, k), ranked by distance then gallery index."""
+    def fit(self, gallery: np.ndarray) -> None:
         import torch
 
-        k = min(k, len(gallery))
-        g = torch.from_numpy(np.ascontiguousarray(gallery, dtype=np.float32)).to(self.device)
-        g_norms = (g * g).sum(1)
+        self._gallery = torch.from_numpy(np.ascontiguousarray(gallery, dtype=np.float32)).to(self.device)
+        self._norms = (self._gallery * self._gallery).sum(1)
+
+    def search(
+        self, queries: np.ndarray, k: int, params: Mapping[str, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        if params:
+            raise HarnessError(f"the exact backend takes no search parameters (got {', '.join(params)})")
+        if self._gallery is None or self._norms is None:
+            raise not_fitted(self)
+        g, g_norms = self._gallery, self._norms
+        k = min(k, len(g))
         ids, dists = [], []
         for start in range(0, len(queries), self.chunk):
             q = torch.from_numpy(np.ascontiguousarray(queries[start : start + self.chunk], dtype=np.float32))

@@ -22,7 +22,7 @@ def exact(workdir: Path, vectors: np.ndarray, depth: int, device: str = "cpu") -
     """(ids, distances, reused): the exact leave-one-out neighbours of ``vectors`` (searched on ``device``) only
     when no earlier cell stored them; an unreadable file is searched again and replaced."""
     from harness.compute.retrieval import leave_one_out_with_distances
-    from harness.compute.retrieval.exact import ExactBackend
+    from harness.compute.retrieval.exact import ExactIndex
 
     file = neighbours_path(workdir, exact_name(vectors, depth))
     if file.exists():
@@ -32,6 +32,6 @@ def exact(workdir: Path, vectors: np.ndarray, depth: int, device: str = "cpu") -
                 return ids, dists, True
         except (OSError, ValueError, KeyError):
             pass
-    ids, dists = leave_one_out_with_distances(ExactBackend(device=device), vectors, depth)
+    ids, dists = leave_one_out_with_distances(ExactIndex(device=device), vectors, depth)
     save_neighbours(workdir, file.name, ids, dists)
     return ids, dists, False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.compute.extract.embed import split_embeddings
+from harness.compute.extract.embeddings import split_embeddings
 from harness.compute.suites import Context, per_query
 from harness.compute.suites.heads import head_costs, trained_head
 from harness.compute.suites.tuning import backbone, tuned_on

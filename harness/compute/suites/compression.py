@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from harness.compute.compression.codecs import HAMMING, REFERENCE, make_codec
-from harness.compute.compression.hamming import HammingBackend
+from harness.compute.compression.hamming import HammingIndex
 from harness.compute.retrieval import leave_one_out
 from harness.compute.retrieval import neighbours as stored
 from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
@@ -63,11 +63,12 @@ def run(ctx: Context) -> dict[str, float]:
     codec.fit(vectors("train", p["forward_precision"]))
     evaluated = vectors(p["split"], p["forward_precision"])
     codes = codec.encode(evaluated)
-    backend = HammingBackend() if codec.metric == HAMMING else retrieval.search_backend(ctx)
+    backend = HammingIndex() if codec.metric == HAMMING else retrieval.cell_index(ctx)
     searched = codes if codec.metric == HAMMING else codec.decode(codes)
-    started = time.perf_counter()
-    neighbours = leave_one_out(backend, searched, depth)
-    search_s = time.perf_counter() - started
+    with backend:
+        started = time.perf_counter()
+        neighbours = leave_one_out(backend, searched, depth)
+        search_s = time.perf_counter() - started
 
     is_reference = (p["compression"], p["forward_precision"], p["backend"]) == (REFERENCE, "fp32", "exact")
     if is_reference:
@@ -81,7 +82,7 @@ def run(ctx: Context) -> dict[str, float]:
     base = per_query_metrics(labels[reference], labels, n_relevant).means().as_dict()
     metrics = scored.means().as_dict()
     metrics.update(per_query.record(ctx, scored.query, scored.values))
-    metrics.update(retrieval.search_costs(backend))
+    metrics.update(backend.costs())
     dim = evaluated.shape[1]
     metrics.update(
         {f"delta_{name}": metrics[name] - base[name] for name in COMPARED},

@@ -6,16 +6,16 @@ threads, ``shared_machine``).
 The cell's dataset supplies the real images of the pipeline measurement. Steps, in order: batch-1
 latency on a pre-made tensor; the largest batch that fits (doubling, then bisection after an
 out-of-memory error; capped at ``max_batch``, or ``max_batch_cpu`` on the CPU); model-alone throughput
-at that batch; FLOPs and embedding size; the harness's own extraction pipeline (harness.compute.extract.embed.extract:
-decoding workers, transform, forward) over ``pipeline_images`` real images; decode and preprocess time per
-image, each stage timed serially on the same images.
+at that batch; FLOPs and embedding size; the harness's own extraction pipeline
+(harness.compute.extract.embeddings.extract: decoding workers, transform, forward) over ``pipeline_images``
+real images; decode and preprocess time per image, each stage timed serially on the same images.
 
 Metrics (names are contracts; times of one run, ``_ms`` in milliseconds):
 
 - ``latency_b1_p50_ms``, ``latency_b1_p95_ms``, ``latency_b1_p99_ms``, ``latency_b1_mean_ms``
 - ``best_batch_size``, ``batch_search_capped`` (1.0 when the cap, not memory, ended the search)
 - ``throughput_model_img_s``: model alone on pre-made tensors at ``best_batch_size``
-- ``throughput_pipeline_img_s``: real image files through harness.compute.extract.embed at ``pipeline_batch_size``
+- ``throughput_pipeline_img_s``: real image files through harness.compute.extract.embeddings at ``pipeline_batch_size``
   (0 in params: the best batch size, at most the number of images) with the run's ``--workers``
 - ``pipeline_efficiency``: pipeline img/s over model-alone img/s at the same batch size and precision
 - ``decode_ms_per_image``, ``preprocess_ms_per_image``, ``forward_ms_per_image``: where the time goes

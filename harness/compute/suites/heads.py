@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.compute.extract.embed import split_embeddings
+from harness.compute.extract.embeddings import split_embeddings
 from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:

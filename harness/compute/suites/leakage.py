@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from harness.compute.datasets.duplicates import find_pairs
-from harness.compute.retrieval import leave_one_out, make_backend
+from harness.compute.retrieval import leave_one_out
 from harness.compute.retrieval.metrics import per_query_metrics, relevant_counts
 from harness.compute.suites import Context, per_query
 from harness.compute.suites.declarations.leakage import check_params
-from harness.compute.suites.retrieval import MAX_DEPTH, MIN_DEPTH
+from harness.compute.suites.retrieval import MAX_DEPTH, MIN_DEPTH, cell_index
 from harness.compute.suites.served import served, split_labels
 
 CLEANED = ("mmp_at_5", "recall_at_1", "map_at_r")
@@ -38,7 +38,8 @@ def run(ctx: Context) -> dict[str, float]:
 
     n_relevant = relevant_counts(labels, labels, leave_one_out=True)
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
-    neighbours = leave_one_out(make_backend(p["backend"], ctx.milvus_uri, device=ctx.extraction.device), test, depth)
+    with cell_index(ctx) as index:
+        neighbours = leave_one_out(index, test, depth)
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
     metrics.update(per_query.record(ctx, scored.query, scored.values))

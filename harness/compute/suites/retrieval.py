@@ -9,11 +9,14 @@ import time
 import numpy as np
 
 from harness.compute.cost.prices import price_metrics
-from harness.compute.extract.embed import l2_normalise, split_embeddings
-from harness.compute.retrieval import SearchBackend, leave_one_out_with_distances, make_backend
+from harness.compute.extract.embeddings import split_embeddings
+from harness.compute.extract.vectors import l2_normalise
+from harness.compute.retrieval import leave_one_out_with_distances
 from harness.compute.retrieval import neighbours as stored
+from harness.compute.retrieval.backends import IndexRequest, make_index
+from harness.compute.retrieval.index import Index
+from harness.compute.retrieval.indexes import index_spec
 from harness.compute.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
-from harness.compute.retrieval.milvus import MilvusBackend, index_spec, is_lite
 from harness.compute.suites import Context, per_query
 from harness.compute.suites.heads import head_costs, trained_head
 from harness.compute.suites.tuning import backbone, tuned_on
@@ -28,27 +31,17 @@ INDEX_DELTAS = ("mmp_at_5", "recall_at_1", "map_at_r")
 MIN_DEPTH, MAX_DEPTH = 10, 16_383
 
 
-def search_backend(ctx: Context, name: str | None = None) -> SearchBackend:
-    """The cell's backend: ``exact``, or Milvus at --milvus-uri (Milvus Lite by default) or, under ``milvus =
-    "server"`` without one, the workdir's server (started when none runs; its index files are then measured)."""
+def cell_index(ctx: Context) -> Index:
+    """The cell's index, not yet fitted (harness.compute.retrieval.backends): ``exact`` on the cell's device, or
+    Milvus at --milvus-uri (Milvus Lite by default) or, under ``milvus = "server"`` without one, the workdir's
+    server. Every suite that searches asks here, so a backend means the same in each."""
     p = ctx.params
-    name = name or p["backend"]
-    if name != "milvus":
-        return make_backend(name, ctx.milvus_uri, device=ctx.extraction.device)
-    uri, token, files = ctx.milvus_uri, os.environ.get("ECOMBENCH_MILVUS_TOKEN", ""), None
-    if p.get("milvus") == "server" and is_lite(ctx.milvus_uri):
-        from harness.compute.retrieval import milvus_server
-
-        state = milvus_server.ensure(ctx.workdir)
-        uri, token, files = state.uri, state.token, milvus_server.index_files(ctx.workdir)
-    return MilvusBackend(uri, token=token, index=index_spec(p.get("index", "FLAT"), p.get("index_params", "")),
-                         index_files=files)  # fmt: skip
-
-
-def search_costs(backend: SearchBackend) -> dict[str, float]:
-    """A Milvus search's build / size / speed figures for the cost ledger (none for the other backends)."""
-    stats = getattr(backend, "stats", None)
-    return stats.metrics() if stats is not None else {}
+    request = IndexRequest(
+        backend=p["backend"], milvus=p.get("milvus", "lite"), index=p.get("index", "FLAT"),
+        index_params=p.get("index_params", ""), milvus_uri=ctx.milvus_uri,
+        token=os.environ.get("ECOMBENCH_MILVUS_TOKEN", ""), device=ctx.extraction.device, workdir=ctx.workdir,
+    )  # fmt: skip
+    return make_index(request)
 
 
 def _index_error(
@@ -85,10 +78,10 @@ def run(ctx: Context) -> dict[str, float]:
     # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
 
-    backend = search_backend(ctx)
-    started = time.perf_counter()
-    neighbours, distances = leave_one_out_with_distances(backend, vectors, depth)
-    search_s = time.perf_counter() - started
+    with cell_index(ctx) as index:
+        started = time.perf_counter()
+        neighbours, distances = leave_one_out_with_distances(index, vectors, depth)
+        search_s = time.perf_counter() - started
     ctx.details["neighbours"] = save_neighbours(ctx.workdir, f"{ctx.spec.key}.npz", neighbours, distances).name
     if ctx.params["backend"] == "exact":  # what a later ANN cell over these vectors compares with, unsearched
         save_neighbours(ctx.workdir, stored.exact_name(vectors, depth), neighbours, distances)
@@ -99,7 +92,7 @@ def run(ctx: Context) -> dict[str, float]:
         exact, _, _ = stored.exact(ctx.workdir, vectors, depth, ctx.extraction.device)
         metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
-    metrics.update(search_costs(backend))
+    metrics.update(index.costs())
     metrics.update(
         search_s=search_s,
         search_depth=float(depth),

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.compute.extract.embed import l2_normalise, split_embeddings
+from harness.compute.extract.embeddings import split_embeddings
+from harness.compute.extract.vectors import l2_normalise
 from harness.compute.suites.heads import head_costs, trained_head
 from harness.compute.suites.tuning import backbone, tuned_on
 from harness.core.errors import HarnessError

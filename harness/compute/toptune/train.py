@@ -15,7 +15,7 @@ import keras_tuner as kt
 import numpy as np
 
 from harness.compute.datasets.splits import stratified_split
-from harness.compute.extract.embed import l2_normalise
+from harness.compute.extract.vectors import l2_normalise
 from harness.compute.toptune.device import on_device
 from harness.compute.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.compute.toptune.presets import Preset
