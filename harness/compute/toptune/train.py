@@ -23,6 +23,7 @@ from harness.compute.toptune.threads import capped_threads
 from harness.core.errors import HarnessError
 from harness.core.io import atomic_write
 from harness.core.progress import progress_bar
+from harness.storage.subjobs import done_marker
 
 
 @dataclass
@@ -86,8 +87,9 @@ def train_head(
     check_inputs(x, labels, what)
     if overwrite and directory.exists():
         shutil.rmtree(directory)
-    if (directory / "head.json").exists():  # written last: the job finished
-        meta = json.loads((directory / "head.json").read_text())
+    marker = done_marker(directory, "toptune")
+    if marker.exists():  # written last: the job finished
+        meta = json.loads(marker.read_text())
         with on_device(device) as placed:  # the search's recorded device stays: its cost was spent there
             return TrainedHead(head=keras.models.load_model(directory / "head.keras"), **meta, run_on=placed)
 
@@ -206,7 +208,7 @@ def _save(trained: TrainedHead, directory: Path) -> None:
     trained.head.save(tmp)
     meta = {f.name: getattr(trained, f.name) for f in fields(trained) if f.name not in ("head", "run_on")}
     os.replace(tmp, directory / "head.keras")
-    atomic_write(directory / "head.json", json.dumps(meta, default=float).encode())
+    atomic_write(done_marker(directory, "toptune"), json.dumps(meta, default=float).encode())
 
 
 class _Tuner(kt.BayesianOptimization):
