@@ -223,3 +223,13 @@ def test_a_finetune_under_a_workdir_uses_its_manifests_and_writes_nothing_in_the
     assert sorted(cwd.iterdir()) == []  # no ./.ecombench: the training process resolved the data in --workdir
     assert [p.suffix for p in (workdir / "manifests").iterdir() if p.suffix == ".parquet"] == [".parquet"]
     assert final_meta(workdir)["epoch"] == 3
+
+
+def test_a_failed_checkpoint_save_keeps_the_previous_one_and_no_temporary(tmp_path: Path) -> None:
+    path = checkpoints.epoch_path(tmp_path, 1)
+    checkpoints.save(path, {"w": torch.ones(2)}, {"epoch": 1})
+    with pytest.raises(TypeError):  # a tensor in the JSON metadata: the write fails midway
+        checkpoints.save(path, {"w": torch.zeros(2)}, {"epoch": torch.ones(1)})
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    tensors, meta = checkpoints.load(path)
+    assert meta == {"epoch": 1} and torch.equal(tensors["w"], torch.ones(2))
