@@ -26,9 +26,9 @@ from harness.compute.suites import get_suite
 from harness.core.errors import HarnessError
 from harness.execute.executors import Done, by_model
 from harness.execute.worker import RunSettings, Worker
-from harness.plan.identity import JOB_DONE
 from harness.spec.cells import CellSpec
 from harness.storage.shards import Shard
+from harness.storage.subjobs import SubJobFiles
 
 
 def task_resources(spec: CellSpec, trains: bool) -> dict[str, float]:
@@ -138,7 +138,7 @@ class RayExecutor:
         trainer: dict[str, CellSpec] = {}  # sub-job key -> the cell that trains it
         for spec in ordered:
             for job in spec.subjobs:
-                if not (self.settings.workdir / job.kind / job.key / JOB_DONE[job.kind]).exists():  # trained: no wait
+                if not SubJobFiles.of(self.settings.workdir, job.kind, job.key).done():  # trained: no wait
                     trainer.setdefault(job.key, spec)
         trainers = {spec.key for spec in trainer.values()}
         waits = {s.key: {trainer[j.key].key for j in s.subjobs if j.key in trainer} - {s.key} for s in ordered}

@@ -28,8 +28,6 @@ from harness.spec.strategies import get_strategy
 
 #: parameters that change how a cell runs but not its numbers (the fine-tune's global batch is the recipe's)
 EXECUTION_ONLY = ("gpus",)
-#: the file whose presence marks a finished sub-job, per kind
-JOB_DONE = {"finetune": "final.safetensors", "toptune": "head.json"}
 
 
 def device_kind(device: str) -> str:

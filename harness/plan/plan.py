@@ -18,9 +18,10 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.keys import content_key
-from harness.plan.identity import EXECUTION_ONLY, JOB_DONE, Identities, plan_cell
+from harness.plan.identity import EXECUTION_ONLY, Identities, plan_cell
 from harness.spec.cells import Cell, CellSpec, SubJob
 from harness.storage.shards import ShardStore
+from harness.storage.subjobs import SubJobFiles
 from harness.storage.workdir import Workdir
 
 STATUSES = ("done", "failed", "stale", "pending")
@@ -132,5 +133,5 @@ def make_plan(
             planned.append(Planned(spec, "done" if status == "ok" else "failed"))
     plan = Plan(planned, skipped or [])
     for key, (job, _) in plan.jobs().items():
-        plan.job_status[key] = "done" if (workdir / job.kind / key / JOB_DONE[job.kind]).exists() else "pending"
+        plan.job_status[key] = "done" if SubJobFiles.of(workdir, job.kind, key).done() else "pending"
     return plan

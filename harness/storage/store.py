@@ -19,6 +19,8 @@ import numpy as np
 
 from harness.core.errors import HarnessError
 from harness.spec import metrics as metrics_registry
+from harness.spec.cells import Cell
+from harness.storage import migrations
 from harness.storage.shards import Shard, ShardStore
 from harness.storage.sidefiles import load_per_query, per_query_path
 
@@ -201,10 +203,29 @@ def connect(path: Path, read_only: bool = False, wait_s: float = LOCK_WAIT_S) ->
             time.sleep(0.5)
         except duckdb.Error as exc:
             raise HarnessError(f"cannot open results database '{path}': {exc}") from exc
-    if not read_only:
-        con.execute(SCHEMA)
-        _write_registry(con)
+    try:
+        _open_schema(con, path, read_only)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _open_schema(con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+    """Check the schema version; a writer also creates or migrates the schema (harness.storage.migrations)."""
+    version = migrations.stored_version(con)
+    migrations.check_readable(version, str(path))
+    if read_only:
+        return
+    current = migrations.current_version()
+    with transaction(con):
+        applied = migrations.migrate(con, version) if version is not None else []  # a new file: created current
+        con.execute(SCHEMA)
+        if version != current:
+            migrations.stamp(con, current)
+    for line in applied:
+        log.info("results database %s migrated: %s", path, line)
+    _write_registry(con)
 
 
 @contextmanager
@@ -230,6 +251,14 @@ def _write_registry(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def run_seed(cell: Cell) -> int | None:
+    """The seed a run records: its cell's ``seed`` parameter (a top-tune search's, a fine-tune's, one of a grid's
+    ``seeds``). NULL for a cell that has none: it trains nothing, and a 0 would claim a seed that nothing drew
+    from. (The shard's own ``seed`` is the worker's global torch seed, the same for every cell.)"""
+    seed = cell.params.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def _run_row(shard: Shard) -> tuple[Any, ...]:
     p = shard.provenance
     cell = shard.cell
@@ -238,7 +267,7 @@ def _run_row(shard: Shard) -> tuple[Any, ...]:
         "suite": cell.suite, "params": json.dumps(cell.params, sort_keys=True), "status": shard.status,
         "error": shard.error, "random_init": shard.random_init, "weights_digest": shard.weights_digest,
         "manifest_digest": shard.manifest_digest, "preprocessing": json.dumps(shard.preprocessing, default=str),
-        "seed": shard.seed, "provenance": json.dumps(p, default=str),
+        "seed": run_seed(cell), "provenance": json.dumps(p, default=str),
         "started_at": shard.started_at, "finished_at": shard.finished_at,
         "details": json.dumps(shard.details, default=str),
         **{k: p.get(k) for k in ("git_sha", "harness_version", "lock_hash", "image_digest", "torch_version",

@@ -193,3 +193,43 @@ def test_the_reports_rerun_command_plans_the_same_cell(suite: str, strategy: str
     assert words[words.index("--suite") + 1] == suite and words[words.index("--strategy") + 1] == strategy
     assert make_cells([MODEL], ["digits"], [strategy], [suite], {suite: _parse_params(pairs)}).cells == [cell]
     assert "_config" not in " ".join(pairs)
+
+
+def digit_folder(root: Path, classes: int, per_class: int) -> Path:
+    """A ``folder:`` dataset of real digits (sklearn's), one sub-folder per class: a dataset with a prepared
+    manifest, unlike the built-in ``digits``."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in range(classes):
+        (root / str(label)).mkdir(parents=True)
+        images = digits.images[digits.target == label][:per_class]
+        for index, image in enumerate(images):
+            pixels = (image * 255 / 16).astype("uint8")
+            Image.fromarray(pixels).resize((32, 32)).convert("RGB").save(root / str(label) / f"{index}.png")
+    return root
+
+
+def test_a_finetune_under_a_workdir_uses_its_manifests_and_writes_nothing_in_the_cwd(tmp_path: Path) -> None:
+    cwd, workdir = tmp_path / "cwd", tmp_path / "work"
+    cwd.mkdir()
+    data = digit_folder(tmp_path / "shop", classes=4, per_class=20)
+    done = run_cli(
+        "finetune", "--model", MODEL, "--dataset", f"folder:{data}", "--preset", "smoke",
+        "--workdir", str(workdir), "--db", str(tmp_path / "results.duckdb"), cwd=cwd,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(cwd.iterdir()) == []  # no ./.ecombench: the training process resolved the data in --workdir
+    assert [p.suffix for p in (workdir / "manifests").iterdir() if p.suffix == ".parquet"] == [".parquet"]
+    assert final_meta(workdir)["epoch"] == 3
+
+
+def test_a_failed_checkpoint_save_keeps_the_previous_one_and_no_temporary(tmp_path: Path) -> None:
+    path = checkpoints.epoch_path(tmp_path, 1)
+    checkpoints.save(path, {"w": torch.ones(2)}, {"epoch": 1})
+    with pytest.raises(TypeError):  # a tensor in the JSON metadata: the write fails midway
+        checkpoints.save(path, {"w": torch.zeros(2)}, {"epoch": torch.ones(1)})
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    tensors, meta = checkpoints.load(path)
+    assert meta == {"epoch": 1} and torch.equal(tensors["w"], torch.ones(2))

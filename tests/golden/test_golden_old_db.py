@@ -37,3 +37,16 @@ def test_reingesting_the_old_workdir_changes_nothing(tmp_path) -> None:  # type:
     folder = _copy(tmp_path)
     assert store.ingest_folder(folder / "results.duckdb", folder / "workdir" / "shards") == 3
     assert g.read_old_db(folder / "results.duckdb") == EXPECTED
+
+
+def test_the_old_database_migrated_to_the_current_schema_reads_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.storage import migrations
+
+    db = _copy(tmp_path) / "results.duckdb"
+    store.connect(db).close()  # the writer's connect migrates
+    con = store.connect(db, read_only=True)
+    try:
+        assert migrations.stored_version(con) == migrations.current_version() > 1
+    finally:
+        con.close()
+    assert g.read_old_db(db) == EXPECTED

@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.compute.finetune import checkpoints
-from harness.storage.workdir import Workdir
+from harness.storage.subjobs import finished
 
 
 def finished_jobs(workdir: Path) -> list[dict[str, Any]]:
     """The fine-tunes finished under ``workdir``, as models: id, starting point, data, recipe, last held-out
     accuracy. Reads only the checkpoints' headers (no torch import)."""
     found = []
-    for final in sorted(Workdir(workdir).subjobs("finetune").glob("*/final.safetensors")):
+    for job in finished(workdir, "finetune"):
+        final = job.marker
         meta = checkpoints.read_metadata(final)
         spec, curve = meta["spec"], meta["curve"]
         found.append(

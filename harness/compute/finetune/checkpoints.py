@@ -2,20 +2,20 @@
 
 An epoch checkpoint holds the model (``model/...``), the EMA weights (``ema/...``) and the optimizer's
 tensors (``optim/<param>/<name>``); the optimizer's param groups, the scheduler, the curve so far and the
-accumulated training time are JSON under the ``ecombench`` metadata key. Files are written to a temporary
-name and renamed, so a kill leaves either the previous checkpoint or the new one, never a torn file.
+accumulated training time are JSON under the ``ecombench`` metadata key. Files are written durably
+(harness.core.io), so a kill or a power cut leaves either the previous checkpoint or the new one, never a torn file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import HarnessError
+from harness.core.io import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -39,9 +39,8 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
 
     # Contiguous CPU copies: safetensors refuses tensors that share storage (e.g. tied weights).
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(plain, str(tmp), metadata={META_KEY: json.dumps(meta)})  # no default=str: a tensor here is a bug
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(plain, str(tmp), metadata={META_KEY: json.dumps(meta)})  # no default=str: a tensor here is a bug
 
 
 def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

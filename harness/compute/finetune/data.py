@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -40,11 +41,12 @@ def collate(batch: list[tuple[torch.Tensor | None, int, str]]) -> tuple[torch.Te
     return images, labels, errors
 
 
-def split_items(spec: JobSpec, recipe: Recipe) -> tuple[list[Item], list[Item], Dataset]:
-    """The training split, minus a seeded stratified hold-out of ``val_fraction`` for the curve."""
+def split_items(spec: JobSpec, recipe: Recipe, workdir: Path) -> tuple[list[Item], list[Item], Dataset]:
+    """The training split, minus a seeded stratified hold-out of ``val_fraction`` for the curve. The dataset's
+    prepared manifest is the one in ``workdir`` (the job's own), where the planning process found or built it."""
     from harness.compute.datasets import resolve_dataset
 
-    dataset = resolve_dataset(spec.dataset)
+    dataset = resolve_dataset(spec.dataset, workdir)
     manifest = dataset.manifest()
     if manifest.digest != spec.manifest:
         raise HarnessError(f"dataset '{spec.dataset}' changed since fine-tuning job was planned; re-run")

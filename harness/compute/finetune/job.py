@@ -1,5 +1,5 @@
-"""Running a fine-tuning job: in ``<workdir>/finetune/<key>/`` (``job.json``, epoch checkpoints while it runs,
-``final.safetensors`` when done), under the job's file lock, so two processes (or two machines sharing the
+"""Running a fine-tuning job: in its sub-job folder (harness.storage.subjobs: ``job.json``, epoch checkpoints
+while it runs, the done marker when done), under the job's file lock, so two processes (or two machines sharing the
 workdir) never train one job at once: the second waits and reuses the result. Several GPUs: the job runs
 under torchrun, one process per GPU, and the calling process waits.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -18,8 +17,7 @@ from typing import Any
 from harness.compute.finetune import checkpoints
 from harness.compute.finetune.spec import JobSpec
 from harness.core.errors import HarnessError
-from harness.core.locks import file_lock, record_training
-from harness.storage.workdir import Workdir
+from harness.storage.subjobs import SubJobFiles
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +29,11 @@ def run_job(
 
     ``restart_before`` (--force): a job that finished before this time is trained again from scratch.
     """
-    final = job_dir / "final.safetensors"
-    with file_lock(Workdir(job_dir.parent.parent).lock(f"finetune-{job_dir.name}"), spec.label()):
-        if restart_before is not None and final.exists() and os.path.getmtime(final) < restart_before:
+    files = SubJobFiles.at(job_dir)
+    with files.locked(spec.label()):
+        if files.stale(restart_before):
             shutil.rmtree(job_dir)
-        if not final.exists():
+        if not files.done():
             job_dir.mkdir(parents=True, exist_ok=True)
             (job_dir / "job.json").write_text(json.dumps(spec.as_dict(), indent=2))
             if gpus > 1:
@@ -44,8 +42,8 @@ def run_job(
                 from harness.compute.finetune.loop import train
 
                 train(job_dir, spec, device)
-            record_training(job_dir, spec.label())
-    return checkpoints.read_metadata(final)
+            files.record_training(spec.label())
+    return checkpoints.read_metadata(files.marker)
 
 
 def _torchrun(job_dir: Path, device: str, gpus: int) -> None:

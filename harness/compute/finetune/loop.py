@@ -28,6 +28,7 @@ from harness.compute.models.checkpoint_family import PREPROCESSING_KEY
 from harness.core.errors import HarnessError
 from harness.core.precision import autocast_dtype
 from harness.core.procs import die_with_parent
+from harness.storage.subjobs import SubJobFiles, done_marker
 
 if TYPE_CHECKING:
     from harness.compute.finetune.spec import JobSpec
@@ -53,7 +54,7 @@ class Ranks:
 
 
 def train(job_dir: Path, spec: JobSpec, device: str) -> None:
-    """Train (or resume) the job in ``job_dir`` to its last epoch and write ``final.safetensors``."""
+    """Train (or resume) the job in ``job_dir`` to its last epoch and write its done marker (the final weights)."""
     import timm.scheduler
     import timm.utils
     from timm.data import Mixup
@@ -64,7 +65,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         device = _init_distributed(ranks, device)
     model = spec.build_model().to(device)
     train_tf, val_tf = transforms(model, recipe)
-    train_items, val_items, dataset = split_items(spec, recipe)
+    train_items, val_items, dataset = split_items(spec, recipe, SubJobFiles.at(job_dir).workdir.root)
     per_rank = recipe.batch_size // ranks.world
     if per_rank < 2 or per_rank * ranks.world != recipe.batch_size:
         raise HarnessError(f"batch_size {recipe.batch_size} does not split into even batches over {ranks.world}")
@@ -158,7 +159,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         meta = {**state, "spec": spec.as_dict(), "world_size": ranks.world, "device": device, "precision": precision}
         if spec.preprocessing:  # what the weights were trained with: their checkpoint: model embeds with it
             meta[PREPROCESSING_KEY] = spec.preprocessing
-        checkpoints.save(job_dir / "final.safetensors", final, meta)
+        checkpoints.save(done_marker(job_dir, "finetune"), final, meta)
     if ranks.world > 1:
         torch.distributed.destroy_process_group()
 

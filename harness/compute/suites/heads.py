@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.compute.extract.embeddings import split_embeddings
-from harness.storage.workdir import Workdir
+from harness.storage.subjobs import SubJobFiles
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -25,10 +25,8 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     dataset share one search, as do all cross-tuned cells of one source. It runs under the job's lock: a
     second process waits for it and reuses it.
     """
-    from harness.compute.suites.tuning import stale
     from harness.compute.toptune.presets import load_preset
     from harness.compute.toptune.train import train_head
-    from harness.core.locks import file_lock, record_training
 
     job = ctx.spec.subjob("toptune")
     preset = load_preset(ctx.params["preset"])
@@ -37,13 +35,13 @@ def trained_head(ctx: Context, model: EmbeddingModel, dataset: Dataset) -> Train
     x, _ = split_embeddings(model, dataset, "train", ctx.cache, ctx.extraction)
     labels = np.asarray(manifest.labels(manifest.indices("train")))
     what = f"{model.model_id} on {dataset.id}/train"
-    directory = Workdir(ctx.workdir).subjobs("toptune") / job.key
-    with file_lock(Workdir(ctx.workdir).lock(f"toptune-{job.key}"), job.label):
-        overwrite = stale(str(directory / "head.json"), ctx.force_since)
-        trains = overwrite or not (directory / "head.json").exists()
-        head = train_head(x, labels, preset, seed, directory, overwrite=overwrite, what=what, device=ctx.spec.device)
+    files = SubJobFiles.of(ctx.workdir, job.kind, job.key)
+    with files.locked(job.label):
+        overwrite = files.stale(ctx.force_since)
+        trains = overwrite or not files.done()
+        head = train_head(x, labels, preset, seed, files.folder, overwrite=overwrite, what=what, device=ctx.spec.device)
         if trains:
-            record_training(directory, job.label)
+            files.record_training(job.label)
     from harness.compute.toptune import keras_backend
 
     ctx.details.update(

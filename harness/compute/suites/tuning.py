@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from harness.core.errors import HarnessError
 from harness.spec.strategies import get_strategy
-from harness.storage.workdir import Workdir
+from harness.storage.subjobs import SubJobFiles
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -29,13 +29,6 @@ def backbone(ctx: Context, tuning: str | None, source: Dataset) -> tuple[Embeddi
     return ctx.model, {}
 
 
-def stale(done_file: str, force_since: float | None) -> bool:
-    """--force: a sub-job finished before the grid started is trained again (once, whoever gets there first)."""
-    import os
-
-    return force_since is not None and os.path.exists(done_file) and os.path.getmtime(done_file) < force_since
-
-
 def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[EmbeddingModel, dict[str, float]]:
     """The cell's model fine-tuned on ``dataset`` (trained now, resumed, or found finished), loaded as a
     ``checkpoint:`` model; records the job, the recipe and the per-epoch curve in the cell's details."""
@@ -46,9 +39,9 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
 
     job = ctx.spec.subjob("finetune")
     spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]))
-    job_dir = Workdir(ctx.workdir).subjobs("finetune") / job.key
-    meta = run_job(spec, job_dir, ctx.extraction.device, gpus, restart_before=ctx.force_since)
-    model = load_model(f"checkpoint:{spec.architecture}@{(job_dir / 'final.safetensors').resolve()}")
+    files = SubJobFiles.of(ctx.workdir, job.kind, job.key)
+    meta = run_job(spec, files.folder, ctx.extraction.device, gpus, restart_before=ctx.force_since)
+    model = load_model(f"checkpoint:{spec.architecture}@{files.marker.resolve()}")
     curve = meta["curve"]
     if not curve:
         raise HarnessError(f"fine-tune {job.key} finished without a training curve")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field, fields
@@ -21,8 +20,12 @@ from harness.compute.toptune.hypermodel import HeadHyperModel, hidden_model
 from harness.compute.toptune.presets import Preset
 from harness.compute.toptune.threads import capped_threads
 from harness.core.errors import HarnessError
-from harness.core.io import atomic_write
+from harness.core.io import atomic_path, atomic_write
 from harness.core.progress import progress_bar
+from harness.storage.subjobs import done_marker
+
+#: the trained head in its job folder, beside the done marker (its metadata, written after it)
+HEAD_FILE = "head.keras"
 
 
 @dataclass
@@ -86,10 +89,11 @@ def train_head(
     check_inputs(x, labels, what)
     if overwrite and directory.exists():
         shutil.rmtree(directory)
-    if (directory / "head.json").exists():  # written last: the job finished
-        meta = json.loads((directory / "head.json").read_text())
+    marker = done_marker(directory, "toptune")
+    if marker.exists():  # written last: the job finished
+        meta = json.loads(marker.read_text())
         with on_device(device) as placed:  # the search's recorded device stays: its cost was spent there
-            return TrainedHead(head=keras.models.load_model(directory / "head.keras"), **meta, run_on=placed)
+            return TrainedHead(head=keras.models.load_model(directory / HEAD_FILE), **meta, run_on=placed)
 
     classes, y = np.unique(labels, return_inverse=True)
     carve = np.array(stratified_split(y.tolist(), preset.val_fraction, seed))
@@ -202,11 +206,10 @@ class SearchClock:
 
 def _save(trained: TrainedHead, directory: Path) -> None:
     """Head file first, then its metadata: the metadata's presence marks a complete job."""
-    tmp = directory / "head.tmp.keras"
-    trained.head.save(tmp)
+    with atomic_path(directory / HEAD_FILE, suffix=".keras") as tmp:  # keras insists on the extension
+        trained.head.save(tmp)
     meta = {f.name: getattr(trained, f.name) for f in fields(trained) if f.name not in ("head", "run_on")}
-    os.replace(tmp, directory / "head.keras")
-    atomic_write(directory / "head.json", json.dumps(meta, default=float).encode())
+    atomic_write(done_marker(directory, "toptune"), json.dumps(meta, default=float).encode())
 
 
 class _Tuner(kt.BayesianOptimization):
