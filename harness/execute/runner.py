@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.core.errors import HarnessError
@@ -24,7 +25,7 @@ from harness.spec.settings import Execution, Settings
 from harness.storage.shards import Shard
 from harness.storage.store import LOCK_WAIT_S, DatabaseLocked, ingest_missing
 
-__all__ = ["Execution", "Outcome", "run_plan"]  # Execution: re-exported from harness.spec.settings
+__all__ = ["Execution", "Outcome", "run_plan", "run_stages"]  # Execution: re-exported from harness.spec.settings
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,35 @@ def run_plan(plan: Plan, settings: Settings, execution: Execution | None = None)
     database as soon as the database is free: between cells without waiting, and once more at the end, waiting
     for it (harness.storage.store.LOCK_WAIT_S). While another process holds it, cells keep computing into their
     shards; if it is still held at the end, every cell has run and :class:`DatabaseLocked` says so."""
+    if execution is not None:
+        settings = dataclasses.replace(settings, execution=execution)
+    return run_stages([plan], settings)
+
+
+def run_stages(
+    stages: list[Plan], settings: Settings, announce: Callable[[int, int, Plan], None] | None = None
+) -> list[Outcome]:
+    """Run plans one after the other (``Plan.stages``: the cheap cells first) as one run: a database held by
+    another process waits only at the very end, after the last stage, so it never stops the later stages.
+    ``announce(number, count, stage)`` is called before each stage."""
+    ingest = Ingest(settings) if settings.ingest else None
+    outcomes: list[Outcome] = []
+    try:
+        for number, stage in enumerate(stages, start=1):
+            if announce is not None:
+                announce(number, len(stages), stage)
+            outcomes += _run(stage, settings, ingest)
+    finally:  # an interrupted grid still records the cells it finished
+        if ingest is not None:
+            ingest.attempt(wait_s=None)  # the last chance: wait for the database, then say how to ingest later
+    return outcomes
+
+
+def _run(plan: Plan, settings: Settings, ingest: Ingest | None) -> list[Outcome]:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from harness.core.progress import progress_bar
 
-    if execution is not None:
-        settings = dataclasses.replace(settings, execution=execution)
     store = shard_store(settings)
     shards: dict[str, Shard] = {}
     cached: set[str] = set()
@@ -83,7 +107,6 @@ def run_plan(plan: Plan, settings: Settings, execution: Execution | None = None)
             cached.add(done.run_id)
         else:
             todo.append(planned.spec)
-    ingest = Ingest(settings) if settings.ingest else None
     interactive = sys.stderr.isatty()
     columns = (
         TextColumn("{task.description}"),
@@ -111,11 +134,11 @@ def run_plan(plan: Plan, settings: Settings, execution: Execution | None = None)
 
             if todo:
                 make_executor(settings).run(todo, finished)
-    finally:  # an interrupted grid still records the cells it finished
+    finally:  # the cells cached from the start too (a run killed before its ingest); the caller waits at the end
         if ingest is not None:
             for run_id, shard in shards.items():
                 ingest.add(shard, run_id in cached)
-            ingest.attempt(wait_s=None)  # the last chance: wait for the database, then say how to ingest later
+            ingest.attempt(wait_s=0.0)
     return [Outcome.of(shards[p.spec.key], p.spec.key in cached) for p in plan.cells if p.spec.key in shards]
 
 
