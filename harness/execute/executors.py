@@ -1,42 +1,29 @@
-"""Executors: how planned cells get run. One small protocol; the serial one runs them in this process, the
-pool in N worker processes of this machine, the container one each in its model family's image. Each hands
-back every shard as its cell finishes; the caller (harness.execute.runner) is the one that ingests.
-
-Cells are handed out in groups of one model, so each worker loads each of its models once, and the cells
-that share a sub-job (a fine-tune, a top-tune search) run one after the other in one worker.
+"""Executors: how planned cells get run. One small protocol and a registry of them by name (:data:`EXECUTORS`):
+``serial`` runs them in this process, ``pool`` in N worker processes of this machine, ``container`` each in its
+model family's image, ``ray`` as tasks on a Ray cluster. Each is made from the one run settings object
+(harness.spec.settings.Settings) and hands back every shard as its cell finishes; the caller
+(harness.execute.runner) is the one that ingests.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
+from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.execute.worker import RunSettings, Worker
+from harness.execute.dispatch import Done, Executor, by_model
+from harness.execute.worker import Worker
 from harness.spec.cells import CellSpec
+from harness.spec.settings import Settings
 from harness.storage.shards import Shard
-
-Done = Callable[[Shard, bool], None]
-
-
-class Executor(Protocol):
-    def run(self, specs: list[CellSpec], done: Done) -> None:
-        """Run every spec; call ``done(shard, was_cached)`` for each as it finishes."""
-        ...
-
-
-def by_model(specs: list[CellSpec]) -> list[list[CellSpec]]:
-    ordered = sorted(specs, key=lambda s: s.cell.model)  # stable: plan order within a model
-    return [list(group) for _, group in itertools.groupby(ordered, key=lambda s: s.cell.model)]
 
 
 class SerialExecutor:
-    def __init__(self, settings: RunSettings, force_since: float | None) -> None:
-        self.worker = Worker(settings, force_since)
+    def __init__(self, settings: Settings) -> None:
+        self.worker = Worker(settings)
 
     def run(self, specs: list[CellSpec], done: Done) -> None:
         for group in by_model(specs):
@@ -47,7 +34,7 @@ class SerialExecutor:
 _worker: Worker | None = None
 
 
-def _start_worker(settings: dict[str, object], force_since: float | None, threads: int, counter: Any) -> None:
+def _start_worker(settings: dict[str, object], threads: int, counter: Any) -> None:
     import torch
 
     global _worker
@@ -56,7 +43,7 @@ def _start_worker(settings: dict[str, object], force_since: float | None, thread
         index, counter.value = counter.value, counter.value + 1
     if settings["device"] == "cuda" and torch.cuda.device_count() > 1:  # one GPU per worker
         settings = {**settings, "device": f"cuda:{index % torch.cuda.device_count()}"}
-    _worker = Worker(RunSettings.from_dict(settings), force_since)
+    _worker = Worker(Settings.from_dict(settings))
 
 
 def _run_group(specs: list[str]) -> list[tuple[str, bool]]:
@@ -72,8 +59,8 @@ class PoolExecutor:
     """N worker processes (spawned: no CUDA or thread state is inherited). The CPU threads are split between
     them; on a machine with several GPUs, worker i would take ``cuda:i`` (one GPU per worker)."""
 
-    def __init__(self, settings: RunSettings, force_since: float | None, jobs: int) -> None:
-        self.settings, self.force_since, self.jobs = settings, force_since, jobs
+    def __init__(self, settings: Settings) -> None:
+        self.settings, self.jobs = settings, settings.execution.jobs
 
     def run(self, specs: list[CellSpec], done: Done) -> None:
         import json
@@ -81,7 +68,7 @@ class PoolExecutor:
 
         threads = max(1, (os.cpu_count() or 1) // self.jobs)
         context = multiprocessing.get_context("spawn")
-        args = (self.settings.as_dict(), self.force_since, threads, context.Value("i", 0))
+        args = (self.settings.as_dict(), threads, context.Value("i", 0))
         with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_start_worker, initargs=args) as pool:
             pending: set[Future[list[tuple[str, bool]]]] = {
                 pool.submit(_run_group, [spec.to_json() for spec in group]) for group in by_model(specs)
@@ -105,10 +92,10 @@ class ContainerExecutor:
     per model (``family``: one image for all); retrieval cells on Milvus share one ``milvus_sidecar`` sidecar
     (harness.execute.containers.run.GridNetwork)."""
 
-    def __init__(
-        self, settings: RunSettings, timeout_s: float, family: str | None = None, milvus_sidecar: str = "server"
-    ) -> None:
-        self.settings, self.timeout_s, self.family, self.milvus_sidecar = settings, timeout_s, family, milvus_sidecar
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # the host's view of what is done: a forced grid (settings.force_since) hands its finished cells to containers
+        self.worker = Worker(settings)
 
     def run(self, specs: list[CellSpec], done: Done) -> None:
         import functools
@@ -117,14 +104,38 @@ class ContainerExecutor:
         from harness.execute.containers.run import GridNetwork, run_in_container
 
         echo = functools.partial(print, end="", file=sys.stderr, flush=True)
-        worker = Worker(self.settings)
+        execution = self.settings.execution
         grid = GridNetwork()  # one network and sidecar for all the cells, made when a cell first needs them
         try:
             for spec in specs:
-                if (finished := worker.finished(spec)) is not None:
+                if (finished := self.worker.finished(spec)) is not None:
                     done(finished, True)
                 else:
-                    args = (self.timeout_s, echo, self.family, self.milvus_sidecar, grid)
+                    args = (execution.timeout_s, echo, execution.family, execution.milvus_sidecar, grid)
                     done(run_in_container(spec, self.settings, *args), False)
         finally:
             grid.close()
+
+
+def _ray(settings: Settings) -> Executor:
+    from harness.execute.ray_cluster import RayExecutor  # Ray is an optional extra: imported when asked for
+
+    return RayExecutor(settings)
+
+
+#: every executor by the name ``Execution.executor`` (``--executor``) gives it, each made from the run settings
+EXECUTORS: dict[str, Callable[[Settings], Executor]] = {
+    "serial": SerialExecutor,
+    "pool": PoolExecutor,
+    "container": ContainerExecutor,
+    "ray": _ray,
+}
+
+
+def make_executor(settings: Settings) -> Executor:
+    """The executor ``settings.execution`` names; an unknown name is an error listing the known ones."""
+    name = settings.execution.name
+    factory = EXECUTORS.get(name)
+    if factory is None:
+        raise HarnessError(f"executor '{name}' is unknown: expected one of {', '.join(EXECUTORS)}")
+    return factory(settings)

@@ -16,6 +16,7 @@ shards live in the workdir, which every node must mount at the same path (the RE
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from datetime import UTC, datetime
@@ -24,9 +25,10 @@ from typing import Any
 
 from harness.compute.suites import get_suite
 from harness.core.errors import HarnessError
-from harness.execute.executors import Done, by_model
-from harness.execute.worker import RunSettings, Worker
+from harness.execute.dispatch import Done, by_model
+from harness.execute.worker import Worker
 from harness.spec.cells import CellSpec
+from harness.spec.settings import Settings
 from harness.storage.shards import Shard
 from harness.storage.subjobs import SubJobFiles
 
@@ -46,7 +48,7 @@ def task_resources(spec: CellSpec, trains: bool) -> dict[str, float]:
 _workers: dict[str, Worker] = {}
 
 
-def run_cell(settings: dict[str, Any], force_since: float | None, cwd: str, spec_json: str) -> tuple[bytes, bool]:
+def run_cell(settings: dict[str, Any], cwd: str, spec_json: str) -> tuple[bytes, bool]:
     """The body of a cell's Ray task, in a worker process of any node: run it, return its shard's bytes.
 
     The worker process keeps its Worker (and so its last model) between tasks. Ray makes the GPUs it gave
@@ -62,15 +64,15 @@ def run_cell(settings: dict[str, Any], force_since: float | None, cwd: str, spec
     torch.set_num_threads(max(1, int(context.get_assigned_resources().get("CPU", 1))))
     if str(settings["device"]).startswith("cuda"):
         settings = {**settings, "device": "cuda"}
-    key = json.dumps([settings, force_since], sort_keys=True)
+    key = json.dumps(settings, sort_keys=True)
     if key not in _workers:
         _workers.clear()  # a new grid: free the previous one's model
-        _workers[key] = Worker(RunSettings.from_dict(settings), force_since)
+        _workers[key] = Worker(Settings.from_dict(settings))
     worker = _workers[key]
     shard, cached = worker.run(CellSpec.from_json(spec_json))
     if not cached:  # where it ran, for the reader (and the tests) to see
         shard.provenance["ray"] = {"node_id": context.get_node_id(), "pid": os.getpid()}
-        worker.settings.shards.write(shard)
+        worker.shards.write(shard)
     return shard.to_bytes(), cached
 
 
@@ -93,12 +95,10 @@ class RayExecutor:
     """Runs cells as tasks on the Ray cluster at ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``),
     or on a local one started for the grid when none is given."""
 
-    def __init__(self, settings: RunSettings, force_since: float | None, address: str | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         # workers run in other folders, on other nodes: every path they get is absolute
-        self.settings = RunSettings.from_dict(
-            {**settings.as_dict(), "workdir": str(settings.workdir.resolve()), "db": str(settings.db.resolve())}
-        )
-        self.force_since, self.address = force_since, address
+        self.settings = dataclasses.replace(settings, workdir=settings.workdir.resolve(), db=settings.db.resolve())
+        self.address = settings.execution.address
 
     def connect(self) -> bool:
         """Connect (True: this call started the connection, and closes it)."""
@@ -153,7 +153,7 @@ class RayExecutor:
                 **task_resources(spec, trains), "max_retries": 1, "retry_exceptions": False,
                 "scheduling_strategy": "SPREAD", "name": spec.cell.label(),
             }  # fmt: skip
-            running[task.options(**options).remote(settings, self.force_since, cwd, spec.to_json())] = spec
+            running[task.options(**options).remote(settings, cwd, spec.to_json())] = spec
 
         waiting = [s for s in ordered if waits[s.key]]
         for spec in ordered:

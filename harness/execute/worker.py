@@ -13,16 +13,17 @@ import logging
 import shutil
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock
+from harness.spec.settings import Settings
 from harness.storage.shards import Shard, ShardStore
-from harness.storage.workdir import DEFAULT, Workdir
+from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
@@ -32,47 +33,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """How cells run here; none of it is part of a cell's key (harness.plan.identity)."""
+def shard_store(settings: Settings) -> ShardStore:
+    return ShardStore(Workdir(settings.workdir).shards)
 
-    workdir: Path = DEFAULT
-    db: Path = Path("results.duckdb")
-    milvus_uri: str | None = None  # None: a Milvus Lite file of the cell's own inside workdir
-    extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
-    force: bool = False
-    seed: int = 0
-    ingest: bool = True  # False in a container: the host ingests its shards (it alone opens the database)
-    shared_cache: Path | None = None  # a read-only embedding cache consulted after the workdir's (containers)
+
+def embedding_cache(settings: Settings) -> EmbeddingCache:
+    return EmbeddingCache(Workdir(settings.workdir).embeddings, settings.shared_cache)
+
+
+@dataclass(frozen=True)
+class RunSettings(Settings):
+    """The run settings (harness.spec.settings.Settings) under their older name, with the shard store and the
+    embedding cache they point at; new code takes a ``Settings`` and asks :func:`shard_store`."""
 
     @property
     def shards(self) -> ShardStore:
-        return ShardStore(Workdir(self.workdir).shards)
+        return shard_store(self)
 
     @property
     def cache(self) -> EmbeddingCache:
-        return EmbeddingCache(Workdir(self.workdir).embeddings, self.shared_cache)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "workdir": str(self.workdir), "db": str(self.db), "milvus_uri": self.milvus_uri,
-            "batch_size": self.extraction.batch_size, "workers": self.extraction.workers,
-            "device": self.extraction.device, "precision": self.extraction.precision,
-            "channels_last": self.extraction.channels_last, "image_cache": self.extraction.image_cache,
-            "force": self.force, "seed": self.seed,
-            "ingest": self.ingest,
-            "shared_cache": str(self.shared_cache) if self.shared_cache else None,
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunSettings:
-        extraction = ExtractionSettings(int(d["batch_size"]), int(d["workers"]), str(d["device"]),
-                                        str(d.get("precision", "fp32")),
-                                        bool(d.get("channels_last", False)),
-                                        bool(d.get("image_cache", False)))  # fmt: skip
-        shared = Path(d["shared_cache"]) if d.get("shared_cache") else None
-        return cls(Path(d["workdir"]), Path(d["db"]), d["milvus_uri"], extraction, bool(d["force"]), int(d["seed"]),
-                   bool(d["ingest"]), shared)  # fmt: skip
+        return embedding_cache(self)
 
 
 def cell_extraction(settings: ExtractionSettings, spec: CellSpec) -> ExtractionSettings:
@@ -103,8 +83,13 @@ class Worker:
         loads: models loaded so far; a finished grid re-run loads none (tests assert it).
     """
 
-    def __init__(self, settings: RunSettings, force_since: float | None = None) -> None:
-        self.settings, self.force_since = settings, force_since
+    def __init__(self, settings: Settings, _: None = None) -> None:
+        # ``_``: where the force time was passed before it lived in the settings; older callers pass None
+        if _ is not None:
+            raise HarnessError("the force time is part of the settings (Settings.force_since), not a Worker argument")
+        self.settings = settings
+        self.shards = shard_store(settings)
+        self.cache = embedding_cache(settings)
         self._model: tuple[str, EmbeddingModel | str] | None = None
         self._datasets: dict[str, Dataset] = {}
         self._env: dict[str, object] | None = None
@@ -112,11 +97,11 @@ class Worker:
 
     def finished(self, spec: CellSpec) -> Shard | None:
         """The cell's finished shard, unless it is missing, failed, or forced (finished before the grid)."""
-        store = self.settings.shards
-        shard = store.get(spec.key)
+        shard = self.shards.get(spec.key)
         if shard is None or shard.status != "ok":
             return None
-        if self.force_since is not None and store.path(spec.key).stat().st_mtime < self.force_since:
+        since = self.settings.force_since
+        if since is not None and self.shards.path(spec.key).stat().st_mtime < since:
             return None
         return shard
 
@@ -129,7 +114,7 @@ class Worker:
             if (done := self.finished(spec)) is not None:  # another process computed it while we waited
                 return done, True
             shard = self._compute(spec)
-            settings.shards.write(shard)
+            self.shards.write(shard)
         return shard, False
 
     def model(self, model_id: str) -> EmbeddingModel | str:
@@ -187,8 +172,8 @@ class Worker:
                                               "channels_last": extraction.channels_last,
                                               "image_cache": extraction.image_cache}  # fmt: skip
             ctx = Context(
-                spec, loaded, dataset, settings.cache, extraction, milvus, settings.workdir,
-                self.force_since, resolve=self.dataset,
+                spec, loaded, dataset, self.cache, extraction, milvus, settings.workdir,
+                settings.force_since, resolve=self.dataset,
             )  # fmt: skip
             shard.metrics = load_run(cell.suite)(ctx)
             shard.details = ctx.details

@@ -276,7 +276,7 @@ def _run_row(shard: Shard) -> tuple[Any, ...]:
     return tuple(values[c] for c in RUN_COLUMNS)
 
 
-def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) -> int:
+def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None, wait_s: float = LOCK_WAIT_S) -> int:
     """Insert or replace each shard's run and metrics, one transaction per shard; returns how many.
 
     Idempotent on run_id. An error never replaces a finished result of the same run_id (the failed attempt
@@ -289,7 +289,7 @@ def ingest(db_path: Path, shards: Iterable[Shard], workdir: Path | None = None) 
     compressed (a 60k-query cell is ~300k small rows). A missing file (a shard written elsewhere) only loses
     that run's paired tests; its intervals are metrics and stay.
     """
-    con = connect(db_path)
+    con = connect(db_path, wait_s=wait_s)
     placeholders = ", ".join("?" for _ in RUN_COLUMNS)
     count = 0
     try:
@@ -338,14 +338,16 @@ def _insert_per_query(con: duckdb.DuckDBPyConnection, shard: Shard, workdir: Pat
         )
 
 
-def ingest_missing(db_path: Path, shards: list[Shard], replace: set[str], workdir: Path | None = None) -> int:
+def ingest_missing(
+    db_path: Path, shards: list[Shard], replace: set[str], workdir: Path | None = None, wait_s: float = LOCK_WAIT_S
+) -> int:
     """Ingest the shards the database lacks, and those in ``replace`` (just computed); returns how many."""
-    con = connect(db_path)
+    con = connect(db_path, wait_s=wait_s)
     try:
         present = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE status = 'ok'").fetchall()}
     finally:
         con.close()
-    return ingest(db_path, [s for s in shards if s.run_id in replace or s.run_id not in present], workdir)
+    return ingest(db_path, [s for s in shards if s.run_id in replace or s.run_id not in present], workdir, wait_s)
 
 
 def ingest_folder(db_path: Path, folder: Path) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT = Path(".ecombench")
+from harness.spec.settings import DEFAULT_WORKDIR as DEFAULT  # re-exported: the default is a run setting
 
 
 @dataclass(frozen=True)

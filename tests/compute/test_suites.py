@@ -14,9 +14,9 @@ import pytest
 
 from harness.compute.suites import SUITES, Context, get_suite, load_run, resolve_params
 from harness.core.errors import HarnessError
-from harness.plan.identity import JOB_DONE
 from harness.spec.strategies import STRATEGIES, get_strategy
 from harness.spec.suites import MILVUS_MODES, Suite
+from harness.storage.subjobs import DONE_MARKERS
 
 #: the names a run module once declared itself; where it still has one it must be the declaration's own object
 DECLARED_NAMES = {
@@ -45,7 +45,7 @@ def test_each_declaration_names_only_what_exists(name: str) -> None:
     suite = SUITES[name]
     assert suite.strategies and set(suite.strategies) <= set(STRATEGIES)
     assert set(suite.sweeps) <= set(suite.defaults)
-    assert set(suite.trains) <= set(JOB_DONE)  # the sub-job kinds harness.plan.identity keys
+    assert set(suite.trains) <= set(DONE_MARKERS)  # the sub-job kinds the sub-job store knows
     for param in (suite.backend_param, suite.milvus_param, suite.training_gpus):
         assert param is None or param in suite.defaults
     assert suite.milvus_param is None or suite.backend_param is not None

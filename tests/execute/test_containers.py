@@ -287,6 +287,33 @@ def test_a_compression_cell_on_the_milvus_server_runs_against_the_server_sidecar
 
 
 @pytest.mark.docker
+def test_a_forced_container_grid_recomputes_its_finished_cells(images: dict[str, str], tmp_path: Path) -> None:
+    """``grid --container --force`` hands its finished cells to their containers again (the force time travels in
+    the line the container executes), and the rows record the new runs."""
+    suite = tmp_path / "grid.toml"
+    suite.write_text(
+        f'[grid]\nmodels = [{MODEL!r}]\ndatasets = [{DATASET!r}]\nstrategies = ["pretrained"]\n'
+        'suites = ["retrieval"]\n\n[params.retrieval]\nbackend = "exact"\n'
+    )
+
+    def finished_at() -> str:
+        con = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)
+        [(value, digest)] = con.execute("SELECT finished_at, image_digest FROM runs").fetchall()
+        con.close()
+        assert digest == images["timm"]
+        return str(value)
+
+    first = run_cli("grid", str(suite), "--container", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    computed = finished_at()
+    again = run_cli("grid", str(suite), "--container", cwd=tmp_path)
+    assert again.returncode == 0 and finished_at() == computed, again.stdout + again.stderr
+    forced = run_cli("grid", str(suite), "--container", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert finished_at() > computed
+
+
+@pytest.mark.docker
 def test_the_lite_sidecar_is_the_light_option(images: dict[str, str], tmp_path: Path) -> None:
     result = run_cli(
         "run", "--container", "timm", "--milvus-sidecar", "lite", "--model", MODEL, "--dataset", DATASET, cwd=tmp_path

@@ -238,7 +238,7 @@ def test_the_cluster_files_are_valid_and_name_this_version() -> None:
 
 
 def test_a_bad_shard_from_a_worker_fails_its_cell_not_the_grid() -> None:
-    from conftest import make_shard
+    from support import make_shard
 
     from harness.execute.ray_cluster import received
     from harness.spec.cells import CellSpec

@@ -22,6 +22,7 @@ volumes are removed whatever happens.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import shutil
@@ -37,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 from harness.compute.suites import get_suite
 from harness.core.errors import HarnessError
 from harness.execute.containers import DEFAULT_SIDECAR, Sidecar, engine, get_family, get_sidecar, image_id
-from harness.execute.worker import RunSettings
+from harness.execute.worker import shard_store
 from harness.spec.ids import parse_ref
+from harness.spec.settings import Settings
 from harness.spec.strategies import get_strategy
 from harness.storage.shards import Shard, ShardStore
 from harness.storage.workdir import DEFAULT, Workdir
@@ -293,7 +295,7 @@ def _state(container: Container) -> dict[str, Any]:
     return dict(container.attrs["State"])
 
 
-def sidecar_for(cell: Cell, settings: RunSettings, kind: str) -> Sidecar | None:
+def sidecar_for(cell: Cell, settings: Settings, kind: str) -> Sidecar | None:
     """The Milvus sidecar a cell needs: one of ``kind`` for a cell its suite says searches Milvus, without a URI, else
     None. A cell whose parameters ask for the real server (``milvus = "server"``) is refused a lite sidecar."""
     sidecar = get_sidecar(kind)
@@ -320,7 +322,7 @@ def family_for(model: str) -> str:
 
 def run_in_container(
     spec: CellSpec,
-    settings: RunSettings,
+    settings: Settings,
     timeout_s: float,
     echo: Callable[[str], None],
     family: str | None = None,
@@ -339,8 +341,6 @@ def run_in_container(
             return run_in_container(spec, settings, timeout_s, echo, family, milvus_sidecar, grid)
         finally:
             grid.close()
-    import dataclasses
-
     cell = spec.cell
     family = family or family_for(cell.model)
     image = get_family(family)
@@ -370,11 +370,7 @@ def run_in_container(
             uri = grid.milvus_uri(sidecar)
             env["ECOMBENCH_MILVUS_IMAGE_DIGEST"] = image_id(client, sidecar.image)
             env["ECOMBENCH_MILVUS_SIDECAR"] = sidecar.kind
-        inside = dataclasses.replace(
-            settings, workdir=Path(WORK), milvus_uri=uri, ingest=False, shared_cache=Path(SHARED_CACHE)
-        )
-        line = {**json.loads(spec.to_json()), "settings": inside.as_dict()}
-        (exchange / "cell.spec").write_text(json.dumps(line))
+        (exchange / "cell.spec").write_text(json.dumps(execute_line(spec, settings, uri)))
         command = ["execute", f"{WORK}/shards/cell.spec"]
         container = client.containers.create(
             image.tag, command, environment=env, volumes=[m.spec() for m in mounts], working_dir=str(Path.cwd()),
@@ -398,6 +394,16 @@ def run_in_container(
             grid.retire()
 
 
+def execute_line(spec: CellSpec, settings: Settings, milvus_uri: str | None) -> dict[str, Any]:
+    """The line of ``ecombench plan --json`` a cell's container executes: its spec, and the host's settings as the
+    container sees them (its own workdir, the sidecar's URI, no ingest, the host's embedding cache read-only).
+    The host's force time goes in unchanged: a forced grid recomputes its cells and sub-jobs in the container."""
+    inside = dataclasses.replace(
+        settings, workdir=Path(WORK), milvus_uri=milvus_uri, ingest=False, shared_cache=Path(SHARED_CACHE)
+    )
+    return {**json.loads(spec.to_json()), "settings": inside.as_dict()}
+
+
 def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> int:
     import requests
 
@@ -409,11 +415,11 @@ def _wait(container: Container, timeout_s: float, logs: LogTail, model: str) -> 
                            f"\n{logs.text()}") from None  # fmt: skip
 
 
-def _collect(spec: CellSpec, shards: list[Shard], exchange: Path, settings: RunSettings) -> Shard:
+def _collect(spec: CellSpec, shards: list[Shard], exchange: Path, settings: Settings) -> Shard:
     """Move the container's shard next to the native ones (the caller ingests: it owns the database)."""
     if [s.run_id for s in shards] != [spec.key] or shards[0].cell != spec.cell:
         raise HarnessError(f"the container wrote shards {[s.run_id for s in shards]} into {exchange}, not its cell's")
     [shard] = shards
-    settings.shards.write(shard)
+    shard_store(settings).write(shard)
     shutil.rmtree(exchange, ignore_errors=True)
     return shard
