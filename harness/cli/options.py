@@ -201,14 +201,11 @@ def check_local_execution(jobs: int, container: bool | str) -> None:
 GROUPS = (SettingsOptions, ExecutionOptions, DataOptions, EstimateOptions)
 
 
-@dataclasses.dataclass(frozen=True)
 class Omit:
     """``Annotated[SettingsOptions, Omit("force")]``: the group without these options (their defaults hold)."""
 
-    fields: tuple[str, ...]
-
     def __init__(self, *fields: str) -> None:
-        object.__setattr__(self, "fields", fields)
+        self.fields = fields
 
 
 def group_fields(group: type, omit: tuple[str, ...] = ()) -> list[inspect.Parameter]:

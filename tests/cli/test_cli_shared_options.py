@@ -117,3 +117,13 @@ def test_address_without_ray_is_refused_in_both_commands(tmp_path: Path, command
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == ["error: --address names a Ray cluster: add --executor ray"]
     assert not (tmp_path / "results.duckdb").exists()
+
+
+def test_a_group_field_named_like_another_parameter_is_refused_when_the_command_is_declared() -> None:
+    from harness.cli.options import with_option_groups
+
+    def clashing(data: DataOptions, workers: int = 1, *, options: SettingsOptions) -> None:  # --data, --workers twice
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match=r"clashing: parameter names used twice: data, workers"):
+        with_option_groups(clashing)
