@@ -1,7 +1,8 @@
 """``ecombench bench-full suites/paper-mini.toml``: the paper's study end to end on tiny random-init models
 and tiny replicas of the six datasets, through the same code path as the full study: the dry run's
 estimate, every expected cell landed, every report table has content, and a kill -9 in the middle followed
-by the same command completes with no duplicate and no recomputed cell."""
+by the same command completes with no duplicate and no recomputed cell. And bench-full with grid's execution
+options on a suite file of a few cells: static slices, --force, a Ray cluster."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -30,6 +32,92 @@ def bench(tmp: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "harness.cli", "bench-full", MINI, "--make-replicas", str(tmp / "data"),
             "--db", str(tmp / "mini.duckdb"), "--workdir", str(tmp / "work"), "--out", str(tmp / "reports"),
             "--workers", "0", *extra]  # fmt: skip
+
+
+#: four cheap cells (retrieval on the exact backend), no sub-job: each one its own group for --shard
+FOUR_CELLS = """
+[grid]
+models = ["timm:test_vit[init=random]", "timm:test_convnext[init=random]"]
+datasets = ["synthetic[classes=3,per_class=4,size=32]", "digits[per_class=4]"]
+suites = ["retrieval"]
+
+[params.retrieval]
+backend = "exact"
+"""
+TWO_CELLS = FOUR_CELLS.replace(', "timm:test_convnext[init=random]"', "")
+
+
+def small(tmp: Path, suite: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """bench-full on a small suite file in ``tmp`` (Markdown report only)."""
+    (tmp / "small.toml").write_text(suite)
+    return run_cli("bench-full", "small.toml", "--workers", "0", "--format", "md", *extra, cwd=tmp, env=ENV)
+
+
+def summary(stdout: str) -> tuple[int, int, int, int]:
+    """(ok, cached, error, cells) of bench-full's summary line."""
+    found = re.search(r"(\d+) ok, (\d+) cached, (\d+) error of (\d+) cells", stdout)
+    assert found is not None, stdout[-2000:]
+    ok, cached, errors, cells = map(int, found.groups())
+    return ok, cached, errors, cells
+
+
+def shards(workdir: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in (workdir / "shards").glob("*.json")}
+
+
+def test_a_dry_run_takes_grid_s_execution_options_and_a_slice_shows_only_its_cells(tmp_path: Path) -> None:
+    ray = ("--executor", "ray", "--address", "auto", "--force")
+    shown = {}
+    for sliced in (None, "1/2", "2/2"):
+        done = small(tmp_path, FOUR_CELLS, "--dry-run", *ray, *(("--shard", sliced) if sliced else ()))
+        assert done.returncode == 0, done.stderr
+        count = re.search(r"pending \((\d+) cells\)", done.stdout)
+        assert count is not None, done.stdout
+        keys = set(re.findall(r"^│ ([0-9a-f]{12}) │", done.stdout, flags=re.M))
+        assert len(keys) == int(count[1]), done.stdout
+        shown[sliced] = keys
+    whole, first, second = shown[None], shown["1/2"], shown["2/2"]
+    assert len(whole) == 4 and len(first) == len(second) == 2
+    assert first.isdisjoint(second) and first | second == whole  # the two slices partition the study
+    assert not (tmp_path / "results.duckdb").exists() and not (tmp_path / ".ecombench" / "shards").exists()
+
+
+@pytest.mark.slow
+def test_slices_write_shards_only_ingest_merges_them_and_force_recomputes(tmp_path: Path) -> None:
+    cells = []
+    for sliced in ("1/2", "2/2"):
+        done = small(tmp_path, TWO_CELLS, "--shard", sliced)
+        assert done.returncode == 0, done.stderr
+        assert summary(done.stdout) == (1, 0, 0, 1)  # one cell of two: the slice's
+        assert f"slice {sliced}: shards written to" in done.stdout
+        assert not (tmp_path / "results.duckdb").exists()  # a slice leaves the database to the one ingest
+        assert not (tmp_path / "reports").exists()
+        cells.append(set(shards(tmp_path / ".ecombench")))
+    assert len(cells[0]) == 1 and len(cells[1]) == 2 and cells[0] < cells[1]
+
+    merged = run_cli("ingest", cwd=tmp_path, env=ENV)
+    assert merged.returncode == 0 and "2 runs in results.duckdb" in merged.stdout, merged.stderr
+    whole = small(tmp_path, TWO_CELLS)
+    assert whole.returncode == 0, whole.stderr
+    assert summary(whole.stdout) == (0, 2, 0, 2)  # every cell found done, none recomputed
+    assert (tmp_path / "reports" / "bench-full" / "report.md").is_file()
+
+    before = {key: shard["finished_at"] for key, shard in shards(tmp_path / ".ecombench").items()}
+    forced = small(tmp_path, TWO_CELLS, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert summary(forced.stdout) == (2, 0, 0, 2)  # --force reached the run: both cells computed again
+    after = {key: shard["finished_at"] for key, shard in shards(tmp_path / ".ecombench").items()}
+    assert after.keys() == before.keys() and all(after[key] > before[key] for key in before)
+
+
+@pytest.mark.slow
+def test_the_study_runs_on_a_ray_cluster(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    done = small(tmp_path, TWO_CELLS, "--executor", "ray", "--shard", "1/2")  # a local cluster, one cell
+    assert done.returncode == 0, done.stderr
+    assert summary(done.stdout) == (1, 0, 0, 1)
+    [shard] = shards(tmp_path / ".ecombench").values()
+    assert shard["status"] == "ok" and shard["provenance"]["ray"]["node_id"]  # run as a Ray task
 
 
 def statuses(lines: list[str]) -> dict[str, int]:
