@@ -85,3 +85,11 @@ def test_workdir_folders_are_named_in_one_place() -> None:
         if spelled.search(line) and not re.search(r'REPO /|"bin" /', line)  # the repository's and Milvus's own
     ]
     assert offenders == []
+
+
+def test_tests_import_helpers_from_support_never_from_one_another() -> None:
+    leaning = re.compile(r"^\s*(from|import) (conftest|tests\.|test_)", re.M)
+    offenders = [
+        str(p.relative_to(REPO)) for p in sorted((REPO / "tests").rglob("*.py")) if leaning.search(p.read_text())
+    ]
+    assert offenders == []

@@ -184,7 +184,7 @@ def test_a_stopped_server_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_server_cell_on_hnsw_records_the_index_error(server: tuple[Path, ms.ServerState], tmp_path: Path) -> None:
     import duckdb
 
-    from tests.conftest import run_cli
+    from support import run_cli
 
     workdir, state = server
     args = ("run", "--model", "timm:test_vit[init=random]", "--dataset", "digits[per_class=8]", "--workdir")
@@ -220,7 +220,7 @@ def test_a_server_cell_on_hnsw_records_the_index_error(server: tuple[Path, ms.Se
 
 
 def test_milvus_cli_status_and_stop_without_a_server(tmp_path: Path) -> None:
-    from tests.conftest import run_cli
+    from support import run_cli
 
     done = run_cli("milvus", "status", "--workdir", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 1 and "no Milvus server running" in done.stdout
@@ -267,7 +267,7 @@ def test_compression_searches_through_a_server_index(server: tuple[Path, ms.Serv
     """Storage format x index type: int8 codes, decoded, searched through an IVF_FLAT index on the server."""
     import duckdb
 
-    from tests.conftest import run_cli
+    from support import run_cli
 
     workdir, state = server
     args = ("run", "--suite", "compression", "--model", "timm:test_vit[init=random]", "--dataset",
@@ -333,7 +333,7 @@ def test_a_cell_whose_server_dies_records_nothing_as_done(server: tuple[Path, ms
     metric of it; the rerun against an unreachable URI fails the same way."""
     import duckdb
 
-    from tests.conftest import run_cli
+    from support import run_cli
 
     workdir, dead = server
     assert ms.status(workdir) is None and not ms._is_server(dead.pid)

@@ -180,7 +180,7 @@ def test_random_init_open_clip_logs_no_random_init_warning(caplog: pytest.LogCap
 
 
 def test_models_list_shows_where_each_catalogue_entrys_weights_come_from(tmp_path: Path) -> None:
-    from conftest import run_cli
+    from support import run_cli
 
     shown = run_cli("models", "list", cwd=tmp_path, env={"COLUMNS": "400"})
     assert shown.returncode == 0, shown.stderr

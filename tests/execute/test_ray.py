@@ -221,7 +221,7 @@ def test_address_without_the_ray_executor_is_one_clear_error(tmp_path: Path) -> 
 def test_the_cluster_files_are_valid_and_name_this_version() -> None:
     import ray
     import yaml
-    from conftest import REPO
+    from support import REPO
     from ray.autoscaler._private.util import prepare_config, validate_config
 
     import harness
