@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import grimp
-from support import REPO
 
 from harness.storage.workdir import Workdir
+from support import REPO
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from PIL import Image
+
 from support import run_cli
 
 GRID = """

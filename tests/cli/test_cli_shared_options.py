@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import typer
-from support import run_cli
 
 from harness.cli import app, bench, cells
 from harness.cli.options import DataOptions, EstimateOptions, ExecutionOptions, SettingsOptions, collect
+from support import run_cli
 
 SMOKE = Path(__file__).resolve().parents[2] / "suites" / "smoke.toml"
 TINY = """

@@ -15,14 +15,6 @@ import faiss
 import numpy as np
 import pytest
 from pymilvus import MilvusClient
-from support.vectors import (
-    assert_ranking,
-    assert_same_neighbours,
-    near_tie_rows,
-    reference_ranking,
-    squared_l2,
-    unit_vectors,
-)
 
 from harness.compute.retrieval import BACKENDS, leave_one_out, search_once
 from harness.compute.retrieval import collections as milvus_module
@@ -31,6 +23,14 @@ from harness.compute.retrieval.exact import ExactIndex
 from harness.compute.retrieval.index import Index
 from harness.compute.retrieval.milvus import MAX_TOPK, MilvusIndex
 from harness.core.errors import HarnessError
+from support.vectors import (
+    assert_ranking,
+    assert_same_neighbours,
+    near_tie_rows,
+    reference_ranking,
+    squared_l2,
+    unit_vectors,
+)
 
 
 def free_local_port() -> int:

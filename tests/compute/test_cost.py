@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import timm
 import torch
-from support import run_cli
 
 from harness.cli import _parse_params
 from harness.compute.cost.batch_search import find_max_batch, is_out_of_memory
@@ -33,6 +32,7 @@ from harness.core.machine import cpu_busy_other
 from harness.spec.cells import Cell
 from harness.storage.shards import Shard
 from harness.storage.store import ingest
+from support import run_cli
 
 
 class FakeClock:

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
-from support import replicas
 
 from harness.compute.datasets import DATASET_KINDS, list_datasets, resolve_dataset
 from harness.compute.datasets.base import Dataset, Manifest
@@ -24,6 +23,7 @@ from harness.compute.datasets.images import decode_image
 from harness.compute.datasets.splits import stratified_split
 from harness.core.errors import HarnessError
 from harness.spec.ids import parse_ref
+from support import replicas
 
 REPO = Path(__file__).resolve().parents[2]
 

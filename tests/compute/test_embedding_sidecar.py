@@ -4,9 +4,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from support import run_cli
-
 from harness.compute.datasets import resolve_dataset
+from support import run_cli
 
 
 def test_sidecar_records_the_item_order(tmp_path: Path) -> None:

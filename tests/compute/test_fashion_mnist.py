@@ -1,27 +1,16 @@
 """``fashion_mnist:PATH``: Zalando's IDX files, their official split and class names, and clear errors."""
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import replicas, run_cli
 
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.fashion_mnist import CLASSES, IMAGES_MAGIC, read_idx
 from harness.core.errors import HarnessError
-
-DEBIAN = Path("/usr/share/datasets/fashion-mnist")
-
-
-def installed_fashion_mnist() -> Path:
-    """Debian's copy of the real files: CI installs it (.ci/run), so there a missing copy fails, not skips."""
-    if (DEBIAN / "t10k-images-idx3-ubyte.gz").is_file():
-        return DEBIAN
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Fashion-MNIST is missing on CI ({DEBIAN}): .ci/run installs Debian's dataset-fashion-mnist")
-    pytest.skip(f"Fashion-MNIST is not installed in {DEBIAN} (Debian: apt-get install dataset-fashion-mnist)")
+from support import replicas, run_cli
+from support.datasets import installed_fashion_mnist
 
 
 def test_reads_the_official_split_and_class_names(tmp_path: Path) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 import torch
-from support import run_cli
 
 from harness.compute.finetune import checkpoints
 from harness.compute.finetune.catalogue import finished_jobs
 from harness.compute.finetune.recipe import Recipe, load_recipe
 from harness.core.errors import HarnessError
+from support import run_cli
 
 MODEL = "timm:test_resnet[init=random]"
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pymilvus import MilvusClient
-from support.vectors import assert_same_neighbours, squared_l2, unit_vectors
 
 from harness.compute.retrieval import collections as pool
 from harness.compute.retrieval import leave_one_out, search_once
@@ -29,6 +28,7 @@ from harness.compute.suites import resolve_params
 from harness.core.errors import HarnessError
 from harness.storage.sidefiles import load_neighbours, neighbours_path
 from harness.storage.workdir import Workdir
+from support.vectors import assert_same_neighbours, squared_l2, unit_vectors
 
 if os.environ.get("CI", "").lower() != "true":  # CI installs the extra (noxfile.py): there a missing server fails
     pytest.importorskip("milvus", reason="the milvus-server extra is not installed")

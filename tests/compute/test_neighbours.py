@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from support.vectors import squared_l2, unit_vectors
 
 from harness.compute.retrieval import leave_one_out, leave_one_out_with_distances
 from harness.compute.retrieval import neighbours as stored
 from harness.compute.retrieval.exact import ExactIndex
 from harness.storage.sidefiles import load_neighbours, neighbours_path, save_neighbours
+from support.vectors import squared_l2, unit_vectors
 
 
 def test_distances_are_those_of_the_neighbours() -> None:

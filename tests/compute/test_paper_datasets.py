@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import replicas
 
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.base import Manifest
 from harness.core.errors import HarnessError
+from support import replicas
 
 
 @pytest.fixture(autouse=True)

@@ -11,12 +11,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from support import replicas, run_cli
 
 from harness.compute.datasets import prepare as prepare_module
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.files import FileDataset
 from harness.compute.datasets.prepare import Paths, build_in_memory, manifests_dir, prepare
+from support import replicas, run_cli
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from support import run_cli
 
 from harness.compute.toptune.metrics import classification_metrics
 from harness.compute.toptune.presets import Preset, load_preset
 from harness.compute.toptune.train import _Tuner, train_head
 from harness.core.errors import HarnessError
-
-TINY = Preset(max_trials=2, executions_per_trial=1, epochs=3, final_epochs=4, patience=2, val_fraction=0.25)
+from support import run_cli
+from support.heads import TINY, blobs
 
 
 def test_classification_metrics_hand_computed() -> None:
@@ -33,13 +32,6 @@ def test_top5_accuracy_with_enough_classes() -> None:
     proba = np.tile(np.linspace(0.3, 0.05, 6), (2, 1))  # ranks classes 0 > 1 > ... > 5 for both rows
     m = classification_metrics(np.array([4, 5]), proba)
     assert m["top5_accuracy"] == 0.5 and m["accuracy"] == 0.0  # class 4 is 5th (in), class 5 is 6th (out)
-
-
-def blobs(n_per_class: int, classes: int, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, dim)) * 3
-    labels = np.repeat(np.arange(classes), n_per_class)
-    return (centres[labels] + rng.normal(size=(len(labels), dim))).astype(np.float32), labels
 
 
 @pytest.mark.parametrize(

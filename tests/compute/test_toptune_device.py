@@ -6,12 +6,12 @@ import keras
 import pytest
 import torch
 from keras.src.backend.torch import core
-from test_toptune import TINY, blobs
 
 from harness.compute.suites.heads import head_costs
 from harness.compute.toptune.device import head_device, on_device
 from harness.compute.toptune.train import train_head
 from harness.core.errors import HarnessError
+from support.heads import TINY, blobs
 
 
 def test_a_cpu_cell_trains_on_the_cpu_even_where_cuda_exists() -> None:

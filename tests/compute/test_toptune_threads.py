@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_toptune import TINY, blobs
 
 from harness.compute.toptune.threads import capped_threads
 from harness.compute.toptune.train import train_head
 from harness.core.errors import HarnessError
+from support.heads import TINY, blobs
 
 
 @pytest.fixture

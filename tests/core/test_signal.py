@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from support import mmp_at_5, run_cli
 
 from harness.compute.datasets import resolve_dataset
 from harness.compute.models import load_model
+from support import mmp_at_5, run_cli
 
 DATASET = "digits[per_class=60]"
 

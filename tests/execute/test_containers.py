@@ -19,7 +19,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import run_cli
 
 from harness.core.errors import HarnessError
 from harness.execute.containers import (
@@ -46,6 +45,7 @@ from harness.execute.containers.run import (
 )  # fmt: skip
 from harness.execute.worker import RunSettings
 from harness.spec.cells import Cell
+from support import run_cli
 
 REPO_SMOKE = Path(__file__).resolve().parents[2] / "suites" / "smoke.toml"
 MODEL = "timm:resnet18[init=random]"

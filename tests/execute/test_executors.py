@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REPO
 
 from harness.core.errors import HarnessError
 from harness.execute.executors import EXECUTORS, ContainerExecutor, PoolExecutor, SerialExecutor, make_executor
 from harness.spec.settings import Execution, Settings
+from support import REPO
 
 
 def test_every_executor_is_registered_by_name() -> None:

@@ -8,8 +8,6 @@ import json
 import time
 from pathlib import Path
 
-from support import run_cli
-
 from harness.execute.containers.run import WORK, execute_line
 from harness.execute.executors import ContainerExecutor
 from harness.execute.runner import run_plan
@@ -17,6 +15,7 @@ from harness.execute.worker import shard_store
 from harness.plan.grid import make_cells
 from harness.plan.plan import Plan, make_plan
 from harness.spec.settings import Execution, Settings
+from support import run_cli
 
 SUITE = """
 [grid]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from support import run_cli
 from support.grids import CHEAP, SHARED_JOB, counts, quality
 
@@ -221,10 +222,10 @@ def test_address_without_the_ray_executor_is_one_clear_error(tmp_path: Path) -> 
 def test_the_cluster_files_are_valid_and_name_this_version() -> None:
     import ray
     import yaml
-    from support import REPO
     from ray.autoscaler._private.util import prepare_config, validate_config
 
     import harness
+    from support import REPO
 
     folder = REPO / "containers" / "ray"
     config = prepare_config(yaml.safe_load((folder / "cluster.yaml").read_text()))
@@ -238,10 +239,9 @@ def test_the_cluster_files_are_valid_and_name_this_version() -> None:
 
 
 def test_a_bad_shard_from_a_worker_fails_its_cell_not_the_grid() -> None:
-    from support import make_shard
-
     from harness.execute.ray_cluster import received
     from harness.spec.cells import CellSpec
+    from support import make_shard
 
     shard = make_shard("pixels:4", "digits", {"mrr": 0.5})
     spec = CellSpec(shard.cell, shard.run_id, {"device": "cpu"})

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support import run_cli
-from support.grids import CHEAP, SHARED_JOB, counts
 
 from harness.execute.runner import LOCK_WAIT_ENV
+from support import run_cli
+from support.grids import CHEAP, SHARED_JOB, counts
 
 #: a second process that opens the database for writing (DuckDB's lock is per process) until its stdin closes
 HOLDER = (

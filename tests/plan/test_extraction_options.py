@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import run_cli
 
 import harness
 from harness.compute.extract.embed import ExtractionSettings, numeric_settings
@@ -20,6 +19,7 @@ from harness.plan.grid import load_grid, make_cells
 from harness.plan.identity import Identities, plan_cell
 from harness.plan.plan import make_plan
 from harness.spec.cells import Cell
+from support import run_cli
 
 MODEL = "timm:test_efficientnet[init=random]"
 DATA = "digits[per_class=4]"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import run_cli
 
 from harness.compute.datasets.replicas import make_all
 from harness.compute.models import catalog, collections
@@ -17,6 +16,7 @@ from harness.plan.estimate import estimate_plan
 from harness.plan.grid import load_grid, make_cells
 from harness.plan.plan import make_plan
 from harness.plan.readiness import check_datasets, require_ready
+from support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER, MINI = ROOT / "suites" / "paper.toml", ROOT / "suites" / "paper-mini.toml"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import REPO, run_cli
-from support.grids import CHEAP, SHARED_JOB, counts, quality
 
 from harness.core.errors import HarnessError
 from harness.plan.identity import Identities, plan_cell
 from harness.spec.cells import Cell, CellSpec
+from support import REPO, run_cli
+from support.grids import CHEAP, SHARED_JOB, counts, quality
 
 
 def test_a_cell_planned_for_another_device_is_another_cell() -> None:

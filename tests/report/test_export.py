@@ -5,11 +5,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import make_shard, run_cli
 
 from harness.core.errors import HarnessError
 from harness.report.export import TABLES, export_mlflow, export_tables, mlflow_key
 from harness.storage.store import ingest
+from support import make_shard, run_cli
 
 METRICS = {"mmp_at_5": 0.625, "recall_at_1": 0.75, "extract_s": 12.5, "params": 1.0e6}
 

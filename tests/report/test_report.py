@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-from support import make_shard
-
 from harness.report import render_markdown
 from harness.storage.store import ingest
+from support import make_shard
 
 
 def test_markdown_table_bold_best_and_random_init_marked(tmp_path: Path) -> None:

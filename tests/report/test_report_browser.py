@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from PIL import Image, ImageStat
-from support import cell_run_id, make_shard, run_cli
 
 from harness.storage.shards import Shard
 from harness.storage.store import ingest
+from support import cell_run_id, make_shard, run_cli
 
 GRID = """
 [grid]

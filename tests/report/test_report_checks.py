@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-from support import make_shard
-
 from harness.report import render_markdown
 from harness.report.checks import Check, run_checks
 from harness.storage.store import ingest
+from support import make_shard
 
 
 def test_every_reference_agrees_on_the_fixed_case() -> None:

@@ -12,7 +12,6 @@ import duckdb
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
-from support import make_shard
 
 from harness.compute.extract.embed import ExtractionSettings
 from harness.execute.runner import Outcome, run_plan
@@ -22,6 +21,7 @@ from harness.plan.plan import make_plan
 from harness.report.data import ERROR_LINE, load, one_line
 from harness.report.render import write_reports
 from harness.storage.store import ingest
+from support import make_shard
 
 DIGITS = "digits[per_class=5]"
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from support import cell_run_id, make_shard, run_cli
 
 from harness.report import analysis, figures
 from harness.report.analysis import Point, pareto_frontier
@@ -16,6 +15,7 @@ from harness.report.data import Filters, load
 from harness.report.render import write_reports
 from harness.storage.shards import Shard
 from harness.storage.store import ingest, record_dataset
+from support import cell_run_id, make_shard, run_cli
 
 XSS = "timm:<script>alert(1)</script>"
 ESCAPED = "timm:&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import make_shard, run_cli
 
 from harness.report.data import Filters, load
 from harness.storage.store import dataset_matches, ingest
+from support import make_shard, run_cli
 
 METRICS = {"mmp_at_5": 0.5, "recall_at_1": 0.5}
 

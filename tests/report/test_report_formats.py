@@ -7,7 +7,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from support import cell_run_id, make_shard, run_cli
 
 from harness.report import latex
 from harness.report.data import Filters, load
@@ -15,6 +14,7 @@ from harness.report.render import write_reports
 from harness.report.rerun import rerun_command
 from harness.storage.shards import Shard
 from harness.storage.store import ingest
+from support import cell_run_id, make_shard, run_cli
 
 XSS = "timm:<script>alert(1)</script>"
 SUP = "timm:resnet50.a1_in1k"  # catalogue: supervised

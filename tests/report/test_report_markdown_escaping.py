@@ -5,11 +5,11 @@ import re
 from pathlib import Path
 
 from markdown_it import MarkdownIt
-from support import make_shard
 
 from harness.report import render_markdown
 from harness.report.markdown import code, escape
 from harness.storage.store import ingest
+from support import make_shard
 
 IMG = "<img src=x onerror=alert(1)>"
 MODEL = f"timm:{IMG}|`x`"

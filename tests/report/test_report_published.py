@@ -4,13 +4,13 @@ the published one with its protocol and source in all three formats, and an entr
 from pathlib import Path
 
 import pytest
-from support import make_shard
 
 from harness.core.errors import HarnessError
 from harness.report import published
 from harness.report.data import load
 from harness.report.render import render
 from harness.storage.store import ingest
+from support import make_shard
 
 
 def test_shipped_entries_are_sourced_and_in_range() -> None:

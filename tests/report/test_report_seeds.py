@@ -7,11 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import make_shard, run_cli
 
 from harness.report import render_markdown
 from harness.report.data import load
 from harness.storage.store import ingest
+from support import make_shard, run_cli
 
 TWO_SEEDS = """
 [grid]

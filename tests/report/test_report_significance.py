@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import numpy as np
-from support import make_shard
 
 from harness.compute.stats import bootstrap_mean
 from harness.report import render_markdown
 from harness.report.data import load
 from harness.storage.store import ingest
+from support import make_shard
 
 
 def shard_with_values(workdir: Path, model: str, hits: np.ndarray) -> object:

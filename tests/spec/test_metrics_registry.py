@@ -5,7 +5,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from support import make_shard
 
 from harness.compute.extract.embed import ExtractionSettings
 from harness.compute.suites import resolve_params
@@ -16,6 +15,7 @@ from harness.spec import metrics as metrics_registry
 from harness.spec.cells import Cell
 from harness.spec.metrics import METRICS, PER_QUERY, unregistered
 from harness.storage.store import connect, ingest
+from support import make_shard
 
 SMALL = "digits[per_class=12]"
 TOPTUNE = {"preset": "smoke"}

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support import REPO
 
 from harness.core.errors import HarnessError
 from harness.spec.settings import Execution, Extraction, Settings
+from support import REPO
 
 
 def test_the_json_round_trips_with_the_force_time_under_todays_key(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import make_shard
 
 from harness.core.errors import HarnessError
 from harness.spec.cells import Cell
 from harness.storage import migrations
 from harness.storage.store import connect, ingest
+from support import make_shard
 
 OLD_DB = Path(__file__).resolve().parent.parent / "golden" / "fixtures" / "old_db" / "results.duckdb"
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import make_shard, run_cli
 
 from harness.core.errors import HarnessError
 from harness.storage.prune import Selection, prune
 from harness.storage.shards import Shard, ShardStore
 from harness.storage.store import RUN_TABLES, connect, ingest, record_audit
+from support import make_shard, run_cli
 
 METRICS = {"mmp_at_5": 0.5, "recall_at_1": 0.6}
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import make_shard
 
 from harness.core.errors import HarnessError
 from harness.storage.shards import ShardStore
 from harness.storage.store import connect, ingest, ingest_folder
+from support import make_shard
 
 METRICS = {"mmp_at_5": 0.5, "recall_at_1": 0.75}
 

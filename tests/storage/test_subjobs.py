@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from support import REPO
 
 from harness.core.errors import HarnessError
 from harness.storage.subjobs import DONE_MARKERS, SubJobFiles, done_marker, finished
 from harness.storage.workdir import Workdir
+from support import REPO
 
 
 def test_the_on_disk_names_stay_those_of_older_workdirs(tmp_path: Path) -> None:

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import make_shard, run_cli
 
 from harness.core.errors import HarnessError
 from harness.report import render_markdown
 from harness.storage.store import ingest
+from support import make_shard, run_cli
 
 CELL = ["--model", "pixels:4", "--dataset", "digits[per_class=12]", "--backend", "exact"]
 

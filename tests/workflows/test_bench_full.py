@@ -17,9 +17,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from support import run_cli
 
 from harness.compute.datasets.replicas import USUAL
+from support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = str(ROOT / "suites" / "paper-mini.toml")
