@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from harness.compute.extract.settings import ExtractionSettings, default_workers
+    from harness.compute.extract.settings import default_workers
+    from harness.spec.settings import Extraction
 
     if args.device == "cpu":
         torch.set_num_threads(1)
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         epoch_s, full_epochs, curve = finetune_epoch_s(
             args.model, dataset_id, args.finetune_preset, args.epochs, workers, args.device, Path(tmp) / "finetune"
         )
-        settings = ExtractionSettings(args.batch_size, workers, args.device, args.precision)
+        settings = Extraction(args.batch_size, workers, args.device, args.precision)
         top = toptune_s(args.model, dataset_id, args.toptune_preset, settings, Path(tmp) / "toptune")
 
     finetune = epoch_s * full_epochs

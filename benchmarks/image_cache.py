@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     from harness.compute.extract.cache import EmbeddingCache
     from harness.compute.extract.embeddings import split_embeddings
     from harness.compute.extract.image_cache import ImageCache, split_transform
-    from harness.compute.extract.settings import ExtractionSettings
     from harness.compute.models import load_model
+    from harness.spec.settings import Extraction
 
     args = parse_args(argv)
     if args.device == "cpu":
@@ -76,10 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest = dataset.manifest()
         split = max(("train", "test"), key=lambda s: len(manifest.indices(s)))
         items = [manifest.items[i] for i in manifest.indices(split)]
-        settings = ExtractionSettings(args.batch_size, args.workers, args.device, args.precision)
-        cached_settings = ExtractionSettings(
-            args.batch_size, args.workers, args.device, args.precision, image_cache=True
-        )
+        settings = Extraction(args.batch_size, args.workers, args.device, args.precision)
+        cached_settings = Extraction(args.batch_size, args.workers, args.device, args.precision, image_cache=True)
         for model in models:  # warm-up: first-call costs (kernels, allocator) on neither side
             split_embeddings(model, dataset, split, EmbeddingCache(Path(tmp) / "warm" / "embeddings"), settings)
         without, with_, plain, fast = [], [], [], []

@@ -26,15 +26,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def timed_grid(workdir: Path, first: int, cells: int, ray: bool) -> float:
-    from harness.compute.extract.settings import ExtractionSettings
     from harness.execute.runner import Execution, run_plan
-    from harness.execute.worker import RunSettings
     from harness.plan.grid import make_cells
     from harness.plan.plan import make_plan
+    from harness.spec.settings import Extraction, Settings
 
     datasets = [f"synthetic[classes=2,per_class={k},size=16]" for k in range(first, first + cells)]
     grid = make_cells(["pixels:1"], datasets, ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}})
-    settings = RunSettings(workdir, workdir / "r.duckdb", None, ExtractionSettings(32, 0, "cpu"), ingest=False)
+    settings = Settings(workdir, workdir / "r.duckdb", None, Extraction(32, 0, "cpu"), ingest=False)
     plan = make_plan(grid.cells, "cpu", workdir)
     started = time.perf_counter()
     outcomes = run_plan(plan, settings, Execution(ray=ray))

@@ -50,8 +50,10 @@ def bench_full(
     for path in done.reports:
         console.print(f"report written to {escape(str(path))}", highlight=False)
     if study.shard is not None:
+        from harness.storage.workdir import Workdir
+
         index, count = study.shard
-        folder, db = done.settings.shards.folder, done.settings.db
+        folder, db = Workdir(done.settings.workdir).shards, done.settings.db
         console.print(
             f"slice {index}/{count}: shards written to {escape(str(folder))}, not to the database; once every slice "
             f"is done, `ecombench ingest --db {escape(str(db))}` merges them and bench-full without --shard reports",

@@ -143,7 +143,8 @@ def plan_command(
     grid_ = load_grid(spec, folders.data_root, folders.folders())
     settings = options.settings(grid_)
     if not json_out:
-        from harness.plan.dryrun import dry_run, show
+        from harness.plan.dryrun import dry_run
+        from harness.report.dryrun import show
 
         device = options.device
         run_ = dry_run(grid_, device, options.workdir, options.db, estimate_device(device, estimate.estimate_for),
@@ -179,13 +180,14 @@ def execute(
     import dataclasses
     import json
 
-    from harness.execute.worker import RunSettings, Worker
+    from harness.execute.worker import Worker, shard_store
     from harness.spec.cells import CellSpec
+    from harness.spec.settings import Settings
 
     text = sys.stdin.read() if spec == "-" else read_text(Path(spec), "cell spec")
     try:
         data = json.loads(text)
-        settings = RunSettings.from_dict(data.pop("settings"))
+        settings = Settings.from_dict(data.pop("settings"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HarnessError(f"not a line of `ecombench plan --json`: {exc}") from exc
     cell_spec = CellSpec.from_json(json.dumps(data))
@@ -193,9 +195,9 @@ def execute(
         settings = dataclasses.replace(settings, workdir=workdir)
     if device is not None:
         settings = dataclasses.replace(settings, extraction=dataclasses.replace(settings.extraction, device=device))
-    shard, cached = Worker(settings, None).run(cell_spec)
+    shard, cached = Worker(settings).run(cell_spec)
     status = "cached" if cached and shard.status == "ok" else shard.status
-    console.print(f"{status} {escape(shard.cell.label())}: {settings.shards.path(shard.run_id)}", soft_wrap=True)
+    console.print(f"{status} {escape(shard.cell.label())}: {shard_store(settings).path(shard.run_id)}", soft_wrap=True)
     if shard.status == "error":
         err.print(f"[red]error[/] in {escape(shard.cell.label())}: {escape(shard.error or '')}", soft_wrap=True)
         raise typer.Exit(1)
@@ -239,6 +241,7 @@ def finetune(
 ) -> None:
     """Fine-tune the whole backbone (checkpoints every epoch; a killed run resumes). The result is a
     `checkpoint:` model; `--strategy finetuned` in retrieval and classification evaluates it."""
+    from harness.execute.worker import shard_store
     from harness.plan.grid import make_cells
     from harness.workflows.grid import plan_grid, run_cells
 
@@ -250,7 +253,7 @@ def finetune(
         err.print(f"[red]error[/] in {escape(outcome.cell.label())}: {escape(outcome.error or '')}", soft_wrap=True)
         raise typer.Exit(1)
     print_metrics(outcome)
-    shard = settings.shards.get(outcome.run_id)
+    shard = shard_store(settings).get(outcome.run_id)
     assert shard is not None
     details = shard.details
     console.print(f"fine-tuned model: {escape(details['finetuned_model'])}", soft_wrap=True)

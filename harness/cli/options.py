@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import time
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,8 @@ from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.execute.runner import Execution
-    from harness.execute.worker import RunSettings
     from harness.plan.grid import Grid
+    from harness.spec.settings import Settings
 
 Db = Annotated[Path, typer.Option(help="results database (DuckDB file)")]
 Workdir = Annotated[Path, typer.Option(help="embedding cache, run shards and the Milvus Lite file")]
@@ -101,12 +102,11 @@ class SettingsOptions:
     channels_last: ChannelsLast = None
     image_cache: ImageCache = False
 
-    def settings(self, grid: Grid | None = None) -> RunSettings:
+    def settings(self, grid: Grid | None = None) -> Settings:
         """The run settings; --precision / --channels-last win over the suite file's [grid] values (``grid``)."""
-        from harness.compute.extract.embed import ExtractionSettings
         from harness.core.precision import PRECISIONS
         from harness.execute.preflight import check_settings
-        from harness.execute.worker import RunSettings
+        from harness.spec.settings import Extraction, Settings
 
         check_settings(self.device, self.workdir)
         given = grid.extraction if grid is not None else {}
@@ -114,10 +114,12 @@ class SettingsOptions:
         channels_last = self.channels_last if self.channels_last is not None else given.get("channels_last", False)
         if precision not in PRECISIONS:
             raise HarnessError(f"--precision '{precision}': expected one of {', '.join(PRECISIONS)}")
-        extraction = ExtractionSettings(
+        extraction = Extraction(
             self.batch_size, self.workers, self.device, precision, bool(channels_last), self.image_cache
         )
-        return RunSettings(self.workdir, self.db, self.milvus_uri, extraction, self.force)
+        # one force time for everything this command runs (every stage of bench-full, every process of a grid)
+        force_since = time.time() if self.force else None
+        return Settings(self.workdir, self.db, self.milvus_uri, extraction, force_since)
 
 
 @dataclasses.dataclass(frozen=True)

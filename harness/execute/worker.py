@@ -13,15 +13,14 @@ import logging
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings
+from harness.compute.extract.cache import EmbeddingCache
 from harness.core.errors import HarnessError
 from harness.core.locks import file_lock
-from harness.spec.settings import Settings
+from harness.spec.settings import Extraction, Settings
 from harness.storage.shards import Shard, ShardStore
 from harness.storage.workdir import Workdir
 
@@ -41,21 +40,7 @@ def embedding_cache(settings: Settings) -> EmbeddingCache:
     return EmbeddingCache(Workdir(settings.workdir).embeddings, settings.shared_cache)
 
 
-@dataclass(frozen=True)
-class RunSettings(Settings):
-    """The run settings (harness.spec.settings.Settings) under their older name, with the shard store and the
-    embedding cache they point at; new code takes a ``Settings`` and asks :func:`shard_store`."""
-
-    @property
-    def shards(self) -> ShardStore:
-        return shard_store(self)
-
-    @property
-    def cache(self) -> EmbeddingCache:
-        return embedding_cache(self)
-
-
-def cell_extraction(settings: ExtractionSettings, spec: CellSpec) -> ExtractionSettings:
+def cell_extraction(settings: Extraction, spec: CellSpec) -> Extraction:
     """The settings a cell runs with: its key's precision and memory format (the planned context), whatever
     the executing process was given, so a cell's numbers always match its key."""
     import dataclasses
@@ -83,10 +68,7 @@ class Worker:
         loads: models loaded so far; a finished grid re-run loads none (tests assert it).
     """
 
-    def __init__(self, settings: Settings, _: None = None) -> None:
-        # ``_``: where the force time was passed before it lived in the settings; older callers pass None
-        if _ is not None:
-            raise HarnessError("the force time is part of the settings (Settings.force_since), not a Worker argument")
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.shards = shard_store(settings)
         self.cache = embedding_cache(settings)

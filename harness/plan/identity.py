@@ -60,7 +60,7 @@ class Identities:
 
     device: str
     #: the extraction settings that change the numbers, where not the defaults
-    #: (harness.compute.extract.embed.numeric_settings)
+    #: (harness.spec.settings.numeric_settings)
     extraction: dict[str, Any] = field(default_factory=dict)
     _models: dict[str, dict[str, Any]] = field(default_factory=dict)
     _datasets: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -115,7 +115,7 @@ def make_plan(
     extraction: dict[str, Any] | None = None,
 ) -> Plan:
     """``ids``: the fingerprints to key cells with (default: the real ones; a dry run passes provisional ones);
-    ``extraction``: the numeric extraction settings that are not the defaults (``ExtractionSettings.numerics``)."""
+    ``extraction``: the numeric extraction settings that are not the defaults (``Extraction.numerics``)."""
     ids = ids or Identities(device, dict(extraction or {}))
     store = ShardStore(Workdir(workdir).shards)
     specs = [plan_cell(cell, ids) for cell in cells]

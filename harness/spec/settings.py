@@ -98,9 +98,8 @@ class Settings:
     ``force_since``: recompute every cell and sub-job that finished before this time (seconds since the epoch);
     None reuses them. It is a time, not a flag, so that every process of a grid (a pool worker, a container, a Ray
     task) agrees on what "finished before this run" means, and a cell that another process of the same run has
-    just finished is reused, not computed twice. ``True`` (the older ``RunSettings(..., force)``) means "from
-    now". ``execution`` says how the driver dispatches cells; it is the driver's alone and does not travel in
-    :meth:`as_dict`.
+    just finished is reused, not computed twice. ``execution`` says how the driver dispatches cells; it is the
+    driver's alone and does not travel in :meth:`as_dict`.
     """
 
     workdir: Path = DEFAULT_WORKDIR
@@ -115,10 +114,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         force: object = self.force_since
-        if isinstance(force, bool):  # RunSettings(..., force=True/False) from before the time was held here
-            object.__setattr__(self, "force_since", time.time() if force else None)
-        elif force is not None and not isinstance(force, int | float):
-            raise HarnessError(f"settings 'force': expected false or a time in seconds, not {force!r}")
+        if force is not None and (isinstance(force, bool) or not isinstance(force, int | float)):
+            raise HarnessError(f"settings 'force': expected None or a time in seconds, not {force!r}")
 
     @property
     def force(self) -> bool:
@@ -146,6 +143,8 @@ class Settings:
         force = d["force"]
         if not isinstance(force, bool | int | float):
             raise HarnessError(f"settings 'force': expected false, true or a time in seconds, not {force!r}")
+        if isinstance(force, bool):  # a line written before the time was held here: true means "from now"
+            force = time.time() if force else None
         shared = Path(d["shared_cache"]) if d.get("shared_cache") else None
         return cls(Path(d["workdir"]), Path(d["db"]), d["milvus_uri"], extraction, force, int(d["seed"]),
                    bool(d["ingest"]), shared)  # fmt: skip

@@ -29,10 +29,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from harness.execute.runner import Execution, Outcome
-from harness.execute.worker import RunSettings
 from harness.plan.dryrun import DryRun
 from harness.plan.grid import Grid
+from harness.plan.plan import Plan
 from harness.plan.readiness import DatasetCheck
+from harness.spec.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class StudyRun:
     """What a bench-full did: the dry run it showed, the cells it ran, the reports it wrote."""
 
     preview: DryRun
-    settings: RunSettings
+    settings: Settings
     outcomes: list[Outcome] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
 
@@ -68,7 +69,7 @@ class StudyRun:
 
 def bench_full(
     study: Study,
-    settings_for: Callable[[Grid], RunSettings],
+    settings_for: Callable[[Grid], Settings],
     execution: Execution,
     console: Console,
     devices: int = 1,
@@ -77,8 +78,8 @@ def bench_full(
     """Run the study (``dry_run``: only its preflight, plan and estimate), printing each step's progress.
     ``settings_for`` makes the run settings of the study's grid (the suite file's [grid] settings are defaults
     the caller's may override); ``devices`` spreads the estimate's wall time."""
-    from harness.plan.dryrun import show
     from harness.plan.readiness import require_ready
+    from harness.report.dryrun import show
 
     grid = load(study)
     settings = settings_for(grid)
@@ -112,7 +113,7 @@ def load(study: Study) -> Grid:
     return load_grid(study.spec, data_root, study.data)
 
 
-def preflight(study: Study, grid: Grid, settings: RunSettings) -> DryRun:
+def preflight(study: Study, grid: Grid, settings: Settings) -> DryRun:
     """The dry run: weights and datasets checked, the plan (of the slice, with one) and its estimate."""
     from harness.plan.dryrun import dry_run
     from harness.plan.estimate import estimate_plan
@@ -128,21 +129,19 @@ def preflight(study: Study, grid: Grid, settings: RunSettings) -> DryRun:
     return dataclasses.replace(preview, plan=sliced, estimate=estimate)
 
 
-def run_stages(
-    study: Study, grid: Grid, settings: RunSettings, execution: Execution, console: Console
-) -> list[Outcome]:
+def run_stages(study: Study, grid: Grid, settings: Settings, execution: Execution, console: Console) -> list[Outcome]:
     """The plan's (or its slice's) cheap-first stages, one after the other."""
     from harness.workflows.grid import plan_grid, run_cells
 
     plan = plan_grid(grid, settings)
     if study.shard is not None:
         plan = plan.shard(*study.shard)
-    outcomes = []
-    stages = plan.stages()
-    for number, stage in enumerate(stages, start=1):
-        console.print(f"stage {number}/{len(stages)}: {len(stage.cells)} cells", highlight=False)
-        outcomes += run_cells(stage, settings, execution)
-    return outcomes
+
+    def announce(number: int, count: int, stage: Plan) -> None:
+        console.print(f"stage {number}/{count}: {len(stage.cells)} cells", highlight=False)
+
+    # one run: one force time, and a database held by a reader waits only after the last stage
+    return run_cells(plan.stages(), settings, execution, announce)
 
 
 def prepare_datasets(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.core.errors import HarnessError
 from harness.execute.runner import Execution, Outcome
-from harness.execute.worker import RunSettings
 from harness.plan.grid import Grid
 from harness.plan.plan import Plan
+from harness.spec.settings import Settings
 
 
-def plan_grid(grid: Grid, settings: RunSettings) -> Plan:
+def plan_grid(grid: Grid, settings: Settings) -> Plan:
     """Every cell of the grid with its key and status under these settings."""
     from harness.plan.plan import make_plan
 
@@ -17,14 +19,24 @@ def plan_grid(grid: Grid, settings: RunSettings) -> Plan:
     return make_plan(grid.cells, extraction.device, settings.workdir, grid.skipped, extraction=extraction.numerics)
 
 
-def run_cells(plan: Plan, settings: RunSettings, execution: Execution | None = None) -> list[Outcome]:
-    """Run a plan; a database held by another process costs no computed cell (they stay in their shards)."""
-    from harness.execute.runner import run_plan
+def run_cells(
+    plan: Plan | list[Plan],
+    settings: Settings,
+    execution: Execution | None = None,
+    announce: Callable[[int, int, Plan], None] | None = None,
+) -> list[Outcome]:
+    """Run a plan, or its stages one after the other as one run (``announce(number, count, stage)`` before each);
+    a database held by another process costs no computed cell (they stay in their shards)."""
+    import dataclasses
+
+    from harness.execute.runner import run_stages
     from harness.storage.store import DatabaseLocked
     from harness.storage.workdir import Workdir
 
     try:
-        return run_plan(plan, settings, execution)
+        if execution is not None:
+            settings = dataclasses.replace(settings, execution=execution)
+        return run_stages(plan if isinstance(plan, list) else [plan], settings, announce)
     except DatabaseLocked as exc:
         raise HarnessError(
             f"{exc}\nEvery computed cell is kept in {Workdir(settings.workdir).shards}: run "

@@ -9,17 +9,17 @@ import pytest
 
 from harness.compute.compression.codecs import PCA, Int8, make_codec
 from harness.compute.compression.hamming import HammingIndex
-from harness.compute.extract.embed import ExtractionSettings, l2_normalise
+from harness.compute.extract.vectors import l2_normalise
 from harness.compute.retrieval import search_once
 from harness.compute.suites import resolve_params
 from harness.compute.suites.compression import neighbour_overlap
 from harness.core.errors import HarnessError
 from harness.execute.runner import run_plan
-from harness.execute.worker import RunSettings
 from harness.plan.grid import make_cells
 from harness.plan.plan import make_plan
 from harness.spec.cells import Cell
 from harness.spec.metrics import METRICS
+from harness.spec.settings import Extraction, Settings
 
 
 def test_int8_calibration_bounds_by_hand() -> None:
@@ -134,7 +134,7 @@ def test_grid_sweeps_one_cell_per_value() -> None:
 
 
 def run_cells(tmp_path: Path, cells: list[Cell]) -> tuple[list, Path]:  # type: ignore[type-arg]
-    settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
+    settings = Settings(tmp_path / "work", tmp_path / "r.duckdb", extraction=Extraction(workers=0))
     outcomes = run_plan(make_plan(cells, "cpu", settings.workdir), settings)
     assert [o.error for o in outcomes] == [None] * len(cells)
     return outcomes, settings.db

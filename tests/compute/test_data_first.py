@@ -13,10 +13,10 @@ from sklearn.datasets import load_digits
 
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.prepare import Paths, manifests_dir
-from harness.compute.extract.embed import ExtractionSettings
-from harness.execute.worker import RunSettings, Worker
+from harness.execute.worker import Worker
 from harness.plan.grid import make_cells
 from harness.plan.plan import make_plan
+from harness.spec.settings import Extraction, Settings
 
 
 def test_a_missing_dataset_folder_fails_before_the_model_loads(
@@ -26,7 +26,7 @@ def test_a_missing_dataset_folder_fails_before_the_model_loads(
     model = f"checkpoint:resnet18@{tmp_path / 'absent.safetensors'}"  # its load would fail on the missing file
     params = {"retrieval": {"backend": "exact"}}
     grid = make_cells([model], [f"folder:{missing}"], ["pretrained"], ["retrieval"], params)
-    settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
+    settings = Settings(tmp_path / "work", tmp_path / "r.duckdb", extraction=Extraction(workers=0))
     [planned] = make_plan(grid.cells, "cpu", settings.workdir).cells
     worker = Worker(settings)
     with caplog.at_level(logging.WARNING, "harness.compute.datasets.prepare"):

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness.compute.datasets import resolve_dataset
-from harness.compute.extract.embed import EmbeddingCache
+from harness.compute.extract.cache import EmbeddingCache
 from harness.compute.finetune import checkpoints
 from harness.compute.finetune.data import transforms
 from harness.compute.finetune.job import run_job

@@ -16,9 +16,8 @@ from harness.compute.extract.batches import PixelBatches
 from harness.compute.extract.cache import EmbeddingCache
 from harness.compute.extract.embeddings import split_embeddings
 from harness.compute.extract.image_cache import ImageCache, entry_key, split_transform
-from harness.compute.extract.settings import ExtractionSettings
 from harness.compute.models import load_model
-from harness.execute.worker import RunSettings
+from harness.spec.settings import Extraction, Settings
 
 # test_efficientnet and test_vit: Resize(168, bicubic) + CenterCrop(160), different mean/std;
 # test_resnet: the same sizes, bilinear
@@ -33,7 +32,7 @@ def digits() -> object:
 
 def embeddings(model: object, dataset: object, workdir: Path, **settings: object) -> tuple[np.ndarray, bool]:
     return split_embeddings(model, dataset, "test", EmbeddingCache(workdir / "embeddings"),  # type: ignore[arg-type]
-                            ExtractionSettings(**{"batch_size": 8, "workers": 0, **settings}))  # type: ignore[arg-type]  # fmt: skip
+                            Extraction(**{"batch_size": 8, "workers": 0, **settings}))  # type: ignore[arg-type]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,7 @@ def test_one_entry_per_preprocessing_shared_by_the_models_that_have_it(digits: o
     for name in (SAME_B, OTHER):  # and its embeddings are still exactly the PIL path's
         plain, _ = embeddings(models[name], digits, tmp_path / f"plain-{name}")
         cached, _ = split_embeddings(models[name], digits, "test", EmbeddingCache(tmp_path / "embeddings"),  # type: ignore[arg-type]
-                                     ExtractionSettings(8, 0, image_cache=True))  # fmt: skip
+                                     Extraction(8, 0, image_cache=True))  # fmt: skip
         assert np.array_equal(plain, cached), name
 
 
@@ -104,7 +103,7 @@ def test_a_torn_entry_is_rebuilt_and_an_uncacheable_transform_decodes_per_model(
 
 
 def test_the_option_travels_to_a_worker_process(tmp_path: Path) -> None:
-    settings = RunSettings(tmp_path, tmp_path / "db", None, ExtractionSettings(8, 1, image_cache=True))
-    assert RunSettings.from_dict(settings.as_dict()).extraction.image_cache is True
+    settings = Settings(tmp_path, tmp_path / "db", None, Extraction(8, 1, image_cache=True))
+    assert Settings.from_dict(settings.as_dict()).extraction.image_cache is True
     old = {k: v for k, v in settings.as_dict().items() if k != "image_cache"}
-    assert RunSettings.from_dict(old).extraction.image_cache is False  # a spec from before
+    assert Settings.from_dict(old).extraction.image_cache is False  # a spec from before

@@ -12,14 +12,13 @@ from PIL import Image
 from harness.compute.datasets import resolve_dataset
 from harness.compute.datasets.digits import render
 from harness.compute.datasets.duplicates import identical_pairs, near_pairs
-from harness.compute.extract.embed import ExtractionSettings
 from harness.compute.suites import resolve_params
 from harness.core.errors import HarnessError
 from harness.execute.runner import run_plan
-from harness.execute.worker import RunSettings
 from harness.plan.plan import make_plan
 from harness.spec.cells import Cell
 from harness.spec.metrics import METRICS
+from harness.spec.settings import Extraction, Settings
 from harness.storage.sidefiles import load_per_query, per_query_path
 
 PER_CLASS = 6  # digits of each of 4 classes in each split
@@ -80,7 +79,7 @@ def test_planted_duplicates_are_found_exactly(tmp_path: Path) -> None:
     listed = err.export_text()
     assert all(f"{a} (train) = {b} (test)" in listed for a, b in truth["identical"])
 
-    settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
+    settings = Settings(tmp_path / "work", tmp_path / "r.duckdb", extraction=Extraction(workers=0))
     leakage = resolve_params("leakage", "pretrained", {"threshold": 0.999})
     retrieval = resolve_params("retrieval", "pretrained", {"backend": "exact"})
     cells = [Cell("pixels:8", dataset.id, "pretrained", suite, params)

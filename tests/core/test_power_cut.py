@@ -14,9 +14,9 @@ from harness.compute.datasets.files import FileDataset
 from harness.compute.datasets.prepare import Paths, manifests_dir, prepare
 from harness.compute.extract.cache import EmbeddingCache
 from harness.compute.extract.embeddings import split_embeddings
-from harness.compute.extract.settings import ExtractionSettings
 from harness.compute.models import load_model
 from harness.core.io import atomic_write
+from harness.spec.settings import Extraction
 from support import replicas
 
 
@@ -40,7 +40,7 @@ def test_an_unreadable_cache_entry_is_computed_again(
     tmp_path: Path, planted: bytes | str, caplog: pytest.LogCaptureFixture
 ) -> None:
     model, dataset = load_model("pixels:4"), resolve_dataset("digits[per_class=4]")
-    cache, settings = EmbeddingCache(tmp_path / "embeddings"), ExtractionSettings(batch_size=16, workers=0)
+    cache, settings = EmbeddingCache(tmp_path / "embeddings"), Extraction(batch_size=16, workers=0)
     clean, cached = split_embeddings(model, dataset, "test", cache, settings)
     assert not cached
     [path] = cache.root.glob("*.npy")
@@ -51,7 +51,7 @@ def test_an_unreadable_cache_entry_is_computed_again(
     else:
         assert isinstance(planted, bytes)
         path.write_bytes(planted)  # zero bytes, or a header torn off mid-way
-    with caplog.at_level(logging.WARNING, "harness.compute.extract.embed"):
+    with caplog.at_level(logging.WARNING, "harness.compute.extract.cache"):
         again, cached = split_embeddings(model, dataset, "test", cache, settings)
     assert not cached and np.array_equal(again, clean)
     assert caplog.messages == [caplog.messages[0]] and f"embedding cache entry '{path}' is unreadable" in caplog.text

@@ -43,8 +43,8 @@ from harness.execute.containers.run import (
     sidecar_for,
     start_sidecar,
 )  # fmt: skip
-from harness.execute.worker import RunSettings
 from harness.spec.cells import Cell
+from harness.spec.settings import Settings
 from support import run_cli
 
 REPO_SMOKE = Path(__file__).resolve().parents[2] / "suites" / "smoke.toml"
@@ -116,14 +116,14 @@ def test_unknown_family_and_unreachable_engine_are_clear_errors() -> None:
 
 
 def test_the_sidecar_is_the_real_server_by_default_and_lite_on_request(tmp_path: Path) -> None:
-    settings = RunSettings(tmp_path, tmp_path / "r.duckdb")
+    settings = Settings(tmp_path, tmp_path / "r.duckdb")
     milvus = Cell(MODEL, DATASET, "pretrained", "retrieval", {"backend": "milvus"})
     server = sidecar_for(milvus, settings, "server")
     assert server is not None and server.image is MILVUS_SERVER and server.image.tag == "ecombench/milvus:0.1.0"
     assert sidecar_for(milvus, settings, "lite") == get_sidecar("lite") and get_sidecar("lite").image is MILVUS_LITE
     exact = Cell(MODEL, DATASET, "pretrained", "retrieval", {"backend": "exact"})
     assert sidecar_for(exact, settings, "server") is None  # no Milvus, no sidecar
-    given = RunSettings(tmp_path, tmp_path / "r.duckdb", milvus_uri="http://milvus.example:19530")
+    given = Settings(tmp_path, tmp_path / "r.duckdb", milvus_uri="http://milvus.example:19530")
     assert sidecar_for(milvus, given, "server") is None  # --milvus-uri wins
     with pytest.raises(
         HarnessError, match=r"^unknown Milvus sidecar 'full' for --milvus-sidecar: known are server, lite$"
@@ -137,7 +137,7 @@ def test_the_sidecar_is_the_real_server_by_default_and_lite_on_request(tmp_path:
 def test_a_compression_cell_on_the_milvus_server_gets_the_server_sidecar(tmp_path: Path) -> None:
     """Not only retrieval: a compression cell searching the real Milvus server gets the sidecar, where it used to
     get none and try to start a server inside its family image, which has none."""
-    settings = RunSettings(tmp_path, tmp_path / "r.duckdb")
+    settings = Settings(tmp_path, tmp_path / "r.duckdb")
     params = {"compression": "int8", "backend": "milvus", "milvus": "server"}
     server = Cell(MODEL, DATASET, "pretrained", "compression", params)
     assert sidecar_for(server, settings, "server") == get_sidecar("server")
@@ -443,7 +443,7 @@ def test_containers_drop_every_capability_and_are_bounded() -> None:
 def test_a_container_reads_the_shared_cache_and_writes_only_its_own(tmp_path: Path) -> None:
     import numpy as np
 
-    from harness.compute.extract.embed import EmbeddingCache
+    from harness.compute.extract.cache import EmbeddingCache
 
     shared, own = tmp_path / "host", tmp_path / "run"
     EmbeddingCache(shared).store("a" * 64, np.ones((2, 3), np.float32), {})

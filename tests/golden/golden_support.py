@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 import harness
 from harness.cli import app
 from harness.compute.datasets.base import Item, Manifest
-from harness.compute.extract.embed import EmbeddingCache
+from harness.compute.extract.cache import EmbeddingCache
 from harness.compute.extract.image_cache import SplitTransform, entry_key
 from harness.plan.grid import load_grid
 from harness.plan.identity import Identities

@@ -1,4 +1,4 @@
-"""A checked-in line of `ecombench plan --json`: today's plan prints it, CellSpec and RunSettings read it and
+"""A checked-in line of `ecombench plan --json`: today's plan prints it, CellSpec and Settings read it and
 write it back byte for byte, and `ecombench execute` accepts it (its worker stubbed: no model runs)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.execute import worker as execute_module
-from harness.execute.worker import RunSettings
 from harness.spec.cells import CellSpec
+from harness.spec.settings import Settings
 from harness.storage.shards import Shard
 
 LINE = g.PLAN_LINE.read_text().rstrip("\n")
@@ -30,7 +30,7 @@ def test_todays_plan_prints_the_line(tmp_path) -> None:  # type: ignore[no-untyp
 
 def test_the_line_round_trips_byte_for_byte() -> None:
     data = json.loads(LINE)
-    settings = RunSettings.from_dict(data.pop("settings"))
+    settings = Settings.from_dict(data.pop("settings"))
     spec = CellSpec.from_json(json.dumps(data))
     assert spec.to_json() == json.dumps(data, sort_keys=True)
     assert json.dumps({**json.loads(spec.to_json()), "settings": settings.as_dict()}, sort_keys=True) == LINE
@@ -40,7 +40,7 @@ def test_execute_accepts_the_line(tmp_path, monkeypatch) -> None:  # type: ignor
     seen = []
 
     class Worker:
-        def __init__(self, settings: RunSettings, _: object) -> None:
+        def __init__(self, settings: Settings) -> None:
             self.settings = settings
 
         def run(self, spec: CellSpec) -> tuple[Shard, bool]:

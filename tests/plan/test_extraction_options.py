@@ -11,14 +11,13 @@ import pytest
 import torch
 
 import harness
-from harness.compute.extract.embed import ExtractionSettings, numeric_settings
 from harness.core.errors import HarnessError
 from harness.execute.runner import run_plan
-from harness.execute.worker import RunSettings
 from harness.plan.grid import load_grid, make_cells
 from harness.plan.identity import Identities, plan_cell
 from harness.plan.plan import make_plan
 from harness.spec.cells import Cell
+from harness.spec.settings import Extraction, Settings, numeric_settings
 from support import run_cli
 
 MODEL = "timm:test_efficientnet[init=random]"
@@ -103,7 +102,7 @@ def test_a_bf16_cell_extracts_in_bf16_and_records_it(tmp_path: Path) -> None:
     outcomes = {}
     for precision in ("fp32", "bf16"):
         # the executing process is given fp32 both times: the cell's planned context decides
-        settings = RunSettings(tmp_path, tmp_path / "results.duckdb", None, ExtractionSettings(16, 0))
+        settings = Settings(tmp_path, tmp_path / "results.duckdb", None, Extraction(16, 0))
         plan = make_plan(grid.cells, "cpu", tmp_path, extraction=numeric_settings(precision))
         [outcomes[precision]] = run_plan(plan, settings)
     assert outcomes["fp32"].run_id != outcomes["bf16"].run_id

@@ -133,16 +133,16 @@ def test_a_finished_grid_loads_no_model_and_a_changed_weight_file_makes_its_cell
 
     import harness.compute.models
     from harness.execute.runner import run_plan
-    from harness.execute.worker import RunSettings
     from harness.plan.grid import load_grid
     from harness.plan.plan import make_plan
+    from harness.spec.settings import Settings
 
     weights = tmp_path / "tuned.safetensors"
     save_file(timm.create_model("test_resnet", num_classes=0).state_dict(), str(weights))
     (tmp_path / "grid.toml").write_text(
         CHEAP.replace('"timm:test_resnet[init=random]"', f'"checkpoint:test_resnet@{weights}"')
     )
-    settings = RunSettings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
+    settings = Settings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
     grid = load_grid(tmp_path / "grid.toml")
     first = run_plan(make_plan(grid.cells, "cpu", settings.workdir), settings)
     assert [o.status for o in first] == ["ok"] * 4

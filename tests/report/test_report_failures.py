@@ -13,20 +13,19 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from harness.compute.extract.embed import ExtractionSettings
 from harness.execute.runner import Outcome, run_plan
-from harness.execute.worker import RunSettings
 from harness.plan.grid import make_cells
 from harness.plan.plan import make_plan
 from harness.report.data import ERROR_LINE, load, one_line
 from harness.report.render import write_reports
+from harness.spec.settings import Extraction, Settings
 from harness.storage.store import ingest
 from support import make_shard
 
 DIGITS = "digits[per_class=5]"
 
 
-def run(settings: RunSettings, models: list[str], datasets: list[str]) -> list[Outcome]:
+def run(settings: Settings, models: list[str], datasets: list[str]) -> list[Outcome]:
     grid = make_cells(models, datasets, ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}})
     return run_plan(make_plan(grid.cells, "cpu", settings.workdir), settings)
 
@@ -46,7 +45,7 @@ def sections(text: str) -> dict[str, str]:
 
 
 def test_failures_leave_tables_and_a_later_success_replaces_its_failure(tmp_path: Path) -> None:
-    settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
+    settings = Settings(tmp_path / "work", tmp_path / "r.duckdb", extraction=Extraction(workers=0))
     shoes = tmp_path / "shoes"  # mistyped: not there yet
     checkpoint = f"checkpoint:resnet18@{tmp_path / 'missing' / ('very-long-checkpoint-name-' * 8)}.safetensors"
     outcomes = run(settings, ["pixels:4", checkpoint], [DIGITS, f"folder:{shoes}"])

@@ -6,14 +6,13 @@ import duckdb
 import numpy as np
 import pytest
 
-from harness.compute.extract.embed import ExtractionSettings
 from harness.compute.suites import resolve_params
 from harness.execute.runner import run_plan
-from harness.execute.worker import RunSettings
 from harness.plan.plan import make_plan
 from harness.spec import metrics as metrics_registry
 from harness.spec.cells import Cell
 from harness.spec.metrics import METRICS, PER_QUERY, unregistered
+from harness.spec.settings import Extraction, Settings
 from harness.storage.store import connect, ingest
 from support import make_shard
 
@@ -62,7 +61,7 @@ def test_every_metric_the_real_suites_emit_is_registered(tmp_path: Path) -> None
         cell(tiny, "cost", warmup=1, iterations=3, throughput_iterations=2, max_batch_cpu=2, pipeline_images=4,
              pipeline_repeats=1),
     ]  # fmt: skip
-    settings = RunSettings(tmp_path / "work", tmp_path / "r.duckdb", extraction=ExtractionSettings(workers=0))
+    settings = Settings(tmp_path / "work", tmp_path / "r.duckdb", extraction=Extraction(workers=0))
     outcomes = run_plan(make_plan(cells, "cpu", settings.workdir), settings)
     assert [o.error for o in outcomes] == [None] * len(cells)
     emitted = {name for o in outcomes for name in o.metrics}

@@ -28,13 +28,13 @@ def test_the_json_round_trips_with_the_force_time_under_todays_key(tmp_path: Pat
     assert unforced.as_dict()["force"] is False and unforced.force_since is None and not unforced.force
 
 
-def test_force_true_from_an_older_caller_means_from_now(tmp_path: Path) -> None:
+def test_force_true_in_an_older_line_means_from_now_and_a_flag_is_no_time(tmp_path: Path) -> None:
     before = time.time()
-    settings = Settings(tmp_path, tmp_path / "r.duckdb", None, Extraction(), True)  # type: ignore[arg-type]
-    assert settings.force_since is not None and before <= settings.force_since <= time.time()
-    assert Settings(tmp_path, tmp_path / "r.duckdb", None, Extraction(), False).force_since is None  # type: ignore[arg-type]
-    old_line = {**Settings().as_dict(), "force": True}
-    assert Settings.from_dict(old_line).force_since is not None
+    forced = Settings.from_dict({**Settings().as_dict(), "force": True})
+    assert forced.force_since is not None and before <= forced.force_since <= time.time()
+    assert Settings.from_dict({**Settings().as_dict(), "force": False}).force_since is None
+    with pytest.raises(HarnessError, match="expected None or a time in seconds, not True"):
+        Settings(tmp_path, tmp_path / "r.duckdb", None, Extraction(), True)
 
 
 def test_a_force_that_is_not_a_time_is_one_clear_error() -> None:

@@ -80,9 +80,9 @@ def test_a_file_that_is_not_duckdb_is_a_clear_error(tmp_path: Path) -> None:
 def test_an_interrupted_grid_keeps_the_cells_it_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import harness.compute.suites.retrieval as retrieval
     from harness.execute.runner import run_plan
-    from harness.execute.worker import RunSettings
     from harness.plan.grid import make_cells
     from harness.plan.plan import make_plan
+    from harness.spec.settings import Settings
 
     grid = make_cells(
         ["pixels:4"], ["synthetic[classes=2,per_class=4,size=16]", "synthetic[classes=3,per_class=4,size=16]"],
@@ -97,7 +97,7 @@ def test_an_interrupted_grid_keeps_the_cells_it_finished(tmp_path: Path, monkeyp
         return real_run(ctx)  # type: ignore[arg-type]
 
     monkeypatch.setattr(retrieval, "run", interrupted_on_the_second_cell)
-    settings = RunSettings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
+    settings = Settings(workdir=tmp_path / "work", db=tmp_path / "r.duckdb")
     with pytest.raises(KeyboardInterrupt):
         run_plan(make_plan(grid.cells, "cpu", settings.workdir), settings)
     con = duckdb.connect(str(settings.db), read_only=True)

@@ -145,9 +145,9 @@ def pipeline(
     One untimed pass over the first two batches warms the workers' path and the file cache first.
     """
     from harness.compute.extract.embeddings import extract
-    from harness.compute.extract.settings import ExtractionSettings
+    from harness.spec.settings import Extraction
 
-    settings = ExtractionSettings(batch_size, workers, bench.setup.device)
+    settings = Extraction(batch_size, workers, bench.setup.device)
     model = dataclasses.replace(bench.model, embed=bench.embed)
     label = f"{model.model_id} on {dataset.id} (cost: pipeline)"
 

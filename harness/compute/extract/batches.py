@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset, Item
     from harness.compute.extract.cache import EmbeddingCache
     from harness.compute.extract.image_cache import SplitTransform
-    from harness.compute.extract.settings import ExtractionSettings
     from harness.compute.models.base import EmbeddingModel
+    from harness.spec.settings import Extraction
 
     #: (device, memory format) -> the batches of one split, on that device in that format
     Batches = Callable[[torch.device, torch.memory_format], Iterator[torch.Tensor]]
@@ -56,7 +56,7 @@ def _collate(batch: list[tuple[torch.Tensor | None, str]]) -> tuple[torch.Tensor
     return (None if errors else torch.stack([t for t, _ in batch if t is not None])), errors
 
 
-def image_batches(model: EmbeddingModel, dataset: Dataset, items: list[Item], settings: ExtractionSettings) -> Batches:
+def image_batches(model: EmbeddingModel, dataset: Dataset, items: list[Item], settings: Extraction) -> Batches:
     """The items decoded and transformed by the model's own transform in worker processes.
 
     On CUDA, batches are collated into pinned memory and copied without blocking, so decoding the next batch
@@ -86,7 +86,7 @@ def image_batches(model: EmbeddingModel, dataset: Dataset, items: list[Item], se
 
 def cached_pixels(
     model: EmbeddingModel, dataset: Dataset, split: str, items: list[Item], cache: EmbeddingCache,
-    settings: ExtractionSettings,
+    settings: Extraction,
 ) -> tuple[np.ndarray, SplitTransform] | None:  # fmt: skip
     """The split decoded and resized once (harness.compute.extract.image_cache) with the model's device-side
     rest, or None where the model's transform is not cacheable (it then decodes per model, as without the
@@ -101,7 +101,7 @@ def cached_pixels(
     return pixels, transform
 
 
-def pixel_batches(pixels: np.ndarray, transform: SplitTransform, settings: ExtractionSettings) -> Batches:
+def pixel_batches(pixels: np.ndarray, transform: SplitTransform, settings: Extraction) -> Batches:
     """Batches of cached uint8 pixels: read from the memory-mapped array (in up to 2 worker processes, so
     reading and pinning the next batch overlaps the forward pass), copied to the device (pinned, without
     blocking, on CUDA) and normalised there."""

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.compute.extract.settings import numeric_settings
 from harness.core.io import atomic_path, atomic_write
 from harness.core.keys import content_key
+from harness.spec.settings import numeric_settings
 from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from harness.compute.extract.batches import Batches
     from harness.compute.extract.cache import EmbeddingCache
     from harness.compute.extract.image_cache import SplitTransform
-    from harness.compute.extract.settings import ExtractionSettings
     from harness.compute.models.base import EmbeddingModel
+    from harness.spec.settings import Extraction
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def split_embeddings(
     dataset: Dataset,
     split: str,
     cache: EmbeddingCache,
-    settings: ExtractionSettings,
+    settings: Extraction,
 ) -> tuple[np.ndarray, bool]:
     """Embeddings of one split in manifest order, from the cache when present; returns (array, was_cached)."""
     manifest = dataset.manifest()
@@ -54,23 +54,19 @@ def split_embeddings(
     return array, False
 
 
-def extract(
-    model: EmbeddingModel, dataset: Dataset, items: list[Item], settings: ExtractionSettings, label: str
-) -> np.ndarray:
+def extract(model: EmbeddingModel, dataset: Dataset, items: list[Item], settings: Extraction, label: str) -> np.ndarray:
     """The items' embeddings, decoding in worker processes (harness.compute.extract.batches.image_batches)."""
     return forward(model, settings, label, len(items), image_batches(model, dataset, items, settings))
 
 
 def extract_pixels(
-    model: EmbeddingModel, pixels: np.ndarray, transform: SplitTransform, settings: ExtractionSettings, label: str
+    model: EmbeddingModel, pixels: np.ndarray, transform: SplitTransform, settings: Extraction, label: str
 ) -> np.ndarray:
     """``extract`` over cached uint8 pixels (harness.compute.extract.batches.pixel_batches)."""
     return forward(model, settings, label, len(pixels), pixel_batches(pixels, transform, settings))
 
 
-def forward(
-    model: EmbeddingModel, settings: ExtractionSettings, label: str, total: int, batches: Batches
-) -> np.ndarray:
+def forward(model: EmbeddingModel, settings: Extraction, label: str, total: int, batches: Batches) -> np.ndarray:
     """The forward loop every extraction path shares, with a progress bar: ``batches`` yields input batches
     already on the device; ``settings.precision`` (autocast) and ``channels_last`` apply where set. The CPU
     default (fp32, contiguous) is the plain path it always was."""
@@ -98,7 +94,7 @@ def forward(
     return array
 
 
-def forward_precision(settings: ExtractionSettings) -> Any:
+def forward_precision(settings: Extraction) -> Any:
     """Autocast to the settings' precision on their device type, or nothing for fp32 (today's path).
 
     Where a device's autocast lacks the dtype, torch warns and silently runs fp32: an error here instead.

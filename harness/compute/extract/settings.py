@@ -1,15 +1,9 @@
-"""How the forward passes of an extraction run. The settings type is part of the one run settings type
-(harness.spec.settings.Extraction, re-exported here as ``ExtractionSettings``); this module adds what needs the
-machine: the default number of decoding workers."""
+"""How many decoding workers an extraction starts by default: the one extraction setting that needs the machine
+(the settings type itself is part of the one run settings type, harness.spec.settings.Extraction)."""
 
 from __future__ import annotations
 
 import os
-
-from harness.spec.settings import Extraction as ExtractionSettings
-from harness.spec.settings import numeric_settings
-
-__all__ = ["ExtractionSettings", "default_workers", "numeric_settings"]
 
 
 def default_workers() -> int:

@@ -17,9 +17,10 @@ from harness.spec.suites import Suite
 
 if TYPE_CHECKING:
     from harness.compute.datasets.base import Dataset
-    from harness.compute.extract.embed import EmbeddingCache, ExtractionSettings
+    from harness.compute.extract.cache import EmbeddingCache
     from harness.compute.models.base import EmbeddingModel
     from harness.spec.cells import CellSpec
+    from harness.spec.settings import Extraction
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Context:
     model: EmbeddingModel
     dataset: Dataset
     cache: EmbeddingCache
-    extraction: ExtractionSettings
+    extraction: Extraction
     milvus_uri: str
     workdir: Path
     #: --force: sub-jobs finished before this time (the grid's start) are trained again; None: reuse them

@@ -69,7 +69,7 @@ class Mount:
         return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
 
 
-#: the host's embedding cache, read-only, inside a container (harness.compute.extract.embed.EmbeddingCache's ``shared``)
+#: the host's embedding cache, read-only, inside a container (harness.compute.extract.cache.EmbeddingCache's ``shared``)
 SHARED_CACHE = f"{WORK}/embeddings-shared"
 #: the workdir's folders a container shares with the host: sub-jobs (and their locks) and per-query values
 #: outlive the container
