@@ -86,7 +86,8 @@ def finished_runs(db: Path) -> list[dict[str, Any]]:
 
 def _params(run: dict[str, Any]) -> dict[str, str]:
     params = {k: str(run[k]) for k in ("model", "dataset", "strategy", "suite")}
-    params["seed"] = str(run["seed"])
+    if run["seed"] is not None:  # a cell that trains nothing has no seed (NULL), and MLflow gets none
+        params["seed"] = str(run["seed"])
     for key, value in sorted(json.loads(run["params"] or "{}").items()):
         params[f"params.{mlflow_key(key)}"] = _text(value, 6000)
     return params

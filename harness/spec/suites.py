@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-#: the search backend value that means a Milvus search (harness.compute.retrieval.BACKENDS)
+#: the search backend value that means a Milvus search (harness.compute.retrieval.backends.BACKENDS)
 MILVUS_BACKEND = "milvus"
 #: how a cell on Milvus searches: Milvus Lite (embedded, or --milvus-uri) or a real Milvus server
 MILVUS_MODES = ("lite", "server")

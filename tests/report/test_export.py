@@ -82,6 +82,7 @@ def test_every_finished_run_goes_to_mlflow_with_the_databases_values(db: Path, t
         assert run.data.metrics == expected[run_id]
         model, git_sha, random_init = rows[run_id]
         assert run.data.params["model"] == model and run.data.params["params.backend"] == "exact"
+        assert "seed" not in run.data.params  # these cells train nothing: no seed (not "None", not a made-up 0)
         assert run.data.tags["git_sha"] == git_sha == "abc" and run.data.tags["random_init"] == str(random_init).lower()
         assert run.data.tags["cpu"] == "test cpu" and "provenance.cpu" not in run.data.tags  # one copy of each
         assert run.info.status == "FINISHED"

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.compute.retrieval import backends
 from harness.compute.retrieval.index import Index
-
-#: the backend names a cell's ``backend`` parameter takes (harness.compute.retrieval.backends.BACKENDS)
-BACKENDS = tuple(backends.BACKENDS)
 
 
 def search_once(index: Index, gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import os
 from harness.core.errors import HarnessError
 
 #: Keras backends the harness supports, and how to install each (torch is in the lock)
-BACKENDS = {"torch": "in the default install", "tensorflow": "uv sync --extra tensorflow (ecombench[tensorflow])"}
+KERAS_BACKENDS = {"torch": "in the default install", "tensorflow": "uv sync --extra tensorflow (ecombench[tensorflow])"}
 DEFAULT_BACKEND = "torch"
 
 # Keras picks its backend at import time; this package is the only place that imports Keras.
@@ -27,8 +27,8 @@ os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
 def keras_backend() -> str:
     """The Keras backend top-tuning runs on, checked before Keras is imported (one clear message)."""
     name = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND).strip() or DEFAULT_BACKEND
-    if name not in BACKENDS:
-        raise HarnessError(f"KERAS_BACKEND={name!r}: expected one of {', '.join(BACKENDS)}")
+    if name not in KERAS_BACKENDS:
+        raise HarnessError(f"KERAS_BACKEND={name!r}: expected one of {', '.join(KERAS_BACKENDS)}")
     if importlib.util.find_spec(name) is None:
-        raise HarnessError(f"KERAS_BACKEND={name} but {name} is not installed: {BACKENDS[name]}")
+        raise HarnessError(f"KERAS_BACKEND={name} but {name} is not installed: {KERAS_BACKENDS[name]}")
     return name

@@ -44,7 +44,7 @@ class Image:
 BASE = Image("base", "Debian bookworm by digest, Python 3.11, the harness and its locked dependencies", base=False)
 #: model families: one folder each; a family whose models need another library gets its own folder
 _TIMM_KINDS = tuple(kind for kind, family in MODEL_FAMILIES.items() if family.library in ("timm", ""))
-FAMILIES = {
+FAMILY_IMAGES = {
     "timm": Image("timm", "supervised and self-supervised backbones", model_kinds=_TIMM_KINDS),
     "open_clip": Image("open_clip", "text-image backbones (and timm)", model_kinds=("open_clip", *_TIMM_KINDS)),
 }
@@ -65,7 +65,7 @@ MILVUS_LITE = Image("milvus-lite", "Milvus sidecar: milvus-lite's gRPC server (t
 #: server starts in ~5-10 s in its container (its health check also waits for a client call to succeed).
 SIDECARS = {"server": Sidecar("server", MILVUS_SERVER, 240.0), "lite": Sidecar("lite", MILVUS_LITE, 120.0)}
 DEFAULT_SIDECAR = next(iter(SIDECARS))
-IMAGES = {image.name: image for image in (BASE, *FAMILIES.values(), *(s.image for s in SIDECARS.values()))}
+IMAGES = {image.name: image for image in (BASE, *FAMILY_IMAGES.values(), *(s.image for s in SIDECARS.values()))}
 
 
 def get_image(name: str) -> Image:
@@ -75,9 +75,9 @@ def get_image(name: str) -> Image:
 
 
 def get_family(name: str) -> Image:
-    if name not in FAMILIES:
-        raise HarnessError(f"unknown model family '{name}' for --container: known are {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+    if name not in FAMILY_IMAGES:
+        raise HarnessError(f"unknown model family '{name}' for --container: known are {', '.join(FAMILY_IMAGES)}")
+    return FAMILY_IMAGES[name]
 
 
 def get_sidecar(kind: str) -> Sidecar:

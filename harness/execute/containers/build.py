@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.core.errors import HarnessError
 from harness.core.provenance import REPO, git_sha
-from harness.execute.containers import BASE, CONTAINERS, FAMILIES, SIDECARS, Image, get_image
+from harness.execute.containers import BASE, CONTAINERS, FAMILY_IMAGES, SIDECARS, Image, get_image
 
 #: proxy settings forwarded as build arguments by name (their values stay out of the command line)
 FORWARDED_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -25,7 +25,7 @@ FORWARDED_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_
 
 def build_plan(names: list[str]) -> list[Image]:
     """The images to build, in order: the base first, then each named image (all of them if none is named)."""
-    wanted = [get_image(name) for name in names] or [*FAMILIES.values(), *(s.image for s in SIDECARS.values())]
+    wanted = [get_image(name) for name in names] or [*FAMILY_IMAGES.values(), *(s.image for s in SIDECARS.values())]
     return [BASE, *(image for image in dict.fromkeys(wanted) if image is not BASE)]
 
 

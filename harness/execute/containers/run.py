@@ -311,10 +311,10 @@ def sidecar_for(cell: Cell, settings: Settings, kind: str) -> Sidecar | None:
 
 def family_for(model: str) -> str:
     """The first family image that runs this model id's kind (timm ids run in the timm image)."""
-    from harness.execute.containers import FAMILIES
+    from harness.execute.containers import FAMILY_IMAGES
 
     kind = parse_ref(model, "model").kind
-    for name, image in FAMILIES.items():
+    for name, image in FAMILY_IMAGES.items():
         if kind in image.model_kinds:
             return name
     raise HarnessError(f"no container image runs model '{model}' (kind '{kind}')")

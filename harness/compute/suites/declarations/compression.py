@@ -25,7 +25,7 @@ SWEEPS = ("compression", "forward_precision", "index")
 def check_params(params: dict[str, Any]) -> None:
     # imported here, when a cell is planned: they bring numpy, and listing suites stays light
     from harness.compute.compression.codecs import make_codec
-    from harness.compute.retrieval import BACKENDS
+    from harness.compute.retrieval.backends import BACKENDS
 
     make_codec(params["compression"])
     if params["forward_precision"] not in PRECISIONS:

@@ -12,7 +12,7 @@ STRATEGIES = ("pretrained", "toptuned", "finetuned")
 
 
 def check_params(params: dict[str, Any]) -> None:
-    from harness.compute.retrieval import BACKENDS  # here, when a cell is planned: listing suites stays light
+    from harness.compute.retrieval.backends import BACKENDS  # here, when a cell is planned: listing suites stays light
 
     threshold = params["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not -1 <= threshold <= 1:
