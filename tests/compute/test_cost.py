@@ -18,7 +18,7 @@ import pytest
 import timm
 import torch
 
-from harness.cli import _parse_params
+from harness.cli.cells import parse_params
 from harness.compute.cost.batch_search import find_max_batch, is_out_of_memory
 from harness.compute.cost.flops import flops_per_image
 from harness.compute.cost.inference import Setup, prepared
@@ -283,11 +283,11 @@ def test_bad_params_are_one_clear_error(tmp_path: Path) -> None:
     done = run_cli(*base, "--param", "warmup", cwd=tmp_path)
     assert done.returncode == 2 and "--param 'warmup': expected KEY=VALUE" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
-    parsed = _parse_params(["warmup=2", "max_spread=0.5", "channels_last=true", "precision=bf16", 'prices="a b"'])
+    parsed = parse_params(["warmup=2", "max_spread=0.5", "channels_last=true", "precision=bf16", 'prices="a b"'])
     assert parsed == {"warmup": 2, "max_spread": 0.5, "channels_last": True, "precision": "bf16", "prices": "a b"}
     for pair in ("=1", "a b=1", "warmup=[1]", "warmup=inf", "warmup=2026-01-01"):
         with pytest.raises(HarnessError, match="--param"):
-            _parse_params([pair])
+            parse_params([pair])
     with pytest.raises(HarnessError, match=r"unknown parameter\(s\) nope for suite 'cost'"):
         resolve_params("cost", "pretrained", {"nope": 1})
     for bad, message in [({"precision": "fp8"}, "precision='fp8'"), ({"warmup": -1}, "warmup=-1 must be an integer"),

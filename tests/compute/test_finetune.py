@@ -183,7 +183,7 @@ def test_clear_errors_for_what_cannot_be_fine_tuned(tmp_path: Path) -> None:
 def test_the_reports_rerun_command_plans_the_same_cell(suite: str, strategy: str, given: dict) -> None:
     import shlex
 
-    from harness.cli import _parse_params
+    from harness.cli.cells import parse_params as _parse_params
     from harness.plan.grid import make_cells
     from harness.report.rerun import rerun_command
 

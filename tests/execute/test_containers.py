@@ -22,7 +22,7 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.execute.containers import (
-    FAMILIES,
+    FAMILY_IMAGES,
     MILVUS_LITE,
     MILVUS_SERVER,
     Image,
@@ -94,12 +94,12 @@ def test_gpus_are_requested_exactly_when_the_host_has_the_nvidia_runtime() -> No
 
 def test_build_plan_puts_the_base_first_and_passes_the_ca_only_as_a_secret(tmp_path: Path) -> None:
     assert [i.name for i in build_plan(["timm"])] == ["base", "timm"]
-    assert [i.name for i in build_plan([])] == ["base", *FAMILIES, "milvus", "milvus-lite"]
+    assert [i.name for i in build_plan([])] == ["base", *FAMILY_IMAGES, "milvus", "milvus-lite"]
     ca = tmp_path / "ca.crt"
-    cmd = build_command(FAMILIES["timm"], ["docker", "build"], "local/debian", ca)
+    cmd = build_command(FAMILY_IMAGES["timm"], ["docker", "build"], "local/debian", ca)
     assert cmd[cmd.index("--secret") + 1] == f"id=ca,src={ca}"
     assert "BASE_IMAGE=local/debian" not in cmd  # only the base image takes the Debian image
-    assert "--secret" not in build_command(FAMILIES["timm"], ["docker", "build"], None, None)
+    assert "--secret" not in build_command(FAMILY_IMAGES["timm"], ["docker", "build"], None, None)
 
 
 def test_unknown_family_and_unreachable_engine_are_clear_errors() -> None:
@@ -184,7 +184,7 @@ def images() -> Iterator[dict[str, str]]:
         pytest.skip(str(exc))
     result = run_cli("containers", "build", "timm", "milvus", "milvus-lite", cwd=Path.cwd())
     assert result.returncode == 0, result.stdout + result.stderr
-    ids = {image.name: image_id(client, image) for image in (FAMILIES["timm"], MILVUS_SERVER, MILVUS_LITE)}
+    ids = {image.name: image_id(client, image) for image in (FAMILY_IMAGES["timm"], MILVUS_SERVER, MILVUS_LITE)}
     volumes = {v.id for v in client.volumes.list()}
     yield ids
     assert {v.id for v in client.volumes.list()} == volumes  # anonymous volumes went with their containers
@@ -427,7 +427,7 @@ def test_published_images_are_pinned_by_digest_and_ports_bound_to_localhost(repo
         assert all(str(port).startswith("127.0.0.1:") for port in service.get("ports", [])), name
     base = (repo / "containers" / "base" / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=debian:bookworm-slim@sha256:" in base and "\nUSER 10001:10001\n" in base
-    for family in FAMILIES:
+    for family in FAMILY_IMAGES:
         assert (repo / "containers" / family / "Dockerfile").read_text().splitlines()[-1].startswith("RUN python -c")
 
 
