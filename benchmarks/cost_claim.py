@@ -98,7 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def finetune_epoch_s(model_id: str, dataset_id: str, preset: str, epochs: int, workers: int, device: str, job: Path):  # type: ignore[no-untyped-def]
+def finetune_epoch_s(
+    model_id: str, dataset_id: str, preset: str, epochs: int, workers: int, device: str, workdir: Path
+):  # type: ignore[no-untyped-def]
     """(seconds per epoch, the recipe's epochs, the measured curve) of the fine-tuning loop."""
     from harness.compute.datasets import resolve_dataset
     from harness.compute.finetune.checkpoints import read_metadata
@@ -110,9 +112,12 @@ def finetune_epoch_s(model_id: str, dataset_id: str, preset: str, epochs: int, w
     full_epochs = int(spec.recipe["epochs"])
     cut = {"epochs": epochs, "warmup_epochs": min(int(spec.recipe["warmup_epochs"]), epochs - 1), "workers": workers}
     spec = dataclasses.replace(spec, recipe={**spec.recipe, **cut})
-    job.mkdir(parents=True)
-    train(job, spec, device)
-    curve = read_metadata(job / "final.safetensors")["curve"]
+    from harness.storage.subjobs import SubJobFiles
+
+    files = SubJobFiles.of(workdir, "finetune", "cost-claim")  # the loop trains in a sub-job folder of a workdir
+    files.folder.mkdir(parents=True)
+    train(files.folder, spec, device)
+    curve = read_metadata(files.marker)["curve"]
     timed = [row["epoch_s"] for row in curve[1:]] or [row["epoch_s"] for row in curve]
     return sum(timed) / len(timed), full_epochs, curve
 
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
         dataset_id = f"folder:{data}"
         epoch_s, full_epochs, curve = finetune_epoch_s(
-            args.model, dataset_id, args.finetune_preset, args.epochs, workers, args.device, Path(tmp) / "finetune"
+            args.model, dataset_id, args.finetune_preset, args.epochs, workers, args.device, Path(tmp) / "work"
         )
         settings = Extraction(args.batch_size, workers, args.device, args.precision)
         top = toptune_s(args.model, dataset_id, args.toptune_preset, settings, Path(tmp) / "toptune")
