@@ -47,7 +47,8 @@ def sync(session: nox.Session, *args: str) -> None:
 
 def install(session: nox.Session) -> None:
     """Install the locked dependencies (the dev group, the ``ray`` extra the Ray executor's tests need, and the
-    ``milvus-server`` extra: the real Milvus server tests/compute/test_milvus_server.py runs) into the session's environment.
+    ``milvus-server`` extra: the real Milvus server tests/compute/test_milvus_server.py runs) into the session's
+    environment.
 
     Bytecode is compiled at install time: imports of torch/timm are several times faster when the
     environment forbids writing .pyc files at run time (PYTHONDONTWRITEBYTECODE).
