@@ -11,7 +11,8 @@ from typing import Any
 
 import harness
 
-REPO = Path(__file__).resolve().parent.parent
+#: the checkout the package runs from (the folder above the ``harness`` package), whatever module asks
+REPO = Path(harness.__file__).resolve().parent.parent
 
 
 def git_sha() -> str:
