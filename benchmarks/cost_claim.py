@@ -12,10 +12,9 @@ on one device:
 - **full fine-tuning**: harness.compute.finetune.loop.train with the recipe (``paper``: 600 epochs) cut to
   ``--epochs`` measured epochs; an epoch's time (the mean after the first, which carries the warm-up;
   validation and checkpoints excluded, which favours fine-tuning) x the recipe's epochs;
-- **top-tuning**: the train split's embeddings (harness.compute.extract.embeddings, the backbone's forward passes) + the
-top-tune
-  preset's KerasTuner search + final training (``paper``: 20 trials x 2 executions x 30 epochs, then up to
-  1,000 epochs with early stopping), all run in full.
+- **top-tuning**: the train split's embeddings (harness.compute.extract.embeddings, the backbone's forward passes) +
+  the top-tune preset's KerasTuner search + final training (``paper``: 20 trials x 2 executions x 30 epochs, then
+  up to 1,000 epochs with early stopping), all run in full.
 
 Both are device-seconds on the same device (wall time of a one-device run). Evaluation (the test split's
 embeddings) costs both strategies the same and is left out. It prints the ratio next to the paper's

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure of issue 16 in one short run (extraction efficiency for ResNet50 and ViT-B/16 at bf16,
+# Every GPU figure of the throughput work in one short run (extraction efficiency for ResNet50 and ViT-B/16 at bf16,
 # fine-tuning loop vs training step for ResNet50 on the paper recipe, top-tuning on CUDA, two models with
 # and without the decoded-image cache, the paper's cost claim on SOP-shaped data):
 #

@@ -7,8 +7,7 @@ decoding workers, on the same files, with the model's own geometric preprocessin
 The PIL side is what the harness does today (harness.compute.extract.image_cache's decoding dataset in a DataLoader with
 ``--workers`` processes: read, decode, Resize, CenterCrop, uint8); the device side reads the files' bytes in
 this process and decodes them in batches of ``--batch-size`` with harness.compute.extract.jpeg.decode_resized,
-synchronised
-before the clock stops. Prints both rates, their ratio, and how far the device's pixels are from PIL's.
+synchronised before the clock stops. Prints both rates, their ratio, and how far the device's pixels are from PIL's.
 """
 
 from __future__ import annotations

@@ -5,13 +5,12 @@
         --models "timm:resnet50[init=random],timm:resnet101[init=random]" --images 2048 --batch-size 256
 
 Without the cache every model decodes, resizes and normalises every JPEG itself
-(harness.compute.extract.embeddings.extract, in
-decoding workers); with it (``--image-cache``, harness.compute.extract.image_cache) the split is decoded and resized
-once into
-uint8 pixels, and each model only normalises them on the device. Both sides run the real
-``split_embeddings`` on the same JPEG files (product-photo sized, 512 px by default) in fresh workdirs; the
-ratio is (all models without) / (build + all models with), measured in this run. It also prints the largest
-difference between the two sides' embeddings (the cache's stated tolerance: none on the CPU).
+(harness.compute.extract.embeddings.extract, in decoding workers); with it (``--image-cache``,
+harness.compute.extract.image_cache) the split is decoded and resized once into uint8 pixels, and each model only
+normalises them on the device. Both sides run the real ``split_embeddings`` on the same JPEG files (product-photo
+sized, 512 px by default) in fresh workdirs; the ratio is (all models without) / (build + all models with), measured
+in this run. It also prints the largest difference between the two sides' embeddings (the cache's stated tolerance:
+none on the CPU).
 """
 
 from __future__ import annotations

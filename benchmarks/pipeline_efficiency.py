@@ -5,8 +5,7 @@
 
 Same model, batch size and precision on both sides. The raw forward runs the model alone on a pre-made
 tensor already on the device; the pipeline is harness.compute.extract.embeddings.extract (DataLoader with decoding
-workers, the
-model's own transform, batched forward, copy back) over real JPEG files written for the run (product-photo
+workers, the model's own transform, batched forward, copy back) over real JPEG files written for the run (product-photo
 sized, 512 px by default). Then the time per image of each stage, measured serially on the same images,
 says where the time goes: decode (read + decode the file), preprocess (resize, crop, normalise), forward.
 

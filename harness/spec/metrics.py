@@ -103,8 +103,8 @@ _DECLARED = [
     # an approximate Milvus index against the exact neighbours of the same vectors (the index's share of the error)
     _m("index_recall_at_10", "index recall@10", "", "quality", True, RETRIEVAL),
     *_headline("index_delta_", "index {} delta", RETRIEVAL),
-    # a Milvus search's own costs (harness.compute.retrieval.collections.SearchStats): build = insert, flush, index,
-    # load
+    # a Milvus search's own costs (harness.compute.retrieval.collections.SearchStats): build = insert, flush,
+    # index, load
     _m("milvus_build_s", "Milvus index build time", "s", "cost", False, RETRIEVAL, COMPRESSION),
     _m("milvus_index_bytes", "Milvus index size", "B", "cost", False, RETRIEVAL, COMPRESSION),
     _m("milvus_index_bytes_estimated", "Milvus index size is an estimate", "flag", "count", None, RETRIEVAL,

@@ -1,6 +1,5 @@
 """The decoded, pre-resized uint8 image cache (harness.compute.extract.image_cache): the same embeddings as the PIL
-path,
-shared by models with the same geometric preprocessing and never by others, rebuilt when torn."""
+path, shared by models with the same geometric preprocessing and never by others, rebuilt when torn."""
 
 from __future__ import annotations
 

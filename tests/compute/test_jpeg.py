@@ -1,6 +1,5 @@
 """Batched torchvision JPEG decoding (harness.compute.extract.jpeg) on the CPU against PIL, within stated tolerances
-(issue
-16; on CUDA the same calls run nvJPEG, measured by benchmarks/gpu_decode.py)."""
+(on CUDA the same calls run nvJPEG, measured by benchmarks/gpu_decode.py)."""
 
 from __future__ import annotations
 

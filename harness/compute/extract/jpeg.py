@@ -1,13 +1,12 @@
 """Batched JPEG decoding with torchvision (nvJPEG on CUDA), resize and crop on the same device.
 
-On a GPU host the CPU's JPEG decoding (a few hundred 500-px images per second per core) bounds base-size
-models; ``decode_resized`` decodes a batch of file bytes with ``torchvision.io.decode_jpeg`` on the device
-(nvJPEG on CUDA; libjpeg-turbo on the CPU) and applies the model's geometric steps
-(harness.compute.extract.image_cache's
+On a GPU host the CPU's JPEG decoding (a few hundred 500-px images per second per core) bounds base-size models;
+``decode_resized`` decodes a batch of file bytes with ``torchvision.io.decode_jpeg`` on the device (nvJPEG on CUDA;
+libjpeg-turbo on the CPU) and applies the model's geometric steps (harness.compute.extract.image_cache's
 ``SplitTransform.geometry``: torchvision's Resize/CenterCrop work on tensors) there. Its pixels are not the PIL
-path's bit for bit (decoders' IDCTs and tensor vs PIL resampling differ by a few levels: the tolerance is
-tested), so it is a measured option of benchmarks/gpu_decode.py, not part of a cell's extraction, whose
-numbers the PIL path defines.
+path's bit for bit (decoders' IDCTs and tensor vs PIL resampling differ by a few levels: the tolerance is tested), so
+it is a measured option of benchmarks/gpu_decode.py, not part of a cell's extraction, whose numbers the PIL path
+defines.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ Each entry names a file its authors publish at a URL, the timm architecture whos
 key names become timm's, and the evaluation preprocessing of the authors' own code. ``ecombench weights fetch``
 downloads the file into torch hub's cache (``$TORCH_HOME/hub/checkpoints/<basename or cache_name>``), where the
 ``published:`` family (harness/compute/models/published_family.py) reads it offline with
-``torch.load(weights_only=True)``
-and loads it strictly, only the classifier head excepted.
+``torch.load(weights_only=True)`` and loads it strictly, only the classifier head excepted.
 """
 
 from __future__ import annotations

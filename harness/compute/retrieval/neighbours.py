@@ -1,6 +1,6 @@
 """The exact neighbours of a set of vectors, ``exact-<digest>-<depth>.npz`` (digest:
-harness.compute.retrieval.collections.digest),
-searched once and read by every approximate cell over the same vectors for its exact-vs-ANN comparison.
+harness.compute.retrieval.collections.digest), searched once and read by every approximate cell over the same vectors
+for its exact-vs-ANN comparison.
 """
 
 from __future__ import annotations

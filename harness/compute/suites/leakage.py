@@ -1,6 +1,5 @@
 """The leakage suite: train/test pairs of the same picture (harness.compute.datasets.duplicates), counted and listed,
-and the
-retrieval metrics of the evaluated split with and without the queries that have such a partner in training.
+and the retrieval metrics of the evaluated split with and without the queries that have such a partner in training.
 
 The embeddings are the cell's strategy's (harness.compute.suites.served): the pre-trained backbone's finds the pairs a
 user would call duplicates; a top-tuned one shows how much its score rests on them. ``threshold`` is the

@@ -2,8 +2,7 @@
 
 The sidecar (a cell on Milvus with no --milvus-uri) is the real Milvus server by default, Milvus Lite
 with ``--milvus-sidecar lite`` (harness.execute.containers.SIDECARS). It publishes no port to the host, so it runs
-without
-authentication; the cell waits until its health check passes (bounded, with the container's name and last log
+without authentication; the cell waits until its health check passes (bounded, with the container's name and last log
 lines on failure), and it runs with ``--init`` (PID 1 forwards the stop signal: the server's processes die with
 it). A grid's container cells share one private network (:class:`GridNetwork`) and one sidecar on it, started
 for the first cell that needs it and reused by the next ones while it stays healthy; after a failed cell it is
@@ -71,8 +70,6 @@ class Mount:
 
 #: the host's embedding cache, read-only, inside a container (harness.compute.extract.cache.EmbeddingCache's ``shared``)
 SHARED_CACHE = f"{WORK}/embeddings-shared"
-#: the workdir's folders a container shares with the host: sub-jobs (and their locks) and per-query values
-#: outlive the container
 
 
 def plan_mounts(
