@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 #: the search backend value that means a Milvus search (harness.compute.retrieval.backends.BACKENDS)
 MILVUS_BACKEND = "milvus"
-#: how a cell on Milvus searches: Milvus Lite (embedded, or --milvus-uri) or a real Milvus server
-MILVUS_MODES = ("lite", "server")
+#: how a cell on Milvus searches: Milvus Lite (embedded, or --milvus-uri) or a real Milvus server (the targets
+#: themselves: harness.compute.retrieval.backends.MILVUS_TARGETS)
 MilvusMode = Literal["lite", "server"]
 
 ParamCheck = Callable[[dict[str, Any]], None]
@@ -38,7 +38,7 @@ class Suite:
         suite trains the backbone, the classification suite needs a classifier head even on frozen embeddings.
     check_params: raises a HarnessError for resolved parameters the suite cannot run.
     backend_param: the parameter naming the search backend (``milvus`` means a Milvus search), if any.
-    milvus_param: the parameter choosing Milvus Lite or a real server (:data:`MILVUS_MODES`); without one a
+    milvus_param: the parameter choosing Milvus Lite or a real server (:data:`MilvusMode`); without one a
         Milvus search is Milvus Lite.
     measures_machine: its figures measure the machine running the model (times, throughput): the GPU or CPU
         model enters the cell key, and the plan's estimate counts the suite's own timed passes.
@@ -70,7 +70,3 @@ class Suite:
             return None
         mode = params.get(self.milvus_param, "lite") if self.milvus_param else "lite"
         return "server" if mode == "server" else "lite"
-
-    def needs_milvus_server(self, params: dict[str, Any]) -> bool:
-        """Whether a cell with these parameters asks for a real Milvus server (not Milvus Lite)."""
-        return self.milvus(params) == "server"

@@ -12,10 +12,11 @@ import typing
 
 import pytest
 
+from harness.compute.retrieval.backends import MILVUS_TARGETS
 from harness.compute.suites import SUITES, Context, get_suite, load_run, resolve_params
 from harness.core.errors import HarnessError
 from harness.spec.strategies import STRATEGIES, get_strategy
-from harness.spec.suites import MILVUS_MODES, Suite
+from harness.spec.suites import Suite
 from harness.storage.subjobs import DONE_MARKERS
 
 #: the names a run module once declared itself; where it still has one it must be the declaration's own object
@@ -49,7 +50,7 @@ def test_each_declaration_names_only_what_exists(name: str) -> None:
     for param in (suite.backend_param, suite.milvus_param, suite.training_gpus):
         assert param is None or param in suite.defaults
     assert suite.milvus_param is None or suite.backend_param is not None
-    assert suite.defaults.get(suite.milvus_param or "", "lite") in MILVUS_MODES
+    assert suite.defaults.get(suite.milvus_param or "", "lite") in MILVUS_TARGETS
     for strategy in suite.strategies:  # its defaults pass its own checks, with every strategy it accepts
         paired = get_strategy(strategy).paired
         params = resolve_params(name, strategy, {paired: "digits"} if paired else {})
@@ -100,7 +101,6 @@ def test_an_unknown_suite_names_the_known_ones() -> None:
 def test_the_declaration_says_which_milvus_a_cell_needs(name: str, params: dict[str, str], milvus: str | None) -> None:
     suite = get_suite(name)
     assert suite.milvus(params) == milvus
-    assert suite.needs_milvus_server(params) is (milvus == "server")
 
 
 def test_the_declarations_carry_what_the_plan_used_to_branch_on() -> None:

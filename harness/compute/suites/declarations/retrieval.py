@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.spec.suites import MILVUS_MODES, Suite
+from harness.spec.suites import Suite
 
 #: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
 #: runs; --milvus-uri still wins); ``index`` / ``index_params``: harness.compute.retrieval.milvus.index_spec
@@ -16,10 +16,11 @@ STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
 
 def check_params(params: dict[str, Any]) -> None:
     # imported here, when a cell is planned: the retrieval package brings numpy, and listing suites stays light
+    from harness.compute.retrieval.backends import MILVUS_TARGETS
     from harness.compute.retrieval.indexes import index_spec
 
-    if params["milvus"] not in MILVUS_MODES:
-        raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_MODES)}")
+    if params["milvus"] not in MILVUS_TARGETS:
+        raise HarnessError(f"parameter milvus='{params['milvus']}' must be one of {', '.join(MILVUS_TARGETS)}")
     index_spec(params["index"], params["index_params"])
 
 
