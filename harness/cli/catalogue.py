@@ -12,6 +12,7 @@ from rich.table import Table
 
 from harness.cli.options import Db, Workdir
 from harness.cli.render import console, err
+from harness.spec.settings import DEFAULT_DB, DEFAULT_WORKDIR
 
 models_app = typer.Typer(no_args_is_help=True, help="The model registry.")
 datasets_app = typer.Typer(no_args_is_help=True, help="The dataset registry.")
@@ -19,7 +20,7 @@ weights_app = typer.Typer(no_args_is_help=True, help="Pretrained weights in the 
 
 
 @models_app.command("list")
-def models_list(workdir: Workdir = Path(".ecombench")) -> None:
+def models_list(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     """The model families, the paper's backbones and the fine-tunes finished in workdir (imports no torch)."""
     from harness.compute.finetune.catalogue import finished_jobs
     from harness.compute.models import FAMILIES, catalog
@@ -72,8 +73,8 @@ def datasets_prepare(
     root: Root = None,
     workers: Annotated[int, typer.Option(min=0, help="processes reading images (0: this one)")] = os.cpu_count() or 1,
     force: Annotated[bool, typer.Option(help="prepare again even if a valid prepared manifest exists")] = False,
-    db: Db = Path("results.duckdb"),
-    workdir: Workdir = Path(".ecombench"),
+    db: Db = DEFAULT_DB,
+    workdir: Workdir = DEFAULT_WORKDIR,
 ) -> None:
     """Check every image, write the manifest (Parquet, in <workdir>/manifests) and its statistics."""
     from harness.workflows.datasets import prepare_command
@@ -83,7 +84,7 @@ def datasets_prepare(
 
 @datasets_app.command("info")
 def datasets_info(
-    dataset: DatasetArg, root: Root = None, db: Db = Path("results.duckdb"), workdir: Workdir = Path(".ecombench")
+    dataset: DatasetArg, root: Root = None, db: Db = DEFAULT_DB, workdir: Workdir = DEFAULT_WORKDIR
 ) -> None:
     """A dataset's statistics, from its prepared manifest (or built in memory), also recorded in the database."""
     from harness.workflows.datasets import info_command

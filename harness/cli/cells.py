@@ -26,6 +26,7 @@ from harness.cli.options import (
 )
 from harness.cli.render import console, err, print_metrics, print_outcomes
 from harness.core.errors import HarnessError
+from harness.spec.settings import DEFAULT_DB, DEFAULT_WORKDIR
 from harness.storage.workdir import Workdir as WorkdirLayout
 
 
@@ -214,8 +215,8 @@ def ingest(
     shards: Annotated[
         list[Path] | None, typer.Option("--shards", help="shard folder (repeatable; default: <workdir>/shards)")
     ] = None,
-    db: Db = Path("results.duckdb"),
-    workdir: Workdir = Path(".ecombench"),
+    db: Db = DEFAULT_DB,
+    workdir: Workdir = DEFAULT_WORKDIR,
 ) -> None:
     """Write shards into the database: the one writer; idempotent, safe to run again."""
     from harness.storage.store import ingest_folder
@@ -234,8 +235,8 @@ def finetune(
     preset: Annotated[str, typer.Option(help="recipe in harness/presets/finetune.toml: paper or quick")] = "quick",
     seed: Annotated[int, typer.Option(help="seed of the hold-out split, the data order and the augmentations")] = 0,
     gpus: Annotated[int, typer.Option(min=1, help="training processes, one per GPU (torchrun, DDP)")] = 1,
-    db: Db = Path("results.duckdb"),
-    workdir: Workdir = Path(".ecombench"),
+    db: Db = DEFAULT_DB,
+    workdir: Workdir = DEFAULT_WORKDIR,
     device: Device = "cpu",
     force: Annotated[bool, typer.Option(help="train again from scratch, even if finished")] = False,
 ) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from harness.core.errors import HarnessError
+from harness.spec.settings import DEFAULT_DB, DEFAULT_WORKDIR
 
 if TYPE_CHECKING:
     from harness.execute.runner import Execution
@@ -91,8 +92,8 @@ EXECUTORS = ("local", "ray")
 class SettingsOptions:
     """Where results go and how the forward passes run: every command that plans or runs cells."""
 
-    db: Db = Path("results.duckdb")
-    workdir: Workdir = Path(".ecombench")
+    db: Db = DEFAULT_DB
+    workdir: Workdir = DEFAULT_WORKDIR
     milvus_uri: MilvusUri = None
     device: Device = "cpu"
     batch_size: BatchSize = 32

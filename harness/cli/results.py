@@ -12,10 +12,11 @@ from rich.table import Table
 from harness.cli.options import Db, Device, Workdir
 from harness.cli.render import console
 from harness.core.errors import HarnessError
+from harness.spec.settings import DEFAULT_DB, DEFAULT_WORKDIR
 
 
 def report(
-    db: Db = Path("results.duckdb"),
+    db: Db = DEFAULT_DB,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -54,7 +55,7 @@ def export(
     out: Annotated[
         Path | None, typer.Argument(help="folder for results/runs/cost_ledger.<format> (not for mlflow)")
     ] = None,
-    db: Db = Path("results.duckdb"),
+    db: Db = DEFAULT_DB,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else file store ./mlruns)")
     ] = None,
@@ -78,7 +79,7 @@ def export(
 
 
 def prune(
-    db: Db = Path("results.duckdb"),
+    db: Db = DEFAULT_DB,
     failed: Annotated[bool, typer.Option("--failed", help="the failed runs (with --model/--dataset: theirs)")] = False,
     run_id: Annotated[list[str] | None, typer.Option("--run-id", help="this run (repeatable)")] = None,
     model: Annotated[str | None, typer.Option(help="runs of this model id")] = None,
@@ -86,7 +87,7 @@ def prune(
         str | None, typer.Option(help="runs of this dataset id (digits also matches digits[per_class=30])")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="delete them (without it: a dry run that lists them)")] = False,
-    workdir: Workdir = Path(".ecombench"),
+    workdir: Workdir = DEFAULT_WORKDIR,
 ) -> None:
     """Drop runs from the database (every table that names them, in one transaction): the failed ones, runs by
     id, or those of a model or dataset. Filters combine (all must hold); run ids are added to what they select.
@@ -122,7 +123,7 @@ def audit(
     tolerance: Annotated[
         float, typer.Option(min=0.0, help="absolute tolerance where a run was not on the CPU (CPU: identical)")
     ] = 1e-4,
-    db: Db = Path("results.duckdb"),
+    db: Db = DEFAULT_DB,
     device: Device = "cpu",
 ) -> None:
     """Re-run a sample of finished cells from their stored rerun commands in a scratch workdir and compare every

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from harness.cli.options import Workdir
 from harness.cli.render import console
+from harness.spec.settings import DEFAULT_WORKDIR
 
 containers_app = typer.Typer(no_args_is_help=True, help="Pinned images per model family and the Milvus sidecar.")
 milvus_app = typer.Typer(
@@ -58,7 +58,7 @@ def _milvus_line(state) -> str:  # type: ignore[no-untyped-def]
 
 @milvus_app.command("start")
 def milvus_start(
-    workdir: Workdir = Path(".ecombench"),
+    workdir: Workdir = DEFAULT_WORKDIR,
     port: Annotated[int | None, typer.Option(help="client (proxy) port; default 19530 or the next free one")] = None,
     timeout: Annotated[float, typer.Option(help="seconds the start may take")] = 180.0,
 ) -> None:
@@ -70,7 +70,7 @@ def milvus_start(
 
 
 @milvus_app.command("status")
-def milvus_status(workdir: Workdir = Path(".ecombench")) -> None:
+def milvus_status(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     """Whether the workdir's server runs and is healthy (exit code 1 when not)."""
     from harness.compute.retrieval import milvus_server
 
@@ -82,7 +82,7 @@ def milvus_status(workdir: Workdir = Path(".ecombench")) -> None:
 
 
 @milvus_app.command("stop")
-def milvus_stop(workdir: Workdir = Path(".ecombench")) -> None:
+def milvus_stop(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     """Stop the workdir's server and its whole process tree."""
     from harness.compute.retrieval import milvus_server
 
