@@ -12,6 +12,7 @@ Prints the seconds per cell of each and their difference, and Ray's one-off star
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -26,17 +27,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def timed_grid(workdir: Path, first: int, cells: int, ray: bool) -> float:
-    from harness.execute.runner import Execution, run_plan
+    from harness.execute.runner import run_plan
     from harness.plan.grid import make_cells
     from harness.plan.plan import make_plan
-    from harness.spec.settings import Extraction, Settings
+    from harness.spec.settings import Execution, Extraction, Settings
 
     datasets = [f"synthetic[classes=2,per_class={k},size=16]" for k in range(first, first + cells)]
     grid = make_cells(["pixels:1"], datasets, ["pretrained"], ["retrieval"], {"retrieval": {"backend": "exact"}})
     settings = Settings(workdir, workdir / "r.duckdb", None, Extraction(32, 0, "cpu"), ingest=False)
     plan = make_plan(grid.cells, "cpu", workdir)
     started = time.perf_counter()
-    outcomes = run_plan(plan, settings, Execution(ray=ray))
+    outcomes = run_plan(plan, dataclasses.replace(settings, execution=Execution(ray=ray)))
     elapsed = time.perf_counter() - started
     assert [o.status for o in outcomes] == ["ok"] * cells, [o.error for o in outcomes if o.error]
     return elapsed

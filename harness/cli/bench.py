@@ -35,14 +35,22 @@ def bench_full(
     """The whole study: preflight (fails fast, listing every missing weight and dataset), prepare the
     datasets, run the grid cheapest cells first, render the reports. Killed at any point, the same command
     continues and recomputes nothing that finished. Exit code 1 if any cell failed."""
+    import dataclasses
+
+    from harness.plan.grid import Grid
     from harness.report.render import parse_formats
+    from harness.spec.settings import Settings
     from harness.workflows.bench_full import Study
     from harness.workflows.bench_full import bench_full as run_study
 
     executor = execution.resolve()
     study = Study(spec, folders.data_root, folders.folders(), make_replicas, estimate.estimate_for, out,
                   tuple(parse_formats(format)), execution.slice())  # fmt: skip
-    done = run_study(study, options.settings, executor, console, estimate.devices, dry_run)
+
+    def settings_for(grid: Grid) -> Settings:
+        return dataclasses.replace(options.settings(grid), execution=executor)
+
+    done = run_study(study, settings_for, console, estimate.devices, dry_run)
     if dry_run:
         return
     counts, cells = done.counts(), len(done.outcomes)

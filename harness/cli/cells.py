@@ -74,15 +74,15 @@ def run(
     """Run one cell natively, or in its family's container with --container, and print its metrics."""
     import dataclasses
 
-    from harness.execute.runner import Execution
     from harness.plan.grid import make_cells
+    from harness.spec.settings import Execution
     from harness.workflows.grid import plan_grid, run_cells
 
     given = {**parse_params(param or []), **({"backend": backend} if backend else {})}
     grid = make_cells([model], [dataset], [strategy], [suite], {suite: given} if given else {})
-    settings = dataclasses.replace(options.settings(), ingest=ingest)
     execution = Execution(container=container or False, timeout_s=timeout, milvus_sidecar=check_sidecar(milvus_sidecar))
-    [outcome] = run_cells(plan_grid(grid, settings), settings, execution)
+    settings = dataclasses.replace(options.settings(), ingest=ingest, execution=execution)
+    [outcome] = run_cells(plan_grid(grid, settings), settings)
     if outcome.status == "cached":
         console.print(f"finished earlier (run {outcome.run_id}): reused, nothing recomputed; --force recomputes")
     if outcome.status == "error":
@@ -105,7 +105,7 @@ def grid(spec: SuiteFile, *, options: SettingsOptions, execution: ExecutionOptio
 
     executor, slice_ = execution.resolve(), execution.slice()
     grid_ = load_grid(spec, folders.data_root, folders.folders())
-    settings = options.settings(grid_)
+    settings = dataclasses.replace(options.settings(grid_), execution=executor)
     plan = plan_grid(grid_, settings)
     if slice_ is not None:
         plan = plan.shard(*slice_)
@@ -115,7 +115,7 @@ def grid(spec: SuiteFile, *, options: SettingsOptions, execution: ExecutionOptio
         f"{len(plan.cells)} cells from {spec}: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         + (f"; {len(plan.skipped)} suite/strategy pairs skipped (see `ecombench plan`)" if plan.skipped else "")
     )  # fmt: skip
-    outcomes = run_cells(plan, settings, executor)
+    outcomes = run_cells(plan, settings)
     raise typer.Exit(1 if print_outcomes(outcomes) else 0)
 
 

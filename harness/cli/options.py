@@ -23,9 +23,8 @@ from harness.core.errors import HarnessError
 from harness.spec.settings import DEFAULT_DB, DEFAULT_WORKDIR
 
 if TYPE_CHECKING:
-    from harness.execute.runner import Execution
     from harness.plan.grid import Grid
-    from harness.spec.settings import Settings
+    from harness.spec.settings import Execution, Settings
 
 Db = Annotated[Path, typer.Option(help="results database (DuckDB file)")]
 Workdir = Annotated[Path, typer.Option(help="embedding cache, run shards and the Milvus Lite file")]
@@ -84,7 +83,7 @@ Executor = Annotated[
 Address = Annotated[
     str | None, typer.Option(help="with --executor ray: auto, HOST:6379 or ray://HOST:10001 (default: a local one)")
 ]
-#: the executors --executor names (harness.execute.runner.Execution picks the class)
+#: the executors --executor names (harness.spec.settings.Execution.name picks the executor)
 EXECUTORS = ("local", "ray")
 
 
@@ -137,7 +136,7 @@ class ExecutionOptions:
 
     def resolve(self) -> Execution:
         """The executor's settings, every combination checked before anything runs."""
-        from harness.execute.runner import Execution
+        from harness.spec.settings import Execution
 
         check_local_execution(self.jobs, self.container)
         if self.executor not in EXECUTORS or (self.executor == "ray" and (self.container or self.jobs > 1)):

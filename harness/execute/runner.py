@@ -9,7 +9,6 @@ cells keep computing into their shards, and only the last ingest waits for it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -21,11 +20,9 @@ from harness.execute.executors import make_executor
 from harness.execute.worker import shard_store
 from harness.plan.plan import Plan
 from harness.spec.cells import Cell
-from harness.spec.settings import Execution, Settings
+from harness.spec.settings import Settings
 from harness.storage.shards import Shard
 from harness.storage.store import LOCK_WAIT_S, DatabaseLocked, ingest_missing
-
-__all__ = ["Execution", "Outcome", "run_plan", "run_stages"]  # Execution: re-exported from harness.spec.settings
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +57,13 @@ class Outcome:
         return cls(shard.cell, shard.run_id, status, shard.metrics, shard.error)
 
 
-def run_plan(plan: Plan, settings: Settings, execution: Execution | None = None) -> list[Outcome]:
+def run_plan(plan: Plan, settings: Settings) -> list[Outcome]:
     """Run every cell of the plan that is not done (all of them with a force time), then ingest.
 
-    ``execution``: the older way to say how (it replaces ``settings.execution``). Every cell's shard goes to the
+    ``settings.execution`` says which executor runs them. Every cell's shard goes to the
     database as soon as the database is free: between cells without waiting, and once more at the end, waiting
     for it (harness.storage.store.LOCK_WAIT_S). While another process holds it, cells keep computing into their
     shards; if it is still held at the end, every cell has run and :class:`DatabaseLocked` says so."""
-    if execution is not None:
-        settings = dataclasses.replace(settings, execution=execution)
     return run_stages([plan], settings)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from harness.execute.runner import Execution, Outcome
+from harness.execute.runner import Outcome
 from harness.plan.dryrun import DryRun
 from harness.plan.grid import Grid
 from harness.plan.plan import Plan
@@ -70,7 +70,6 @@ class StudyRun:
 def bench_full(
     study: Study,
     settings_for: Callable[[Grid], Settings],
-    execution: Execution,
     console: Console,
     devices: int = 1,
     dry_run: bool = False,
@@ -92,7 +91,7 @@ def bench_full(
     require_ready(preview.models, preview.datasets, study.spec)
     prepare_datasets(preview.datasets, settings.workdir, settings.extraction.workers, settings.db, console,
                      record=settings.ingest)  # fmt: skip
-    outcomes = run_stages(study, grid, settings, execution, console)
+    outcomes = run_stages(study, grid, settings, console)
     if not settings.ingest:  # a slice: the database and the reports come once every slice is merged
         return StudyRun(preview, settings, outcomes)
     from harness.report.render import write_reports
@@ -129,7 +128,7 @@ def preflight(study: Study, grid: Grid, settings: Settings) -> DryRun:
     return dataclasses.replace(preview, plan=sliced, estimate=estimate)
 
 
-def run_stages(study: Study, grid: Grid, settings: Settings, execution: Execution, console: Console) -> list[Outcome]:
+def run_stages(study: Study, grid: Grid, settings: Settings, console: Console) -> list[Outcome]:
     """The plan's (or its slice's) cheap-first stages, one after the other."""
     from harness.workflows.grid import plan_grid, run_cells
 
@@ -141,7 +140,7 @@ def run_stages(study: Study, grid: Grid, settings: Settings, execution: Executio
         console.print(f"stage {number}/{count}: {len(stage.cells)} cells", highlight=False)
 
     # one run: one force time, and a database held by a reader waits only after the last stage
-    return run_cells(plan.stages(), settings, execution, announce)
+    return run_cells(plan.stages(), settings, announce)
 
 
 def prepare_datasets(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.core.errors import HarnessError
-from harness.execute.runner import Execution, Outcome
+from harness.execute.runner import Outcome
 from harness.plan.grid import Grid
 from harness.plan.plan import Plan
 from harness.spec.settings import Settings
@@ -22,20 +22,15 @@ def plan_grid(grid: Grid, settings: Settings) -> Plan:
 def run_cells(
     plan: Plan | list[Plan],
     settings: Settings,
-    execution: Execution | None = None,
     announce: Callable[[int, int, Plan], None] | None = None,
 ) -> list[Outcome]:
     """Run a plan, or its stages one after the other as one run (``announce(number, count, stage)`` before each);
     a database held by another process costs no computed cell (they stay in their shards)."""
-    import dataclasses
-
     from harness.execute.runner import run_stages
     from harness.storage.store import DatabaseLocked
     from harness.storage.workdir import Workdir
 
     try:
-        if execution is not None:
-            settings = dataclasses.replace(settings, execution=execution)
         return run_stages(plan if isinstance(plan, list) else [plan], settings, announce)
     except DatabaseLocked as exc:
         raise HarnessError(
