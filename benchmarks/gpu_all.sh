@@ -6,9 +6,9 @@
 #   benchmarks/gpu_all.sh                       # on an H100/H200: --device cuda, full sizes (~5 min)
 #   benchmarks/gpu_all.sh --device cpu --quick  # the same steps with tiny models, to check the script
 #
-# Needs the project importable (`uv sync`, or on a bare GPU host PYTHONPATH=. plus the project's wheels,
-# see /work/.library/device/README.md); no internet: models are random-init timm models. Output: one log
-# under ${OUT:-/tmp}/gpu_all.log. The cost claim runs last (the longest step: its top-tune search is the
+# Needs the project importable (`uv sync`, or on a bare GPU host PYTHONPATH=. plus the project's locked
+# dependencies; PYTHON=... names the interpreter); no internet: models are random-init timm models. It runs in
+# the repository it belongs to, from whatever folder it is started. Output: one log under ${OUT:-/tmp}/gpu_all.log. The cost claim runs last (the longest step: its top-tune search is the
 # paper preset's, run in full, at --scale 0.05 of SOP; the ratio is about scale-free, both sides being linear in
 # the images). SKIP="cost_claim image_cache ..." leaves steps out (names: extraction finetune image_cache
 # gpu_decode toptune cost_claim), e.g. to rerun only the one that failed.
@@ -21,8 +21,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-py=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 log=${LOG:-${OUT:-/tmp}/gpu_all.log}  # LOG=...: another file, e.g. for a second run with SKIP
+case "$log" in /*) ;; *) log="$PWD/$log" ;; esac  # a relative LOG or OUT means the folder it was started from
+cd "$(dirname "$0")/.."  # the repository: the benchmarks, the package and its .venv are found from there
+py=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=torch PYTHONPATH=".:benchmarks:${PYTHONPATH:-}"
 cores=$($py -c "from harness.compute.extract.settings import default_workers; print(default_workers())")
 if [ "$quick" = 1 ]; then

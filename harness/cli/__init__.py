@@ -16,22 +16,26 @@ from harness.cli.render import err
 from harness.core.errors import HarnessError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-app.command()(cells.run)
-app.command()(cells.grid)
-app.command("plan")(cells.plan_command)
-app.command()(cells.execute)
-app.command()(cells.ingest)
-app.command()(results.prune)
-app.command()(cells.finetune)
-app.command()(results.report)
-app.command()(results.export)
-app.command()(results.audit)
-app.command("bench-full")(bench.bench_full)
-app.add_typer(catalogue.models_app, name="models")
-app.add_typer(catalogue.datasets_app, name="datasets")
-app.add_typer(services.containers_app, name="containers")
-app.add_typer(catalogue.weights_app, name="weights")
-app.add_typer(services.milvus_app, name="milvus")
+# ``ecombench --help`` lists each command in one short line (as git and docker do); the command's docstring, its
+# own ``--help`` and the CLI reference in the docs say the rest.
+app.command(short_help="Run one cell and print its metrics")(cells.run)
+app.command(short_help="Run every cell of a suite file; finished ones are kept")(cells.grid)
+app.command("plan", short_help="Dry run: every cell's status, estimated cost and needs")(cells.plan_command)
+app.command(short_help="Run one cell from its spec into a shard")(cells.execute)
+app.command(short_help="Write shards into the results database")(cells.ingest)
+app.command(short_help="Drop runs from the results database")(results.prune)
+app.command(short_help="Fine-tune a whole backbone (resumable)")(cells.finetune)
+app.command(short_help="Render the reports from the results database")(results.report)
+app.command(short_help="Export the results for other tools")(results.export)
+app.command(short_help="Re-run a sample of finished cells and compare")(results.audit)
+app.command("bench-full", short_help="The whole study: preflight, prepare, grid, report")(bench.bench_full)
+app.add_typer(catalogue.models_app, name="models", short_help="The model registry")
+app.add_typer(
+    catalogue.datasets_app, name="datasets", short_help="The dataset registry: kinds, preparation, statistics"
+)
+app.add_typer(services.containers_app, name="containers", short_help="Pinned images per model family, Milvus sidecar")
+app.add_typer(catalogue.weights_app, name="weights", short_help="Pretrained weights in the local cache")
+app.add_typer(services.milvus_app, name="milvus", short_help="The real Milvus server of a workdir")
 
 
 def main() -> None:

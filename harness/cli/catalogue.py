@@ -19,7 +19,7 @@ datasets_app = typer.Typer(no_args_is_help=True, help="The dataset registry.")
 weights_app = typer.Typer(no_args_is_help=True, help="Pretrained weights in the local cache.")
 
 
-@models_app.command("list")
+@models_app.command("list", short_help="The model families, the catalogue, finished fine-tunes")
 def models_list(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     """The model families, the paper's backbones and the fine-tunes finished in workdir (imports no torch)."""
     from harness.compute.finetune.catalogue import finished_jobs
@@ -50,7 +50,7 @@ def models_list(workdir: Workdir = DEFAULT_WORKDIR) -> None:
         console.print(table)
 
 
-@datasets_app.command("list")
+@datasets_app.command("list", short_help="The dataset kinds and their options")
 def datasets_list() -> None:
     """The dataset kinds (imports no torch)."""
     from harness.compute.datasets import list_datasets
@@ -67,7 +67,7 @@ DatasetArg = Annotated[str, typer.Argument(help="dataset id, e.g. sop:/data/Stan
 Root = Annotated[Path | None, typer.Option(help="the dataset's folder: the PATH of its id")]
 
 
-@datasets_app.command("prepare")
+@datasets_app.command("prepare", short_help="Check every image; write the manifest and statistics")
 def datasets_prepare(
     dataset: DatasetArg,
     root: Root = None,
@@ -82,7 +82,7 @@ def datasets_prepare(
     prepare_command(dataset, root, workers, force, db, workdir, console, err)
 
 
-@datasets_app.command("info")
+@datasets_app.command("info", short_help="A dataset's statistics, also recorded in the database")
 def datasets_info(
     dataset: DatasetArg, root: Root = None, db: Db = DEFAULT_DB, workdir: Workdir = DEFAULT_WORKDIR
 ) -> None:
@@ -92,7 +92,7 @@ def datasets_info(
     info_command(dataset, root, db, workdir, console, err)
 
 
-@weights_app.command("fetch")
+@weights_app.command("fetch", short_help="Download the missing weights of a suite file's models")
 def weights_fetch(
     spec: Annotated[Path, typer.Argument(help="suite file whose models to fetch, e.g. suites/paper.toml")],
 ) -> None:

@@ -18,7 +18,7 @@ milvus_app = typer.Typer(
 )
 
 
-@containers_app.command("build")
+@containers_app.command("build", short_help="Build the base and the named images")
 def containers_build(
     names: Annotated[
         list[str] | None, typer.Argument(help="a family, milvus, milvus-lite or base (default: all)")
@@ -35,7 +35,7 @@ def containers_build(
         console.print(f"{image.tag} {image_id(engine(), image)}", highlight=False)
 
 
-@containers_app.command("list")
+@containers_app.command("list", short_help="The images, what each runs, and their ids")
 def containers_list() -> None:
     """The images, what each runs, and whether it is built (with its id)."""
     from harness.execute.containers import IMAGES, engine
@@ -56,7 +56,7 @@ def _milvus_line(state) -> str:  # type: ignore[no-untyped-def]
     return f"Milvus {state.version} at {state.uri} (pid {state.pid}; ports: {ports}; token in the state file)"
 
 
-@milvus_app.command("start")
+@milvus_app.command("start", short_help="Start the workdir's server, or reuse a running one")
 def milvus_start(
     workdir: Workdir = DEFAULT_WORKDIR,
     port: Annotated[int | None, typer.Option(help="client (proxy) port; default 19530 or the next free one")] = None,
@@ -69,7 +69,7 @@ def milvus_start(
     console.print(f"{_milvus_line(state)}; started in {state.start_s:.1f} s", highlight=False)
 
 
-@milvus_app.command("status")
+@milvus_app.command("status", short_help="Whether the workdir's server runs (exit 1 when not)")
 def milvus_status(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     """Whether the workdir's server runs and is healthy (exit code 1 when not)."""
     from harness.compute.retrieval import milvus_server
@@ -81,7 +81,7 @@ def milvus_status(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     console.print(_milvus_line(state), highlight=False)
 
 
-@milvus_app.command("stop")
+@milvus_app.command("stop", short_help="Stop the workdir's server and its process tree")
 def milvus_stop(workdir: Workdir = DEFAULT_WORKDIR) -> None:
     """Stop the workdir's server and its whole process tree."""
     from harness.compute.retrieval import milvus_server

@@ -3,8 +3,9 @@
 DINO-ResNet50 (facebookresearch/dino, ``torch.hub.load('facebookresearch/dino:main', 'dino_resnet50')``): its
 hubconf builds torchvision's ``resnet50(pretrained=False)``, sets ``fc = Identity()`` and loads
 ``dino_resnet50_pretrain.pth`` (dl.fbaipublicfiles.com) into it, so the checkpoint holds torchvision's ResNet-50
-keys without ``fc.*`` (dino issue #11: loading it strictly into a model with ``fc`` missed exactly ``fc.weight``
-and ``fc.bias``). timm's ``resnet50`` without a head has exactly those keys and shapes.
+keys without ``fc.*`` (github.com/facebookresearch/dino/issues/11: loading it strictly into a model with ``fc``
+missed exactly ``fc.weight`` and ``fc.bias``). timm's ``resnet50`` without a head has exactly those keys and
+shapes.
 
 MAWS-ViT-B/16 (facebookresearch/maws, ``build_model("vit_b16", "maws")``): maws/model_builder.py builds timm
 0.9.7's ``VisionTransformer(patch_size=16, embed_dim=768, depth=12, num_heads=12, num_classes=0, img_size=224)``

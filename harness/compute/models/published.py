@@ -68,7 +68,8 @@ class Published:
 #: ``published:<architecture>@<tag>`` -> the checkpoint
 CHECKPOINTS: dict[str, Published] = {
     # hubconf.py builds torchvision's resnet50, sets fc = Identity() and loads this file (strict=False only because
-    # the file has no fc: dino issue #11); torchvision's ResNet-50 names are timm's resnet50 names.
+    # the file has no fc: github.com/facebookresearch/dino/issues/11); torchvision's ResNet-50 names are timm's
+    # resnet50 names.
     "resnet50@dino": Published(
         url="https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth",
         architecture="resnet50",
