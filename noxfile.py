@@ -10,6 +10,7 @@
     nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
     nox -s tensorflow     the tensorflow extra (~270 MB wheel) and the KERAS_BACKEND=tensorflow top-tuning test
     nox -s containers     images + cells in a container against the Milvus server sidecar, on a real Docker engine
+    nox -s docs           the documentation site (MkDocs): a strict build into site/ (a broken link fails it)
 
 Arguments after ``--`` are forwarded (e.g. ``nox -s tests -- -k metrics``).
 """
@@ -146,3 +147,12 @@ def containers(session: nox.Session) -> None:
         label = "label=org.opencontainers.image.source=ecombench"
         session.run("docker", "image", "prune", "--force", "--filter", label, external=True)
         session.run("containers/engine-stop.sh", external=True)  # only a dockerd engine.sh started
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: ``mkdocs build --strict`` into site/ (git-ignored), so a broken link or anchor, or
+    a page left out of mkdocs.yml's nav, fails. The project is installed too: the CLI reference page is rendered
+    from the commands themselves at build time (docs/hooks/cli_reference.py)."""
+    sync(session, "--group", "docs")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
