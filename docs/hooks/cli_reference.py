@@ -92,7 +92,9 @@ def _help(text: str) -> str:
 
 
 def _text(text: str) -> str:
-    """Plain help text made safe for a Markdown table cell: no HTML, no emphasis, no column break."""
+    """Help text made safe for a Markdown table cell: no HTML, no emphasis, no column break. ``\\[`` is rich's
+    escape of a bracket that is not markup (``--help`` prints ``[``)."""
+    text = text.replace("\\[", "[")
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("*", "\\*")
 
 

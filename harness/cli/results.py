@@ -84,7 +84,7 @@ def prune(
     run_id: Annotated[list[str] | None, typer.Option("--run-id", help="this run (repeatable)")] = None,
     model: Annotated[str | None, typer.Option(help="runs of this model id")] = None,
     dataset: Annotated[
-        str | None, typer.Option(help="runs of this dataset id (digits also matches digits[per_class=30])")
+        str | None, typer.Option(help="runs of this dataset id (digits also matches digits\\[per_class=30])")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="delete them (without it: a dry run that lists them)")] = False,
     workdir: Workdir = DEFAULT_WORKDIR,
