@@ -8,7 +8,7 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if ((${#missing[@]})); then
-    echo "installing Debian packages: ${missing[*]} (they stay installed; see README, Containers)" >&2
+    echo "installing Debian packages: ${missing[*]} (they stay installed; see docs/containers.md)" >&2
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi

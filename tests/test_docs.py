@@ -149,3 +149,18 @@ def test_no_tracked_file_names_a_tracker_issue_or_a_build_machine_path() -> None
 )
 def test_the_scan_tells_references_from_ordinary_text(line: str, bad: bool) -> None:
     assert bool(TRACKER.search(line) or MACHINE_PATH.search(line)) is bad
+
+
+def test_every_docs_page_a_tracked_file_names_exists() -> None:
+    """Code and comments point readers at docs/<page>.md: each such page exists (a page renamed or merged into
+    another leaves no dangling pointer)."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    missing = []
+    for name in tracked.stdout.split("\0"):
+        path = REPO / name
+        if not name.endswith((".py", ".toml", ".sh", ".md", ".yml", ".yaml", ".txt", ".cfg")) or not path.is_file():
+            continue
+        for page in re.findall(r"\bdocs/[\w-]+\.md\b", path.read_text(errors="replace")):
+            if not (REPO / page).exists():
+                missing.append(f"{name}: {page}")
+    assert missing == []

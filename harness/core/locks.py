@@ -1,5 +1,5 @@
 """Advisory file locks (``flock``): one process at a time trains a job or computes a cell, on one machine
-or on several sharing a workdir (NFS and Lustre forward ``flock``; see the README)."""
+or on several sharing a workdir (NFS and Lustre forward ``flock``; see docs/plan-execute.md)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ reason returns an error shard normally and is never retried. A driver killed and
 the shards of the finished cells are on the shared workdir, the plan marks them done, the runner skips them.
 
 Artifacts that later cells read (fine-tuned checkpoints, top-tuned heads, the embedding cache) and the
-shards live in the workdir, which every node must mount at the same path (the README's "Scale out").
+shards live in the workdir, which every node must mount at the same path (docs/scale-out.md).
 """
 
 from __future__ import annotations

@@ -416,7 +416,7 @@ def test_hostile_input_is_one_line_and_no_results(
     if planted_db is not None:
         assert (tmp_path / "r.duckdb").read_bytes() == planted_db  # the foreign file is left as it was
     if "milvus" in name:
-        assert seconds < 60, f"{name}: took {seconds:.0f} s"  # bounded by the client's 30 s timeout (README)
+        assert seconds < 60, f"{name}: took {seconds:.0f} s"  # the client's 30 s timeout (docs/robustness.md)
 
 
 @pytest.mark.parametrize("name", list(ACCEPTED))

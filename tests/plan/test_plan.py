@@ -248,7 +248,7 @@ def test_a_reader_holding_the_database_costs_no_computed_cell(tmp_path: Path) ->
 
     args = ["run", "--model", "pixels:4", "--backend", "exact", "--dataset"]
     assert run_cli(*args, "digits[per_class=4]", cwd=tmp_path).returncode == 0  # the database exists
-    reader = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)  # as in the README's snippet
+    reader = duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True)  # as in docs/results.md's snippet
     second = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args, "digits[per_class=5]"], cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,

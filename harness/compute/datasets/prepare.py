@@ -252,7 +252,7 @@ def image_stats(dataset: FileDataset) -> str:
     """A digest of every listed image's (key, size, mtime): one stat per image, no read. A manifest a run kept
     is checked with it too, so that an image edited in place (which changes no annotation file or folder)
     builds it again, as the run would have without keeping it; ``prepare``'s own manifests skip this check
-    (an edited image needs ``prepare --force``: README)."""
+    (an edited image needs ``prepare --force``: docs/datasets.md)."""
     digest, base = hashlib.sha256(), str(dataset.base())
     for entry in dataset.entries(Counter()):
         try:

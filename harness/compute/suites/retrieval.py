@@ -1,5 +1,5 @@
-"""The retrieval suite: leave-one-out search over the evaluation split; metrics as the README's "Metrics"
-section defines them."""
+"""The retrieval suite: leave-one-out search over the evaluation split; metrics as docs/metrics.md
+defines them."""
 
 from __future__ import annotations
 
