@@ -98,7 +98,8 @@ def test_each_command_is_one_line_in_its_group_s_help_at_80_columns(group: tuple
     env = {"COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
     result = CliRunner().invoke(app, [*group, "--help"], prog_name="ecombench", env=env, terminal_width=80)
     assert result.exit_code == 0, result.output
-    panel = result.stdout.split("Commands")[1].split("╰")[0].splitlines()[1:]
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", result.stdout)  # FORCE_COLOR / GITHUB_ACTIONS force colours
+    panel = text.split("Commands")[1].split("╰")[0].splitlines()[1:]
     rows = [line for line in panel if line.startswith("│")]
     continued = [line for line in rows if line[1:].startswith("  ") and line.strip("│ ")]
     named = [line.split()[1] for line in rows if not line[1:].startswith("  ")]
