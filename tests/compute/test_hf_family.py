@@ -276,3 +276,20 @@ def test_listing_families_imports_no_transformers() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_openai_clips_legacy_feature_extractor_config_preprocesses_the_same(
+    hf_cache: Path, tmp_path: Path, images: list[Image.Image]
+) -> None:
+    """openai/clip-vit-base-patch16 keeps the old format (``CLIPFeatureExtractor``, sizes as plain integers)."""
+    folder = tmp_path / "legacy"
+    shutil.copytree(hf_cache / "models--test-org--tiny-clip" / "snapshots" / REV, folder)
+    legacy = {
+        "crop_size": 32, "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 40,
+    }  # fmt: skip
+    (folder / "preprocessor_config.json").write_text(json.dumps(legacy))
+    old, new = load_model(f"hf:{folder}"), load_model("hf:test-org/tiny-clip")
+    assert old.preprocessing["input_size"] == [3, 32, 32] and old.preprocessing["size"] == {"shortest_edge": 40}
+    assert all(torch.equal(old.transform(image), new.transform(image)) for image in images)

@@ -234,6 +234,14 @@ def test_img_size_sets_the_resolution_and_resamples_a_vits_grid() -> None:
     )
     assert tuple(cnn.preprocessing["input_size"]) == (3, 48, 48) != tuple(cnn_default.preprocessing["input_size"])
     assert cnn.weights_digest == cnn_default.weights_digest and tuple(cnn.transform(image).shape) == (3, 48, 48)
+    # a full fine-tune rebuilds the architecture from the recorded preprocessing: at the same grid, so the weights fit
+    import timm
+
+    from harness.compute.models.checkpoint_family import load_body, preprocessing_overlay, preprocessing_record
+
+    overlay = preprocessing_overlay(preprocessing_record(vit.preprocessing, "vit"), "vit")
+    tuned = timm.create_model("test_vit", num_classes=3, pretrained_cfg_overlay=overlay)
+    load_body(tuned, vit.module.state_dict(), "the starting point")
 
 
 @pytest.mark.parametrize(
