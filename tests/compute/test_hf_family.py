@@ -234,7 +234,9 @@ def test_missing_weights_are_one_clear_error_with_the_fetch_command(hf_cache: Pa
     assert [r.status for r in results] == ["unreachable", "manual", "present"]
     assert "HF_HUB_OFFLINE is set" in results[0].message and call in results[0].message
     assert results[1].message == "your own save_pretrained folder: copy it to this machine"
-    with pytest.raises(HarnessError, match=r"copy the folder to this machine"):
+    with pytest.raises(
+        HarnessError, match=r"the folder .*/absent lacks .*/absent/config.json, .*copy the folder to this"
+    ):
         load_model(f"hf:{tmp_path}/absent")
 
 
@@ -293,3 +295,19 @@ def test_openai_clips_legacy_feature_extractor_config_preprocesses_the_same(
     old, new = load_model(f"hf:{folder}"), load_model("hf:test-org/tiny-clip")
     assert old.preprocessing["input_size"] == [3, 32, 32] and old.preprocessing["size"] == {"shortest_edge": 40}
     assert all(torch.equal(old.transform(image), new.transform(image)) for image in images)
+
+
+def test_a_checkpoint_lacking_a_tensor_of_the_image_tower_is_refused(hf_cache: Path, tmp_path: Path) -> None:
+    """transformers would initialise the missing tensor at random and only log it: here it is an error; the
+    tensors of the unused ViT pooler, by contrast, are left out without a word."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "broken"
+    shutil.copytree(hf_cache / "models--test-org--tiny-dinov2" / "snapshots" / REV, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    del state["embeddings.cls_token"]
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(HarnessError, match=r"lacks 1 tensor\(s\) of the image tower \(embeddings.cls_token\); "):
+        load_model(f"hf:{folder}")
+    vit = load_model("hf:test-org/tiny-vit")
+    assert not any(key.startswith("pooler") for key in vit.module.state_dict())

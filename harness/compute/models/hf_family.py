@@ -22,7 +22,8 @@ torchvision backend, whose resizing differs in the last bits.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,16 +118,17 @@ def check_name(ref: Ref) -> None:
         )
 
 
-def local_folder(ref: Ref, random_init: bool) -> Path:
+def local_folder(ref: Ref) -> Path:
     """The folder to load from, once the files this load reads are known to be there."""
-    hint = (
-        "copy the folder to this machine"
-        if ref.name.startswith(LOCAL_PREFIXES)
-        else f'python -c "{download_call(ref)}"'
-    )
     folder = hf_folder(ref.name)
     absent = [f"the repository {ref.name}"] if folder is None else [str(p) for p in hf_files(ref) if not p.is_file()]
+    if folder is not None and absent and ref.name.startswith(LOCAL_PREFIXES):
+        raise HarnessError(
+            f"model '{ref}': the folder {folder} lacks {', '.join(absent)} (what save_pretrained writes for the model "
+            "and its image processor); copy the folder to this machine"
+        )
     if folder is None or absent:
+        hint = f'python -c "{download_call(ref)}"'
         raise missing_weights_error(ref, hint, FileNotFoundError(f"not cached: {', '.join(absent)}"))
     return folder
 
@@ -153,6 +155,35 @@ def input_size(ref: Ref, processor: Any) -> list[int]:
     return [3, int(size["height"]), int(size["width"])]
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' progress bars and load report off while loading (and back as they were after):
+    ``check_complete`` judges the loaded tensors instead, and a report of the unused pooler or text tensors is noise."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def check_complete(ref: Ref, folder: str, tower: torch.nn.Module, missing: Iterable[str]) -> None:
+    """Every tensor of the image tower came from the checkpoint: transformers would initialise a missing one at
+    random and only report it, and the embeddings would silently be part random."""
+    lacking = sorted(set(missing) & set(tower.state_dict()))
+    if lacking:
+        shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+        raise HarnessError(
+            f"model '{ref}': the checkpoint in {folder} lacks {len(lacking)} tensor(s) of the image tower ({shown}); "
+            "transformers would initialise them at random"
+        )
+
+
 def load(ref: Ref) -> EmbeddingModel:
     check_options(ref, OPTIONS, "model")
     check_name(ref)
@@ -161,24 +192,28 @@ def load(ref: Ref) -> EmbeddingModel:
     if backend not in BACKENDS:
         raise HarnessError(f"option processor={backend} in model id '{ref}': expected one of {', '.join(BACKENDS)}")
     offline_hub()
-    folder = str(local_folder(ref, random_init))
+    folder = str(local_folder(ref))
     import transformers
 
+    missing: Iterable[str] = ()
     try:
         config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
         kind = architecture(ref, config)
         processor = transformers.AutoImageProcessor.from_pretrained(folder, local_files_only=True, backend=backend)
         torch.manual_seed(seed)
-        if random_init:
-            model = transformers.AutoModel.from_config(config, dtype=torch.float32, **kind.build)
-        else:
-            model = transformers.AutoModel.from_pretrained(
-                folder, local_files_only=True, dtype=torch.float32, **kind.build
-            )
+        with quiet_loading():
+            if random_init:
+                model = transformers.AutoModel.from_config(config, dtype=torch.float32, **kind.build)
+            else:
+                model, info = transformers.AutoModel.from_pretrained(
+                    folder, local_files_only=True, dtype=torch.float32, output_loading_info=True, **kind.build
+                )
+                missing = info["missing_keys"]
     except (OSError, ValueError, RuntimeError) as exc:
         raise HarnessError(f"cannot load model '{ref}' from {folder}: {exc}") from exc
     model.eval()
     tower = kind.tower(model).eval()
+    check_complete(ref, folder, tower, missing)
     settings = json.loads(json.dumps(processor.to_dict(), default=str))  # JSON, as stored with every result
     preprocessing = {
         "library": "transformers",
