@@ -311,3 +311,12 @@ def test_a_checkpoint_lacking_a_tensor_of_the_image_tower_is_refused(hf_cache: P
         load_model(f"hf:{folder}")
     vit = load_model("hf:test-org/tiny-vit")
     assert not any(key.startswith("pooler") for key in vit.module.state_dict())
+
+
+def test_a_processor_without_a_fixed_output_size_is_refused(hf_cache: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "uncropped"
+    shutil.copytree(hf_cache / "models--test-org--tiny-clip" / "snapshots" / REV, folder)
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    (folder / "preprocessor_config.json").write_text(json.dumps({**config, "do_center_crop": False}))
+    with pytest.raises(HarnessError, match=r"yields images of varying size \({'shortest_edge': 40}, no center crop\)"):
+        load_model(f"hf:{folder}")

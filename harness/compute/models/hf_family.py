@@ -143,13 +143,12 @@ def architecture(ref: Ref, config: Any) -> Architecture:
     return found
 
 
-def input_size(ref: Ref, processor: Any) -> list[int]:
-    """The (3, H, W) the processor yields for every image: its crop, else its fixed size."""
-    size = processor.crop_size if getattr(processor, "do_center_crop", False) else processor.size
-    size = dict(size or {})
-    if "height" not in size or "width" not in size:
+def input_size(ref: Ref, settings: dict[str, Any]) -> list[int]:
+    """The (3, H, W) the processor (its settings, as recorded) yields for every image: its crop, else its size."""
+    size = (settings.get("crop_size") if settings.get("do_center_crop") else settings.get("size")) or {}
+    if not isinstance(size, dict) or size.get("height") is None or size.get("width") is None:
         raise HarnessError(
-            f"the image processor of model '{ref}' yields images of varying size ({processor.size}, no center "
+            f"the image processor of model '{ref}' yields images of varying size ({settings.get('size')}, no center "
             "crop): they cannot be batched"
         )
     return [3, int(size["height"]), int(size["width"])]
@@ -219,7 +218,7 @@ def load(ref: Ref) -> EmbeddingModel:
         "library": "transformers",
         "processor": type(processor).__name__,
         "backend": backend,
-        "input_size": input_size(ref, processor),
+        "input_size": input_size(ref, settings),
         "feature": f"{config.model_type}: {kind.feature}",
         **{k: v for k, v in settings.items() if k not in ("image_processor_type", "processor_class")},
     }
