@@ -32,7 +32,23 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def family_examples(checkpoint: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny DINOv2 written by save_pretrained with its image processor: an ``hf:`` model from a folder."""
+    import transformers
+
+    folder = tmp_path_factory.mktemp("hf") / "tiny-dinov2"
+    config = transformers.Dinov2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                       num_attention_heads=2, image_size=32, patch_size=16)  # fmt: skip
+    torch.manual_seed(3)
+    transformers.Dinov2Model(config).save_pretrained(folder)
+    transformers.BitImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def family_examples(checkpoint: Path, hf_folder: Path) -> dict[str, str]:
     return {
         "timm": "timm:test_vit[init=random]",
         "open_clip": "open_clip:ViT-S-32[init=random]",
@@ -40,16 +56,18 @@ def family_examples(checkpoint: Path) -> dict[str, str]:
         "pixels": "pixels:8[mode=RGB]",
         "wheel": "wheel:tf_efficientnet_lite0",
         "published": "published:resnet50@dino[init=random]",
+        "hf": f"hf:{hf_folder}",
     }
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_every_family_embeds_images(family: str, checkpoint: Path) -> None:
-    model = load_model(family_examples(checkpoint)[family])
+def test_every_family_embeds_images(family: str, checkpoint: Path, hf_folder: Path) -> None:
+    model = load_model(family_examples(checkpoint, hf_folder)[family])
     images = [Image.new("RGB", (50, 40), (200, 30, 30)), Image.new("RGB", (31, 64), (10, 120, 250))]
     batch = torch.stack([model.transform(image) for image in images])
-    expected = {  # the input each library resolves: timm's input_size, open_clip's size, flat pixels
+    expected = {  # the input each library resolves: timm's and transformers' input_size, open_clip's size, flat pixels
         "timm": lambda p: tuple(p["input_size"]),
+        "transformers": lambda p: tuple(p["input_size"]),
         "open_clip": lambda p: (3, *p["size"]),
         "pixels": lambda p: (p["size"] ** 2 * len(p["mode"]),),
     }[model.preprocessing["library"]](model.preprocessing)
@@ -158,6 +176,8 @@ def test_catalogue_ids_are_canonical_and_name_published_weights() -> None:
             assert ref.name in WHEELS, entry
         elif ref.kind == "published":
             assert ref.name in CHECKPOINTS and CHECKPOINTS[ref.name].url.partition("://")[2] in entry["weights"], entry
+        elif ref.kind == "hf":
+            assert ref.name in entry["weights"] and "MIEB's revision: " in entry["weights"], entry
         elif ref.name.startswith("hf-hub:"):
             assert ref.name.removeprefix("hf-hub:") in entry["weights"], entry
         else:
@@ -190,3 +210,80 @@ def test_models_list_shows_where_each_catalogue_entrys_weights_come_from(tmp_pat
         assert entry["id"] in out, entry["id"]
     for fragment in ("dl.fbaipublicfiles.com/maws", "CC-BY-NC-4.0", "Apple Sample Code", "Marqo/marqo-ecommerce"):
         assert fragment in out, fragment  # the notes, in cells that may wrap
+
+
+def test_img_size_sets_the_resolution_and_resamples_a_vits_grid() -> None:
+    """``[img_size=N]``: the preprocessing resolves to N x N (in the id, hence the keys, and in the record); a ViT
+    is built for N x N (its position embeddings for the new grid), a CNN keeps its weights."""
+    vit = load_model("timm:test_vit[init=random,img_size=64]")
+    assert vit.model_id == "timm:test_vit[img_size=64,init=random]" and tuple(vit.preprocessing["input_size"]) == (
+        3,
+        64,
+        64,
+    )
+    assert vit.module.pos_embed.shape[1] == 1 + (64 // 16) ** 2  # type: ignore[union-attr,index]
+    image = Image.new("RGB", (90, 70), (200, 30, 30))
+    assert tuple(vit.transform(image).shape) == (3, 64, 64)
+    with torch.inference_mode():
+        assert vit.embed(vit.transform(image)[None]).shape == (1, 64)
+    default = load_model("timm:test_vit[init=random]")
+    assert tuple(default.preprocessing["input_size"]) == (3, 160, 160) and default.weights_digest != vit.weights_digest
+    cnn, cnn_default = (
+        load_model("timm:test_convnext[init=random,img_size=48]"),
+        load_model("timm:test_convnext[init=random]"),
+    )
+    assert tuple(cnn.preprocessing["input_size"]) == (3, 48, 48) != tuple(cnn_default.preprocessing["input_size"])
+    assert cnn.weights_digest == cnn_default.weights_digest and tuple(cnn.transform(image).shape) == (3, 48, 48)
+    # a full fine-tune rebuilds the architecture from the recorded preprocessing: at the same grid, so the weights fit
+    import timm
+
+    from harness.compute.models.checkpoint_family import load_body, preprocessing_overlay, preprocessing_record
+
+    overlay = preprocessing_overlay(preprocessing_record(vit.preprocessing, "vit"), "vit")
+    tuned = timm.create_model("test_vit", num_classes=3, pretrained_cfg_overlay=overlay)
+    load_body(tuned, vit.module.state_dict(), "the starting point")
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [
+        ("timm:test_vit[init=random,img_size=0]", r"option img_size=0 in model id .*: expected a positive integer"),
+        ("timm:test_vit[init=random,img_size=-224]", r"option img_size=-224 .*: expected a positive integer"),
+        ("timm:test_vit[init=random,img_size=22.4]", r"option img_size=22.4 .*: expected a positive integer"),
+        ("timm:test_vit[init=random,img_size=064]", r"option img_size=064 .*: expected a positive integer"),
+        (
+            "timm:test_vit[init=random,img_size=50]",
+            r"img_size=50 .*: not a multiple of the patch size 16 of 'test_vit'",
+        ),
+        ("wheel:tf_efficientnet_lite0[img_size=224]", r"unknown option\(s\) img_size in model id .* \(known: none\)"),
+    ],
+)
+def test_img_size_errors(model_id: str, message: str) -> None:
+    with pytest.raises(HarnessError, match=message):
+        load_model(model_id)
+
+
+def test_img_size_resamples_pretrained_position_embeddings_with_timms_own_resampling(tmp_path: Path) -> None:
+    """Cached weights at 160 px, loaded at 64: every tensor is the file's but the position embeddings, which are
+    timm's resample_abs_pos_embed of the file's (10 x 10 patches -> 4 x 4, the class token kept)."""
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--timm--test_vit.r160_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    save_test_vit(repo / "snapshots" / commit / "model.safetensors", seed=123)
+    code = (
+        "import torch\n"
+        "from safetensors.torch import load_file\n"
+        "from timm.layers import resample_abs_pos_embed\n"
+        "from harness.compute.models import load_model\n"
+        f"saved = load_file({str(repo / 'snapshots' / commit / 'model.safetensors')!r})\n"
+        "m = load_model('timm:test_vit.r160_in1k[img_size=64]')\n"
+        "state = m.module.state_dict()\n"
+        "assert tuple(m.preprocessing['input_size']) == (3, 64, 64) and not m.random_init\n"
+        "expected = resample_abs_pos_embed(saved['pos_embed'], new_size=(4, 4), num_prefix_tokens=1)\n"
+        "assert state['pos_embed'].shape == (1, 17, 64) and torch.equal(state['pos_embed'], expected)\n"
+        "assert all(torch.equal(state[k], saved[k]) for k in state if k != 'pos_embed'), 'not the cached weights'\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr

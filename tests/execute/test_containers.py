@@ -37,6 +37,7 @@ from harness.execute.containers.run import (
     WEIGHTS,
     WORK,
     Mount,
+    family_for,
     gpu_requests,
     plan_mounts,
     private_network,
@@ -103,8 +104,13 @@ def test_build_plan_puts_the_base_first_and_passes_the_ca_only_as_a_secret(tmp_p
 
 
 def test_unknown_family_and_unreachable_engine_are_clear_errors() -> None:
-    with pytest.raises(HarnessError, match=r"^unknown model family 'tim' for --container: known are timm, open_clip$"):
+    with pytest.raises(
+        HarnessError, match=r"^unknown model family 'tim' for --container: known are timm, open_clip, transformers$"
+    ):
         get_family("tim")
+    assert [family_for(m) for m in ("timm:resnet18", "open_clip:ViT-B-16@openai", "hf:facebook/dinov2-base")] == [
+        "timm", "open_clip", "transformers",
+    ]  # fmt: skip
     os.environ["DOCKER_HOST"], saved = "unix:///nonexistent/docker.sock", os.environ.get("DOCKER_HOST")
     try:
         with pytest.raises(HarnessError, match=r"^cannot reach the Docker engine at unix:///nonexistent/docker.sock: "):

@@ -1,6 +1,6 @@
 """The model registry: one module per family, imported only when a model of that family is loaded.
 
-Listing families or the catalogue never imports torch, timm or open_clip.
+Listing families or the catalogue never imports torch, timm, open_clip or transformers.
 """
 
 from __future__ import annotations
@@ -85,6 +85,13 @@ FAMILIES: dict[str, Family] = {
         weights.wheel_files,
         "timm",
         timm_architecture=True,
+    ),
+    "hf": Family(
+        "harness.compute.models.hf_family",
+        "hf:<org>/<repo>[@<revision>] | hf:<save_pretrained folder>",
+        "Hugging Face transformers checkpoints (CLIP, SigLIP, DINOv2, ViT image features) with their image processor",
+        weights.hf_files,
+        "transformers",
     ),
     "pixels": Family(
         "harness.compute.models.pixels_family",

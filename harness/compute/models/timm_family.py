@@ -1,4 +1,12 @@
-"""timm backbones: ``timm:<architecture>[.<pretrained tag>]``, e.g. ``timm:resnet50.a1_in1k``."""
+"""timm backbones: ``timm:<architecture>[.<pretrained tag>]``, e.g. ``timm:resnet50.a1_in1k``.
+
+``[img_size=N]`` sets the input resolution to N x N, e.g. ``timm:vit_base_patch14_dinov2.lvd142m[img_size=224]``
+(timm's DINOv2 weights default to 518, the published retrieval figures are at 224). It becomes the pretrained
+config's ``input_size``: the preprocessing resolves to it, and timm builds an architecture with a fixed input size
+(a ViT) for N x N, resampling the pretrained position embeddings to that grid as it loads them. An architecture
+that takes any input size (a CNN) keeps its weights untouched: there the option changes the preprocessing
+resolution alone.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from harness.compute.models.base import EmbeddingModel, init_options, missing_we
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
 
-OPTIONS = {"init", "seed"}
+OPTIONS = {"init", "seed", "img_size"}
 
 
 def pooled_embedding(model: torch.nn.Module):  # type: ignore[no-untyped-def]
@@ -76,9 +84,31 @@ def create(
     return model.eval()
 
 
+def img_size_overlay(ref: Ref) -> dict[str, object] | None:
+    """``img_size=N`` as the pretrained-config field timm builds and preprocesses with; None without the option."""
+    text = ref.option("img_size")
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) <= 0 or text != str(int(text)):  # one spelling per size: one cell key
+        raise HarnessError(f"option img_size={text} in model id '{ref}': expected a positive integer (pixels per side)")
+    return {"input_size": (3, int(text), int(text))}
+
+
+def check_patches(ref: Ref, model: torch.nn.Module) -> None:
+    """A patch-based architecture takes only sides that are a multiple of its patch size."""
+    patch = getattr(getattr(model, "patch_embed", None), "patch_size", None)
+    size = ref.option("img_size")
+    if size is not None and isinstance(patch, tuple) and any(int(size) % p for p in patch):
+        raise HarnessError(
+            f"option img_size={size} in model id '{ref}': not a multiple of the patch size {patch[0]} of '{ref.name}'"
+        )
+
+
 def load(ref: Ref) -> EmbeddingModel:
     check_options(ref, OPTIONS, "model")
     random_init, seed = init_options(ref)
+    overlay = img_size_overlay(ref)
     offline_hub()
-    model = create(ref, ref.name, pretrained=not random_init, seed=seed)
+    model = create(ref, ref.name, pretrained=not random_init, seed=seed, pretrained_cfg_overlay=overlay)
+    check_patches(ref, model)
     return embedding_model(ref, model, random_init)

@@ -31,10 +31,15 @@ def hf_repo_files(repo_id: str) -> list[Path]:
     return sorted(p for p in snapshots.rglob("*") if p.is_file()) if snapshots.is_dir() else []
 
 
-def hf_snapshot(repo_id: str) -> Path | None:
-    """The cached snapshot huggingface_hub resolves offline for ``repo_id``: the one ``refs/main`` names (else
-    the most recent); None when the repository is not cached."""
+def hf_snapshot(repo_id: str, revision: str = "") -> Path | None:
+    """The cached snapshot huggingface_hub resolves offline for ``repo_id``: for a ``revision`` (a commit, or a
+    branch or tag whose ``refs/<revision>`` is cached) that one; else the one ``refs/main`` names (else the most
+    recent); None when it is not cached."""
     repo = hf_hub_cache() / f"models--{repo_id.strip('/').replace('/', '--')}"
+    if revision:
+        ref = repo / "refs" / revision
+        commit = ref.read_text().strip() if ref.is_file() else revision
+        return named if (named := repo / "snapshots" / commit).is_dir() else None
     ref = repo / "refs" / "main"
     if ref.is_file() and (named := repo / "snapshots" / ref.read_text().strip()).is_dir():
         return named
@@ -107,6 +112,57 @@ def open_clip_files(ref: Ref) -> list[Path]:
     cfg = open_clip.get_pretrained_cfg(architecture, tag) or {}
     hub = "/".join(str(cfg.get("hf_hub", "")).strip("/").split("/")[:2])  # org/repo[/file] -> org/repo
     return (hf_repo_files(hub) if hub else []) or torch_hub_file(str(cfg.get("url", "")))
+
+
+#: what transformers reads for an ``hf:`` model: the model's config and the image processor's, then the first
+#: weights file present (a sharded checkpoint's index names its shards)
+HF_CONFIGS = ("config.json", "preprocessor_config.json")
+HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+#: how an ``hf:`` name spells a folder written by ``save_pretrained`` instead of a hub repository
+LOCAL_PREFIXES = ("/", "./", "../", "~")
+
+
+def hf_location(name: str) -> tuple[str, str]:
+    """An ``hf:`` name -> (hub repository ``org/repo`` or local folder, revision ("" for the default))."""
+    if name.startswith(LOCAL_PREFIXES):
+        return name, ""
+    repo, _, revision = name.partition("@")
+    return repo, revision
+
+
+def hf_folder(name: str) -> Path | None:
+    """The folder transformers loads an ``hf:`` model from: the local folder, or the cached snapshot of the
+    repository at its revision; None when the repository is not cached."""
+    where, revision = hf_location(name)
+    if where.startswith(LOCAL_PREFIXES):
+        return Path(where).expanduser()
+    return hf_snapshot(where, revision)
+
+
+def hf_weights(folder: Path) -> list[Path]:
+    """The weights file(s) transformers reads from ``folder``; the preferred (absent) one when none is there."""
+    present = [folder / name for name in HF_WEIGHTS if (folder / name).is_file()]
+    first = (present or [folder / HF_WEIGHTS[0]])[0]
+    if first.name.endswith(".index.json"):
+        import json
+
+        try:
+            shards = sorted(set(json.loads(first.read_text()).get("weight_map", {}).values()))
+        except (OSError, ValueError, AttributeError):
+            shards = []
+        return [first, *(folder / shard for shard in shards)]
+    return [first]
+
+
+def hf_files(ref: Ref) -> list[Path]:
+    """The configs and weights an ``hf:`` model loads (the configs only for a random init). A file the folder
+    lacks is still listed, so the model counts as missing; [] for a pretrained repository not cached at all."""
+    folder = hf_folder(ref.name)
+    if folder is None:
+        where = hf_hub_cache() / f"models--{hf_location(ref.name)[0].replace('/', '--')}"
+        return [where / HF_CONFIGS[0]] if is_random(ref) else []
+    configs = [folder / name for name in HF_CONFIGS]
+    return configs if is_random(ref) else [*configs, *hf_weights(folder)]
 
 
 def checkpoint_files(ref: Ref) -> list[Path]:

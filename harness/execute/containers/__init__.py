@@ -47,6 +47,7 @@ _TIMM_KINDS = tuple(kind for kind, family in MODEL_FAMILIES.items() if family.li
 FAMILY_IMAGES = {
     "timm": Image("timm", "supervised and self-supervised backbones", model_kinds=_TIMM_KINDS),
     "open_clip": Image("open_clip", "text-image backbones (and timm)", model_kinds=("open_clip", *_TIMM_KINDS)),
+    "transformers": Image("transformers", "Hugging Face transformers checkpoints", model_kinds=("hf",)),
 }
 
 
