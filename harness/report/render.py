@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.core.errors import HarnessError
-from harness.report import analysis, deployment, figures, latex, markdown, published, significance
+from harness.report import analysis, deployment, figures, latex, markdown, published, ranking, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -73,6 +73,8 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
             grids=analysis.cross_grids(data),
             published=anchors,
             published_tally=published.tally(anchors),
+            rankings=ranking.rankings(data),
+            ranking_note=ranking.describe(),
             noise=significance.describe(),
             noise_tex=latex.escape(significance.describe("@MARK@")).replace("@MARK@", r"$^{\approx}$"),
             fig=figures,
