@@ -209,3 +209,12 @@ def test_html_table_is_narrow_enough_to_read(tmp_path: Path) -> None:
     ]
     assert max(widths) <= 150, max(widths)
     assert "table.published td, table.published code { overflow-wrap: normal; }" in html
+
+
+def test_the_anchors_suite_runs_a_cell_for_every_anchor() -> None:
+    from harness.plan.grid import load_grid
+
+    cells = load_grid(Path(__file__).resolve().parents[2] / "suites" / "anchors.toml").cells
+    assert {(c.strategy, c.suite) for c in cells} == {("pretrained", "retrieval")}
+    for item in published.entries():
+        assert any(c.model == item.model and published.matches(item.dataset, c.dataset) for c in cells), item
