@@ -249,7 +249,9 @@ def _ann_run(db: Path, run_id: str) -> dict[str, Any]:
     finally:
         con.close()
     if row is None:
-        raise HarnessError(f"export hdf5: no run '{run_id}' in '{db}' (`ecombench prune --model MODEL`, a dry run, lists the run ids)")
+        raise HarnessError(
+            f"export hdf5: no run '{run_id}' in '{db}' (`ecombench prune --model MODEL`, a dry run, lists run ids)"
+        )
     run = dict(zip(columns, row, strict=True))
     if run["status"] != "ok" or run["strategy"] != "pretrained" or run["suite"] not in ANN_SUITES:
         raise HarnessError(
