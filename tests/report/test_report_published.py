@@ -197,18 +197,18 @@ class _Cells(HTMLParser):
 def test_html_table_is_narrow_enough_to_read(tmp_path: Path) -> None:
     # In a 1,400-px window the report's body is 78rem (1,248 px) wide. With overflow-wrap: normal a cell breaks
     # only at spaces, so the table's narrowest layout is the sum over columns of each cell's longest word (the
-    # source column at least its 14rem, ~28 characters): at about 8 px a character it must stay under ~150.
+    # source column at least its 11rem, ~22 characters): at about 8 px a character it must stay under ~130.
     db = _database(tmp_path)
     html = render("html", db, load(db), checks=[])
     parser = _Cells()
     parser.feed(html)
     assert len(parser.rows) == len(published.entries()) + 1
     widths = [
-        sum(max([len(word) for word in cell.split()] + [28 if i == len(row) - 1 else 0]) for i, cell in enumerate(row))
+        sum(max([len(word) for word in cell.split()] + [22 if i == len(row) - 1 else 0]) for i, cell in enumerate(row))
         for row in parser.rows
     ]
-    assert max(widths) <= 150, max(widths)
-    assert "table.published td, table.published code { overflow-wrap: normal; }" in html
+    assert max(widths) <= 130, max(widths)
+    assert "table.published th, table.published td, table.published code { overflow-wrap: normal; }" in html
 
 
 def test_the_anchors_suite_runs_a_cell_for_every_anchor() -> None:
