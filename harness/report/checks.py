@@ -5,8 +5,8 @@ The case: 300 points in 16-d, 10 classes of uneven sizes (one a singleton, so on
 leave-one-out by the harness's exact backend; and a fixed 60-image, 8-class classification case. References:
 pytorch-metric-learning's AccuracyCalculator (mR@1, MAP@R, MRR) and faiss's IndexFlatL2 (the rankings) are
 dev dependencies, scikit-learn (NDCG@10, accuracy, top-5 accuracy, top-k with tied scores) a main one; a
-reference that is not installed is skipped with a note, never an error. The last check compares the bootstrap interval of
-harness.compute.stats with the normal approximation on Bernoulli values.
+reference that is not installed is skipped with a note, never an error. The last check compares the bootstrap
+interval of harness.compute.stats with the normal approximation on Bernoulli values.
 """
 
 from __future__ import annotations
