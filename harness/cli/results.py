@@ -51,20 +51,41 @@ def report(
 
 
 def export(
-    format: Annotated[str, typer.Argument(help="parquet, csv or mlflow")],
+    format: Annotated[
+        str,
+        typer.Argument(
+            help="parquet, csv, mlflow, or hdf5 (one cell's vectors with exact neighbours, ann-benchmarks' layout)"
+        ),
+    ],
     out: Annotated[
-        Path | None, typer.Argument(help="folder for results/runs/cost_ledger.<format> (not for mlflow)")
+        Path | None,
+        typer.Argument(help="folder for results/runs/cost_ledger.<format>, or <run id>.hdf5 (not for mlflow)"),
     ] = None,
     db: Db = DEFAULT_DB,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else file store ./mlruns)")
     ] = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment name")] = "ecombench",
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="hdf5: the pre-trained cell whose vectors to export")
+    ] = None,
+    queries: Annotated[int, typer.Option(min=1, help="hdf5: vectors held out as test queries (at most half)")] = 1000,
+    workdir: Workdir = DEFAULT_WORKDIR,
 ) -> None:
     """Export the database: the results, runs and cost_ledger tables as Parquet or CSV files, or every finished
     run to MLflow (params, metrics, provenance tags, the report as an artifact; runs already there are skipped)."""
-    from harness.report.export import export_mlflow, export_tables, tracking_uri_or_default
+    from harness.report.export import export_ann_hdf5, export_mlflow, export_tables, tracking_uri_or_default
 
+    if format == "hdf5":
+        if out is None or run_id is None:
+            raise HarnessError(
+                "export hdf5 needs an OUT folder and --run-id, e.g. `ecombench export hdf5 exports/ --run-id RUN`"
+            )
+        path, sizes = export_ann_hdf5(db, workdir, run_id, out, queries)
+        console.print(
+            f"wrote {path}: {sizes['train']} train, {sizes['test']} test vectors, {sizes['neighbours']} neighbours each"
+        )
+        return
     if format == "mlflow":
         if out is not None:
             raise HarnessError("export mlflow takes no OUT folder: pass --tracking-uri to choose the store")

@@ -12,6 +12,9 @@ reproducible bit for bit on the same numpy version and CPU: same values, same se
   never 0 and is exactly 1 when the two models agree on every query.
 - :func:`holm`: Holm's step-down adjustment of the p-values of several comparisons (the best model against
   every other), which keeps the family-wise error rate at the stated level without Bonferroni's loss of power.
+  :func:`rejects` is its decision, as Holm (1979) and statsmodels' ``multipletests`` state it: reject when the
+  adjusted p-value is at most alpha (``<=``, not ``<``). With 1,999 permutations p-values lie on the grid
+  k / 2000, where an adjusted p of exactly 0.05 happens (2 comparisons, p = 0.025) and must count as rejected.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ def paired_test(a: np.ndarray, b: np.ndarray, n_resamples: int = N_PERMUTATIONS,
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm-adjusted p-values, in the input order: reject comparison i at level alpha when adjusted[i] < alpha."""
+    """Holm-adjusted p-values, in the input order: reject comparison i at level alpha when adjusted[i] <= alpha
+    (:func:`rejects`)."""
     p = np.asarray(p_values, dtype=np.float64)
     m = len(p)
     order = np.argsort(p, kind="stable")
@@ -106,3 +110,8 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adjusted[i] = running
     return [float(v) for v in adjusted]
+
+
+def rejects(adjusted: float, alpha: float = ALPHA) -> bool:
+    """Holm's decision for one comparison: its adjusted p-value is at most ``alpha`` (the standard's ``<=``)."""
+    return adjusted <= alpha

@@ -1,7 +1,8 @@
 """Reports rendered from the results database's views by Jinja templates in ``harness/report/templates/``.
 
 harness.report.data reads the database, harness.report.analysis draws conclusions from what it read,
-harness.report.figures draws them (inline SVG), harness.report.render fills the templates.
+harness.report.ranking ranks models across datasets, harness.report.published sets published anchors beside
+ours with a verdict, harness.report.figures draws them (inline SVG), harness.report.render fills the templates.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ implementations on a fixed small case, run each time a report is built.
 The case: 300 points in 16-d, 10 classes of uneven sizes (one a singleton, so one query is excluded), searched
 leave-one-out by the harness's exact backend; and a fixed 60-image, 8-class classification case. References:
 pytorch-metric-learning's AccuracyCalculator (mR@1, MAP@R, MRR) and faiss's IndexFlatL2 (the rankings) are
-dev dependencies, scikit-learn (NDCG@10, accuracy, top-5 accuracy) a main one; a reference that is not
-installed is skipped with a note, never an error. The last check compares the bootstrap interval of
-harness.compute.stats with the normal approximation on Bernoulli values.
+dev dependencies, scikit-learn (NDCG@10, accuracy, top-5 accuracy, top-k with tied scores) a main one; a
+reference that is not installed is skipped with a note, never an error. The last check compares the bootstrap
+interval of harness.compute.stats with the normal approximation on Bernoulli values.
 """
 
 from __future__ import annotations
@@ -139,7 +139,26 @@ def _sklearn(case: _Retrieval) -> list[Check]:
         Check(ref, whats[0], case.values["ndcg_at_10"], ndcg, 1e-9),
         Check(ref, whats[1], ours["accuracy"], float(accuracy_score(y_true, proba.argmax(axis=1))), 1e-12),
         Check(ref, whats[2], ours["top5_accuracy"], float(top_k_accuracy_score(y_true, proba, k=5)), 1e-12),
+        _tied_top_k(top_k_accuracy_score),
     ]
+
+
+def _tied_top_k(top_k_accuracy_score: Callable[..., float]) -> Check:
+    """Tied class scores (harness.compute.toptune.metrics): ours counts a tie fractionally, which is the mean of
+    scikit-learn's top-k accuracy over every order of the classes (scikit-learn alone depends on the order)."""
+    import itertools
+
+    from harness.compute.toptune.metrics import top_k_hits
+
+    rng = np.random.default_rng(4)
+    y_true = rng.integers(0, 5, 40)
+    scores = rng.integers(0, 3, size=(40, 5)).astype(np.float64)  # three score levels: ties in most rows
+    theirs = [
+        top_k_accuracy_score(np.argsort(order)[y_true], scores[:, list(order)], k=2, labels=range(5))
+        for order in itertools.permutations(range(5))
+    ]
+    what = "top-2 accuracy with tied scores (top_k_accuracy_score, mean over the 120 class orders)"
+    return Check("scikit-learn", what, float(top_k_hits(y_true, scores, 2).mean()), float(np.mean(theirs)), 1e-12)
 
 
 def _bootstrap() -> list[Check]:

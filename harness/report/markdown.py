@@ -45,3 +45,12 @@ def code(text: object, table: bool = True) -> Markup:
 def finalize(value: Any) -> Any:
     """Jinja's ``finalize`` hook: text not marked safe (``Markup``) is escaped; numbers and undefined pass."""
     return escape(value) if isinstance(value, str) else value
+
+
+def link(text: object, url: str) -> Markup:
+    """``text`` as a Markdown link to ``url`` (text escaped; the URL's parentheses and spaces percent-encoded);
+    the plain escaped text where there is no URL."""
+    if not url:
+        return escape(text)
+    target = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return Markup(f"[{escape(text)}]({target})")

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.core.errors import HarnessError
-from harness.report import analysis, deployment, figures, latex, markdown, published, significance
+from harness.report import analysis, deployment, figures, latex, markdown, published, ranking, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -42,6 +42,7 @@ def environment(fmt: str) -> jinja2.Environment:
     else:  # Markdown: every value is escaped (harness.report.markdown); code spans through the code filter
         env = jinja2.Environment(autoescape=False, finalize=markdown.finalize, **common)
         env.filters["code"] = markdown.code
+        env.filters["link"] = markdown.link
     env.filters["fmt4"] = lambda v: f"{v:.4f}"
     return env
 
@@ -59,6 +60,7 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
 
     extra.setdefault("checks", run_checks())
     extra.setdefault("deployment", deployment.load(db, data.filters))  # compression and leakage (its own section)
+    anchors = published.side_by_side(data)
     return (
         environment(fmt)
         .get_template(FORMATS[fmt])
@@ -69,7 +71,10 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
             scatters=analysis.quality_vs_cost(data),
             hours=analysis.quality_vs_device_hours(data),
             grids=analysis.cross_grids(data),
-            published=published.side_by_side(data),
+            published=anchors,
+            published_tally=published.tally(anchors),
+            rankings=ranking.rankings(data),
+            ranking_note=ranking.describe(),
             noise=significance.describe(),
             noise_tex=latex.escape(significance.describe("@MARK@")).replace("@MARK@", r"$^{\approx}$"),
             fig=figures,

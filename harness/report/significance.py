@@ -3,8 +3,8 @@
 Per table (strategy) and column (dataset, metric): the best value's run is compared with every other run by
 the two-sided sign-flip permutation test of harness.compute.stats on their per-query values (the ``per_query`` table),
 and the p-values are Holm-corrected over the column's comparisons. A value is "tied" (not significantly worse
-than the best) when its adjusted p is at least ``ALPHA``. Values without stored per-query values stay
-unmarked (``tied`` None), and so does a column with a single value.
+than the best) when its adjusted p is above ``ALPHA`` (Holm rejects at adjusted p <= ALPHA, as statsmodels
+does). Values without stored per-query values stay unmarked (``tied`` None), and so does a column with a single value.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.compute.stats import ALPHA, holm, paired_test
+from harness.compute.stats import ALPHA, holm, paired_test, rejects
 
 
 class Value(Protocol):
@@ -49,7 +49,7 @@ def mark_column(values: Sequence[Value], metric: str, pairs: Pairs) -> None:
     best.tied = True
     for (other, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
         other.p_value = adjusted
-        other.tied = adjusted >= ALPHA
+        other.tied = not rejects(adjusted)
 
 
 def describe(mark: str = "≈") -> str:

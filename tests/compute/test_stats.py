@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.compute.stats import bootstrap_mean, bootstrap_means, holm, paired_test
+from harness.compute.stats import bootstrap_mean, bootstrap_means, holm, paired_test, rejects
 
 
 def test_bernoulli_interval_matches_the_normal_approximation() -> None:
@@ -68,3 +68,26 @@ def test_holm_hand_computed() -> None:
     assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
     assert holm([]) == []
+
+
+def test_holm_rejects_at_exactly_alpha() -> None:
+    # Holm (1979) and statsmodels' multipletests(method="holm") reject when the adjusted p is <= alpha. On the
+    # permutation grid k / 2000 of the report's 1,999-permutation test, two comparisons with p = 50 / 2000 and
+    # 100 / 2000: adjusted 2 * 0.025 = 0.05 (exactly alpha: rejected), then max(0.05, 0.05) = 0.05 (rejected).
+    adjusted = holm([50 / 2000, 100 / 2000])
+    assert adjusted == [0.05, 0.05]
+    assert [rejects(p, 0.05) for p in adjusted] == [True, True]
+    # one grid step above alpha is not rejected
+    above = holm([51 / 2000, 100 / 2000])
+    assert above == pytest.approx([0.051, 0.051]) and not rejects(above[0], 0.05)
+    # statsmodels' own decision rule, written out for this case: sorted p_(i) is rejected while
+    # p_(i) <= alpha / (m - i); 0.025 <= 0.05 / 2 and 0.05 <= 0.05 / 1: both rejected, as above
+    assert 50 / 2000 <= 0.05 / 2 and 100 / 2000 <= 0.05 / 1
+
+
+def test_holm_agrees_with_statsmodels_when_installed() -> None:
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    p = [50 / 2000, 100 / 2000, 3 / 2000, 0.2, 25 / 2000]
+    reject, corrected, _, _ = multitest.multipletests(p, alpha=0.05, method="holm")
+    assert holm(p) == pytest.approx(list(corrected))
+    assert [rejects(a) for a in holm(p)] == list(reject)

@@ -15,6 +15,7 @@ from harness.compute.retrieval import leave_one_out_with_distances
 from harness.compute.retrieval import neighbours as stored
 from harness.compute.retrieval.backends import IndexRequest, make_index
 from harness.compute.retrieval.index import Index
+from harness.compute.retrieval.index_recall import id_overlap, tie_aware_recall
 from harness.compute.retrieval.indexes import index_spec
 from harness.compute.retrieval.metrics import PerQuery, per_query_metrics, relevant_counts
 from harness.compute.suites import Context, per_query
@@ -45,15 +46,24 @@ def cell_index(ctx: Context) -> Index:
 
 
 def _index_error(
-    labels: np.ndarray, n_relevant: np.ndarray, ann: np.ndarray, exact: np.ndarray, scored: PerQuery
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    n_relevant: np.ndarray,
+    ann: np.ndarray,
+    exact: np.ndarray,
+    scored: PerQuery,
 ) -> dict[str, float]:
-    """recall@k of the ANN neighbours against the exact ones, and each metric's ANN - exact difference."""
+    """recall@k of the ANN neighbours against the exact ones (tie-aware, and by id), and each metric's ANN - exact
+    difference (harness.compute.retrieval.index_recall)."""
     k = min(INDEX_RECALL_K, ann.shape[1])
-    hits = (ann[:, :k, None] == exact[:, None, :k]).any(axis=2).sum(axis=1)
     exact_scored = per_query_metrics(labels[exact], labels, n_relevant).means().as_dict()
     ann_scored = scored.means().as_dict()
     deltas = {f"index_delta_{m}": ann_scored[m] - exact_scored[m] for m in INDEX_DELTAS}
-    return {"index_recall_at_10": float(hits.mean() / k), **deltas}
+    return {
+        "index_recall_at_10": float(tie_aware_recall(vectors, ann, exact, k).mean()),
+        "index_overlap_at_10": float(id_overlap(ann, exact, k).mean()),
+        **deltas,
+    }
 
 
 def run(ctx: Context) -> dict[str, float]:
@@ -90,7 +100,7 @@ def run(ctx: Context) -> dict[str, float]:
     metrics = scored.means().as_dict()
     if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
         exact, _, _ = stored.exact(ctx.workdir, vectors, depth, ctx.extraction.device)
-        metrics.update(_index_error(labels, n_relevant, neighbours, exact, scored))
+        metrics.update(_index_error(vectors, labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
     metrics.update(index.costs())
     metrics.update(
