@@ -102,3 +102,23 @@ def test_hand_case_hscore_one_dimension():
 def test_a_single_class_is_refused_with_its_reason():
     with pytest.raises(HarnessError, match="LogME: needs at least two classes among the 4 samples"):
         signals.logme(np.ones((4, 2)), np.zeros(4))
+
+
+def test_shrunk_hscore_is_bao_s_without_shrinkage_and_ledoit_wolf_s_otherwise():
+    from sklearn.covariance import LedoitWolf
+
+    x, y = blobs(spread=1.0)
+    assert signals.hscore_shrunk(x, y, shrinkage=0.0) == pytest.approx(hscore_spelled_out(x, y), rel=1e-9)
+    # with scikit-learn's estimator object (another code path): its covariance is the shrunk one
+    estimator = LedoitWolf(assume_centered=False).fit(x)
+    cov_g = np.cov(np.array([x[y == label].mean(axis=0) for label in y]).T, bias=True)
+    expected = np.trace(np.linalg.inv(estimator.covariance_) @ ((1 - estimator.shrinkage_) * cov_g))
+    assert signals.hscore_shrunk(x, y) == pytest.approx(expected, rel=1e-9)
+
+
+def test_more_dimensions_than_samples_saturate_the_plain_hscore_but_not_the_shrunk_one():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 4)
+    noise = rng.normal(size=(12, 50))
+    assert signals.hscore(noise, y) == pytest.approx(2.0)  # classes - 1, from pure noise
+    assert signals.hscore_shrunk(noise, y) < 1.0

@@ -8,6 +8,10 @@ higher meaning "should be better". Each follows its paper's definition; ``SIGNAL
   ICML 2021, Algorithm 1 (see :func:`logme`).
 - ``hscore``: Bao, Li, Huang, Wang, Zheng, Tong, "An Information-Theoretic Approach to Transferability in
   Task Transfer Learning", ICIP 2019 (see :func:`hscore`).
+- ``hscore_shrunk``: the same with the feature covariance shrunk by Ledoit-Wolf (Ibrahim, Ponomareva,
+  Mazumder, "Newer is not always better: Rethinking transferability metrics, their peculiarities, stability and
+  performance", ECML PKDD 2022): on a sample with fewer images than dimensions the plain H-score saturates at
+  (classes - 1) for every backbone, the shrunk one does not.
 """
 
 from __future__ import annotations
@@ -131,6 +135,16 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(evidences))
 
 
+def _class_mean_covariance(f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """cov(E[f(X) | Y]): the covariance, over samples, of each sample's class-mean feature."""
+    class_means = np.zeros_like(f)
+    for c in np.unique(y):
+        rows = y == c
+        class_means[rows] = f[rows].mean(axis=0)
+    g = class_means - class_means.mean(axis=0)
+    return g.T @ g / len(f)
+
+
 def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     """H-score (Bao et al. 2019, Definition 2):
 
@@ -142,16 +156,36 @@ def hscore(features: np.ndarray, labels: np.ndarray) -> float:
     f, y = _check(features, labels, "H-score")
     centred = f - f.mean(axis=0)
     cov_f = centred.T @ centred / len(f)
-    class_means = np.zeros_like(f)
-    for c in np.unique(y):
-        rows = y == c
-        class_means[rows] = f[rows].mean(axis=0)
-    g = class_means - class_means.mean(axis=0)
-    cov_g = g.T @ g / len(f)
+    cov_g = _class_mean_covariance(f, y)
     return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10, hermitian=True) @ cov_g))
+
+
+def hscore_shrunk(features: np.ndarray, labels: np.ndarray, shrinkage: float | None = None) -> float:
+    """The shrinkage H-score of Ibrahim et al. 2022:
+
+        H_alpha(f) = tr( ((1 - alpha) cov(f) + alpha mu I)^-1  (1 - alpha) cov(E[f(X) | Y]) ),  mu = tr(cov(f)) / D
+
+    with alpha the Ledoit-Wolf shrinkage (scikit-learn's ``ledoit_wolf``) unless ``shrinkage`` gives it;
+    alpha = 0 is Bao et al.'s H-score with a plain inverse."""
+    from sklearn.covariance import ledoit_wolf
+
+    f, y = _check(features, labels, "shrunk H-score")
+    centred = f - f.mean(axis=0)
+    cov_f = centred.T @ centred / len(f)
+    if shrinkage is None:
+        _, shrinkage = ledoit_wolf(centred, assume_centered=True)
+    mu = np.trace(cov_f) / f.shape[1]
+    shrunk = (1 - shrinkage) * cov_f + shrinkage * mu * np.eye(f.shape[1])
+    cov_g = (1 - shrinkage) * _class_mean_covariance(f, y)
+    return float(np.trace(np.linalg.solve(shrunk, cov_g)))
 
 
 Signal = Callable[[np.ndarray, np.ndarray], float]
 
-#: name -> (function, metric name stored in the database)
-SIGNALS: dict[str, Signal] = {"knn_accuracy": knn_accuracy, "logme": logme, "hscore": hscore}
+#: name -> the signal (higher is better); the name is also its metric name
+SIGNALS: dict[str, Signal] = {
+    "knn_accuracy": knn_accuracy,
+    "logme": logme,
+    "hscore": hscore,
+    "hscore_shrunk": hscore_shrunk,
+}
