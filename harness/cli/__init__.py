@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from harness.cli import bench, catalogue, cells, results, services
+from harness.cli import bench, catalogue, cells, recommend, results, services
 from harness.cli.render import err
 from harness.core.errors import HarnessError
 
@@ -26,6 +26,7 @@ app.command()(cells.finetune)
 app.command()(results.report)
 app.command()(results.export)
 app.command()(results.audit)
+app.command()(recommend.recommend)
 app.command("bench-full")(bench.bench_full)
 app.add_typer(catalogue.models_app, name="models")
 app.add_typer(catalogue.datasets_app, name="datasets")

@@ -18,19 +18,20 @@ embedded. Each method's ranking is then scored against the grid's mMP@5 (harness
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.compute.selection.evaluation import sample_values
-from harness.compute.selection.racing import Evaluation, RaceConfig, RaceResult, race
+from harness.compute.selection.outcomes import Recommendation, Replay
+from harness.compute.selection.racing import Evaluation, RaceConfig, race
 from harness.compute.selection.sampling import nested_sample, stratified_order
-from harness.compute.selection.scoring import Score, ranks_as_scores, score_ranking
+from harness.compute.selection.scoring import ranks_as_scores, score_ranking
 from harness.compute.selection.signals import SIGNALS
+from harness.compute.selection.tuning import tuning_gain
 from harness.core.errors import HarnessError
 from harness.storage.store import connect
 
@@ -41,34 +42,17 @@ SPLIT = "test"  # retrieval's evaluation split
 METRIC = "mmp_at_5"
 
 
-@dataclass
-class Recommendation:
-    dataset: str
-    race: RaceResult
-    signals: dict[str, dict[str, float]]  # candidate -> signal -> value, on the first stage's sample
-    signal_sample: int  # images per candidate the signals saw
-    grid_estimate_s: float | None  # the dry run's device-seconds for the full grid; None if it has none
-    grid_images: int  # images the full grid would embed
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Replay:
-    dataset: str
-    candidates: int
-    grid_seconds: float
-    scores: list[Score]
-    race: RaceResult
-
-
 def _signals(vectors: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, dict[str, float]]:
     return {c: {name: fn(v, labels) for name, fn in SIGNALS.items()} for c, v in vectors.items()}
 
 
 def recommend(models: list[str], dataset_id: str, settings: Settings, config: RaceConfig,
-              fraction: float | None = None, estimate_for: str | None = None) -> Recommendation:  # fmt: skip
+              fraction: float | None = None, estimate_for: str | None = None,
+              tune_preset: str | None = None, tune_top: int = 2) -> Recommendation:  # fmt: skip
     """Race ``models`` on samples of ``dataset_id`` (see the module docstring); ``fraction`` turns into a
-    device-second budget of that fraction of the dry run's full-grid estimate (``config.budget_s`` wins)."""
+    device-second budget of that fraction of the dry run's full-grid estimate (``config.budget_s`` wins).
+    With ``tune_preset``, the ``tune_top`` leading candidates' top-tune gain is measured on the largest sample
+    they reached (harness.compute.selection.tuning)."""
     from harness.compute.datasets import resolve_dataset
     from harness.compute.extract.embeddings import extract
     from harness.compute.models import load_model, parse_model_id
@@ -84,7 +68,7 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
     labels = np.array([item.label for item in items])
     estimate = _grid_estimate(models, dataset.id, settings, estimate_for)
     if config.budget_s is None and fraction is not None and estimate is not None:
-        config = RaceConfig(**{**config.__dict__, "budget_s": fraction * estimate})
+        config = replace(config, budget_s=fraction * estimate)
     embedded: dict[str, dict[int, np.ndarray]] = {m: {} for m in models}
     loaded: dict[str, object] = {}
 
@@ -107,8 +91,14 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
     first = nested_sample(stratified_order(labels, config.seed), config.first_per_class)
     vectors = {m: np.stack([embedded[m][int(p)] for p in first]) for m in models}
     notes = [] if estimate is not None else ["the dry run has no device-time estimate for this grid"]
+    gains = []
+    for candidate in result.ranking()[:tune_top] if tune_preset else []:
+        positions = np.array(sorted(embedded[candidate]))
+        folder = settings.workdir / "recommend" / "toptune" / candidate.replace("/", "_").replace(":", "_")
+        gains.append(tuning_gain(candidate, np.stack([embedded[candidate][int(p)] for p in positions]),
+                                 labels[positions], tune_preset, folder, config.seed))  # fmt: skip
     return Recommendation(dataset.id, result, _signals(vectors, labels[first]), len(first), estimate,
-                          len(items) * len(models), notes)  # fmt: skip
+                          len(items) * len(models), config.budget_s, gains, notes)  # fmt: skip
 
 
 def _grid_estimate(models: list[str], dataset: str, settings: Settings, estimate_for: str | None) -> float | None:
@@ -206,7 +196,7 @@ def replay(dataset: str, cells: list[_Cell], labels: np.ndarray, config: RaceCon
         new, seen[candidate] = len(positions) - seen[candidate], len(positions)
         return Evaluation(sample_values(cell.vectors[positions], labels[positions]), cell.seconds * new / n, new)
 
-    race_config = RaceConfig(**{**config.__dict__, "budget_s": fraction * grid_seconds})
+    race_config = replace(config, budget_s=fraction * grid_seconds)
     result = race([c.model for c in cells], labels, evaluate, race_config)
     truth = {c.model: c.value for c in cells}
     scores = [score_ranking("racing", ranks_as_scores(result.ranking()), truth, result.seconds / grid_seconds)]
@@ -216,7 +206,3 @@ def replay(dataset: str, cells: list[_Cell], labels: np.ndarray, config: RaceCon
     for name in SIGNALS:
         scores.append(score_ranking(name, {m: v[name] for m, v in values.items()}, truth, signal_fraction))
     return Replay(dataset, len(cells), grid_seconds, scores, result)
-
-
-def is_nan(value: float) -> bool:
-    return isinstance(value, float) and math.isnan(value)

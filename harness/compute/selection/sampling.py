@@ -39,6 +39,6 @@ def stage_sizes(order: list[np.ndarray], first: int, growth: float) -> list[int]
     sizes, size = [], first
     while size < largest:
         sizes.append(size)
-        size = max(size + 1, int(round(size * growth)))
+        size = max(size + 1, round(size * growth))
     sizes.append(largest)
     return sizes
