@@ -33,6 +33,7 @@ from harness.compute.selection.scoring import ranks_as_scores, score_ranking
 from harness.compute.selection.signals import SIGNALS
 from harness.compute.selection.tuning import tuning_gain
 from harness.core.errors import HarnessError
+from harness.core.keys import content_key
 from harness.storage.store import connect
 
 if TYPE_CHECKING:
@@ -92,11 +93,13 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
     vectors = {m: np.stack([embedded[m][int(p)] for p in first]) for m in models}
     notes = [] if estimate is not None else ["the dry run has no device-time estimate for this grid"]
     gains = []
-    for candidate in result.ranking()[:tune_top] if tune_preset else []:
-        positions = np.array(sorted(embedded[candidate]))
-        folder = settings.workdir / "recommend" / "toptune" / candidate.replace("/", "_").replace(":", "_")
-        gains.append(tuning_gain(candidate, np.stack([embedded[candidate][int(p)] for p in positions]),
-                                 labels[positions], tune_preset, folder, config.seed))  # fmt: skip
+    if tune_preset is not None:
+        for candidate in result.ranking()[:tune_top]:
+            positions = np.array(sorted(embedded[candidate]))
+            key = content_key({"model": candidate, "dataset": dataset.id})
+            vectors_seen = np.stack([embedded[candidate][int(p)] for p in positions])
+            folder = settings.workdir / "recommend" / "toptune" / key
+            gains.append(tuning_gain(candidate, vectors_seen, labels[positions], tune_preset, folder, config.seed))
     return Recommendation(dataset.id, result, _signals(vectors, labels[first]), len(first), estimate,
                           len(items) * len(models), config.budget_s, gains, notes)  # fmt: skip
 
@@ -158,7 +161,7 @@ def _cache_index(folder: Path) -> dict[tuple[str, str, str, str], Path]:
             continue
         if meta.get("split") == SPLIT and sidecar.with_suffix(".npy").is_file():
             key = (meta.get("model"), meta.get("dataset"), meta.get("weights"), meta.get("manifest"))
-            index[key] = sidecar.with_suffix(".npy")  # type: ignore[index]
+            index[key] = sidecar.with_suffix(".npy")
     return index
 
 
