@@ -35,6 +35,7 @@ from harness.compute.selection.tuning import tuning_gain
 from harness.core.errors import HarnessError
 from harness.core.keys import content_key
 from harness.storage.store import connect
+from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
     from harness.spec.settings import Settings
@@ -98,7 +99,7 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
             positions = np.array(sorted(embedded[candidate]))
             key = content_key({"model": candidate, "dataset": dataset.id})
             vectors_seen = np.stack([embedded[candidate][int(p)] for p in positions])
-            folder = settings.workdir / "recommend" / "toptune" / key
+            folder = Workdir.of(settings.workdir).subjobs("recommend-toptune") / key
             gains.append(tuning_gain(candidate, vectors_seen, labels[positions], tune_preset, folder, config.seed))
     return Recommendation(dataset.id, result, _signals(vectors, labels[first]), len(first), estimate,
                           len(items) * len(models), config.budget_s, gains, notes)  # fmt: skip
@@ -141,7 +142,7 @@ def finished_grids(db: Path, workdir: Path) -> dict[str, list[_Cell]]:
         ).fetchall()
     finally:
         con.close()
-    index = _cache_index(workdir / "embeddings")
+    index = _cache_index(Workdir.of(workdir).embeddings)
     grids: dict[str, list[_Cell]] = {}
     for model, dataset, value, weights, manifest, seconds in rows:
         path = index.get((model, dataset, weights, manifest))
@@ -173,7 +174,7 @@ def evaluate(db: Path, workdir: Path, config: RaceConfig, fraction: float) -> li
     if not grids:
         raise HarnessError(
             f"no finished grid to replay in '{db}': needs pre-trained retrieval runs of at least two models on a "
-            f"dataset, with their test-split embeddings still in '{workdir / 'embeddings'}'"
+            f"dataset, with their test-split embeddings still in '{Workdir.of(workdir).embeddings}'"
         )
     replays = []
     for dataset_id, cells in grids.items():
