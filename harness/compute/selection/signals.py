@@ -146,7 +146,7 @@ def _class_mean_covariance(f: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def hscore(features: np.ndarray, labels: np.ndarray) -> float:
-    """H-score (Bao et al. 2019, Definition 2):
+    """H-score, as Bao et al. 2019 define it (the paper's definition of the H-score, its Section 3):
 
         H(f) = tr( cov(f(X))^-1  cov(E[f(X) | Y]) )
 
