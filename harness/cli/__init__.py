@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from harness.cli import bench, catalogue, cells, results, services
+from harness.cli import bench, catalogue, cells, recommend, results, services
 from harness.cli.render import err
 from harness.core.errors import HarnessError
 
@@ -28,6 +28,7 @@ app.command(short_help="Fine-tune a whole backbone (resumable)")(cells.finetune)
 app.command(short_help="Render the reports from the results database")(results.report)
 app.command(short_help="Export the results for other tools")(results.export)
 app.command(short_help="Re-run a sample of finished cells and compare")(results.audit)
+app.command(short_help="Which backbone (and strategy) for a catalogue, racing on samples")(recommend.recommend)
 app.command("bench-full", short_help="The whole study: preflight, prepare, grid, report")(bench.bench_full)
 app.add_typer(catalogue.models_app, name="models", short_help="The model registry")
 app.add_typer(

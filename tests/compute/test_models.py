@@ -255,7 +255,7 @@ def test_img_size_sets_the_resolution_and_resamples_a_vits_grid() -> None:
             "timm:test_vit[init=random,img_size=50]",
             r"img_size=50 .*: not a multiple of the patch size 16 of 'test_vit'",
         ),
-        ("wheel:tf_efficientnet_lite0[img_size=224]", r"unknown option\(s\) img_size in model id .* \(known: none\)"),
+        ("wheel:tf_efficientnet_lite0[img_size=224]", r"unknown option\(s\) img_size in model id .* \(known: stage\)"),
     ],
 )
 def test_img_size_errors(model_id: str, message: str) -> None:

@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 
+from harness.compute.models import intermediate
 from harness.compute.models.base import EmbeddingModel, init_options, missing_weights_error, offline_hub, state_digest
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
 
-OPTIONS = {"init", "seed", "img_size"}
+OPTIONS = {"init", "seed", "img_size", intermediate.OPTION}
 
 
 def pooled_embedding(model: torch.nn.Module):  # type: ignore[no-untyped-def]
@@ -49,11 +50,14 @@ def embedding_model(
     """A timm module as an embedding model: its pooled pre-logits feature, timm's eval transform for it, and the
     digest of the tensors it holds; ``source`` (where its weights came from) joins the recorded preprocessing."""
     preprocessing, transform = describe(model)
+    stage = intermediate.stage_index(ref, model)  # the ``stage=N`` option: an intermediate layer, pooled
+    if stage is not None:
+        preprocessing["features"] = intermediate.describe_stage(model, stage)
     return EmbeddingModel(
         model_id=str(ref),
         module=model.eval(),
         transform=transform,  # type: ignore[arg-type]
-        embed=pooled_embedding(model),
+        embed=pooled_embedding(model) if stage is None else intermediate.pooled_stage(model, stage),
         preprocessing={**preprocessing, **(source or {})},
         weights_digest=state_digest(model),
         random_init=random_init,

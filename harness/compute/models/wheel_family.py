@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from harness.compute.models import timm_family
+from harness.compute.models import intermediate, timm_family
 from harness.compute.models.base import EmbeddingModel, tensors_digest
 from harness.compute.models.weights import lite0_file
 from harness.core.errors import HarnessError
 from harness.core.keys import file_sha256
 from harness.spec.ids import Ref, check_options
 
-OPTIONS: set[str] = set()
+OPTIONS = {intermediate.OPTION}
 
 State = dict[str, torch.Tensor]
 

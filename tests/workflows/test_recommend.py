@@ -1,0 +1,115 @@
+"""``ecombench recommend`` end to end: real images, real forward passes, a real grid in a real DuckDB replayed
+from its embedding cache; a clear winner, a tie said as one, a budget that runs out, the tuning check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from harness.compute.selection import racing
+from harness.compute.selection.racing import RaceConfig
+from harness.core.errors import HarnessError
+from harness.spec.settings import Extraction, Settings
+from harness.storage.store import connect
+from harness.workflows import recommend as workflow
+from support import run_cli
+
+DATASET = "digits[per_class=24]"
+GRID = f"""
+[grid]
+models = ["pixels:2", "pixels:4", "pixels:8"]
+datasets = ["{DATASET}"]
+suites = ["retrieval"]
+
+[params.retrieval]
+backend = "exact"
+"""
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(workdir=tmp_path / "work", db=tmp_path / "results.duckdb", extraction=Extraction(workers=0))
+
+
+@pytest.mark.slow
+def test_racing_on_real_embeddings_recommends_and_measures_the_tuning_gain(tmp_path):
+    rec = workflow.recommend(["pixels:2", "pixels:8"], DATASET, settings(tmp_path), RaceConfig(first_per_class=4),
+                             tune_preset="smoke", tune_top=1)  # fmt: skip
+    assert (rec.race.outcome, rec.race.leader) == (racing.WINNER, "pixels:8")
+    assert rec.race.stages[0].standings[1].verdict == "worse"
+    assert rec.race.images == 2 * 40  # 10 classes x 4 images x 2 candidates, once each
+    assert rec.grid_estimate_s and rec.fraction is not None and rec.fraction > 0
+    assert set(rec.signals["pixels:8"]) == {"knn_accuracy", "logme", "hscore", "hscore_shrunk"}
+    assert rec.signals["pixels:8"]["knn_accuracy"] > rec.signals["pixels:2"]["knn_accuracy"]
+    (gain,) = rec.tuning
+    assert gain.candidate == "pixels:8" and gain.low <= gain.gain <= gain.high and gain.seconds > 0
+    assert gain.gain == pytest.approx(gain.tuned - gain.frozen)
+
+
+@pytest.mark.slow
+def test_the_cli_says_tied_and_says_when_the_budget_ran_out(tmp_path):
+    same = run_cli("recommend", "--dataset", DATASET, "--models", "pixels:4,pixels:4[mode=L]",
+                   "--first-per-class", "8", "--workdir", "w", "--out", "tied.md", cwd=tmp_path)  # fmt: skip
+    assert same.returncode == 0, same.stderr
+    assert "tied (not separable on the whole split): pixels:4" in same.stdout
+    assert "could not be separated from: pixels:4[mode=L]" in same.stdout
+    assert "**Tied**" in (tmp_path / "tied.md").read_text()
+
+    poor = run_cli("recommend", "--dataset", DATASET, "--models", "pixels:4,pixels:4[mode=L],pixels:8",
+                   "--budget", "0.001s", "--workdir", "w", "--out", "budget.md", cwd=tmp_path)  # fmt: skip
+    assert poor.returncode == 0, poor.stderr
+    assert "budget spent; leading:" in poor.stdout
+    assert "**Budget spent**" in (tmp_path / "budget.md").read_text()
+
+    bad = run_cli("recommend", "--dataset", DATASET, "--models", "pixels:4", "--budget", "2x", cwd=tmp_path)
+    assert bad.returncode == 2 and "--budget '2x': expected a positive duration such as 2h, 30m or 90s" in bad.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_replays_a_finished_grid_from_its_cached_embeddings(tmp_path):
+    (tmp_path / "grid.toml").write_text(GRID)
+    grid = run_cli("grid", "grid.toml", "--workdir", "w", "--db", "r.duckdb", cwd=tmp_path)
+    assert grid.returncode == 0, grid.stderr
+    with duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True) as con:
+        truth = dict(con.execute("SELECT model, value FROM results WHERE metric = 'mmp_at_5'").fetchall())
+    assert len(truth) == 3
+
+    cells = workflow.finished_grids(tmp_path / "r.duckdb", tmp_path / "w")
+    assert list(cells) == [DATASET] and {c.model: c.value for c in cells[DATASET]} == truth
+    (replay,) = workflow.evaluate(tmp_path / "r.duckdb", tmp_path / "w", RaceConfig(first_per_class=4), 0.5)
+    scores = {s.method: s for s in replay.scores}
+    assert set(scores) == {"racing", "knn_accuracy", "logme", "hscore", "hscore_shrunk"}
+    best = max(truth.values())
+    for score in scores.values():
+        assert score.regret == pytest.approx(best - truth[score.choice])
+        assert 0 < score.fraction <= 0.5 + 1e-9
+    # the grid's own order: pixels:2 is the worst of the three on digits
+    assert scores["racing"].choice != "pixels:2"
+
+    cli = run_cli("recommend", "--evaluate", "--db", "r.duckdb", "--workdir", "w", "--out", "eval.md", cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    assert "How well the shortcuts predicted this grid" in cli.stdout
+    section = (tmp_path / "eval.md").read_text()
+    assert section.count(f"| `{DATASET}` |") == 5
+
+
+def test_evaluate_without_a_grid_says_what_it_needs(tmp_path):
+    connect(tmp_path / "r.duckdb").close()  # a real, empty results database
+    with pytest.raises(HarnessError, match=r"no finished grid to replay in .*r.duckdb': needs pre-trained retrieval"):
+        workflow.evaluate(tmp_path / "r.duckdb", tmp_path / "w", RaceConfig(), 0.1)
+
+
+def test_replay_on_known_values_scores_racing_and_signals():
+    labels = np.repeat(np.arange(4), 10)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 6)) * 3
+    cells = [
+        workflow._Cell(name, value, 10.0, (centres[labels] + rng.normal(size=(40, 6)) * spread).astype(np.float32))
+        for name, value, spread in [("sharp", 0.9, 0.3), ("blurry", 0.5, 3.0), ("noise", 0.1, 30.0)]
+    ]
+    replay = workflow.replay("toy", cells, labels, RaceConfig(first_per_class=3), fraction=1.0)
+    racing_score = replay.scores[0]
+    assert (racing_score.method, racing_score.choice, racing_score.regret) == ("racing", "sharp", 0.0)
+    assert replay.grid_seconds == 30.0
