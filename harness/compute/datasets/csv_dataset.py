@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness.compute.datasets.base import CLASS_FIELD, SPLITS
-from harness.compute.datasets.texts import TEXT_COLUMN, TITLE_FIELD, header, read_texts
 from harness.compute.datasets.files import Entry, FileDataset, Notes
 from harness.compute.datasets.options import (
     SPLIT_OPTIONS,
@@ -32,6 +31,7 @@ from harness.compute.datasets.options import (
     reject_split_options,
     split_options,
 )
+from harness.compute.datasets.texts import TEXT_COLUMN, TITLE_FIELD, header, read_texts
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
 

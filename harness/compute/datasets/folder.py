@@ -27,13 +27,13 @@ from typing import ClassVar
 from harness.compute.datasets.base import CLASS_FIELD, SPLITS
 from harness.compute.datasets.files import Entry, FileDataset, Notes
 from harness.compute.datasets.images import IMAGE_EXTENSIONS, walk_images
-from harness.compute.datasets.texts import TITLE_FIELD, TITLES_FILE, read_texts
 from harness.compute.datasets.options import (
     SPLIT_OPTIONS,
     given_split_options,
     reject_split_options,
     split_options,
 )
+from harness.compute.datasets.texts import TITLE_FIELD, TITLES_FILE, read_texts
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
 

@@ -120,13 +120,18 @@ def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str,
     defaults = {**suite.defaults, **chosen.defaults}
     check_param_types(
         name,
-        {**suite.defaults, **suite.optional, **{k: v for s in suite.strategies for k, v in STRATEGIES[s].defaults.items()}},
+        {
+            **suite.defaults,
+            **suite.optional,
+            **{k: v for s in suite.strategies for k, v in STRATEGIES[s].defaults.items()},
+        },
         given,
     )
     params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
     # an optional parameter at its default is left out: the cell (and its key) is the one it was before it existed
-    params.update({k: type(suite.optional[k])(v) for k, v in given.items()
-                   if k in suite.optional and v != suite.optional[k]})  # 0 and 0.0: one cell, one key
+    params.update(
+        {k: type(suite.optional[k])(v) for k, v in given.items() if k in suite.optional and v != suite.optional[k]}
+    )  # 0 and 0.0: one cell, one key
     if suite.check_params is not None:
         suite.check_params(params)
     return chosen.normalise(params, lambda written: _resolve_dataset(written).id)

@@ -71,7 +71,7 @@ def fused_gallery(ctx: Context, images: np.ndarray, weight: float) -> np.ndarray
     if not len(titled):
         raise HarnessError(f"no image of split '{ctx.params['split']}' of '{ctx.dataset.id}' has a title to fuse")
     text = images.copy()
-    text[titled] = prompt_embeddings(ctx.model, [titles[i] for i in titled], ("{c}",), ctx.extraction)
+    text[titled] = prompt_embeddings(ctx.model, [str(titles[i]) for i in titled], ("{c}",), ctx.extraction)
     ctx.details["fused"] = {"image_weight": weight, "field": FUSED_FIELD, "texts_digest": texts.digest,
                             "items_without_title": int(len(titles) - len(titled))}  # fmt: skip
     return l2_normalise(weight * images + (1.0 - weight) * text)

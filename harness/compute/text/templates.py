@@ -29,7 +29,7 @@ def resolve_templates(value: str) -> tuple[str, ...]:
     if templates is None:
         raise HarnessError(
             f"templates={value!r} is neither a template set ({', '.join(sets)}; {TEMPLATES.name}) "
-            f"nor a template holding {PLACEHOLDER} (e.g. \"a photo of a {{c}}.\")"
+            f'nor a template holding {PLACEHOLDER} (e.g. "a photo of a {{c}}.")'
         )
     for template in templates:
         try:
