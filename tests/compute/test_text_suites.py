@@ -211,3 +211,14 @@ def test_texts_are_declared_and_a_missing_field_is_one_clear_error(titled: str) 
         digits.texts("title")
     with pytest.raises(HarnessError, match=r"templates='a photo' is neither a template set"):
         resolve_params("zeroshot", "pretrained", {"templates": "a photo"})
+
+
+@pytest.mark.slow
+def test_the_cost_suite_times_a_text_query_of_a_text_image_model(tmp_path: Path) -> None:
+    small = {"warmup": 1, "iterations": 5, "throughput_iterations": 1, "max_batch_cpu": 1, "pipeline_images": 2,
+             "pipeline_repeats": 1}  # fmt: skip
+    [outcome] = run_cells([cell(SYNTHETIC, "cost", **small)], tmp_path)
+    assert outcome.error is None
+    m = outcome.metrics
+    assert 0 < m["text_latency_b1_p50_ms"] <= m["text_latency_b1_p99_ms"]
+    assert m["text_throughput_queries_s"] > 0
