@@ -76,7 +76,8 @@ class TextSection:
 
     @property
     def datasets(self) -> list[str]:
-        return sorted({r.dataset for r in [*self.search, *self.zeroshot, *self.fused]})
+        found = {r.dataset for r in [*self.search, *self.zeroshot]} | {f.dataset for f in self.fused}
+        return sorted(found)
 
     def decisions(self) -> list[str]:
         """The decision-summary lines: the best model per dataset and task, and what a title adds."""

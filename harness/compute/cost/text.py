@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 #: queries of a throughput batch; the queries are typical shop searches, cycled
 BATCH = 32
-QUERIES = ("red leather handbag", "men's navy blue checked shirt", "running shoes size 42", "stainless steel kettle",
-           "wireless noise cancelling headphones", "floral summer dress", "oak coffee table", "kids winter jacket")  # fmt: skip
+QUERIES = (
+    "red leather handbag", "men's navy blue checked shirt", "running shoes size 42", "stainless steel kettle",
+    "wireless noise cancelling headphones", "floral summer dress", "oak coffee table", "kids winter jacket",
+)  # fmt: skip
 
 
 def text_costs(tower: TextTower, device: str, precision: str, warmup: int, iterations: int) -> dict[str, float]:
