@@ -5,6 +5,7 @@ smoke text grid end to end with its skipped cells."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,39 @@ def test_the_cost_suite_times_a_text_query_of_a_text_image_model(tmp_path: Path)
     m = outcome.metrics
     assert 0 < m["text_latency_b1_p50_ms"] <= m["text_latency_b1_p99_ms"]
     assert m["text_throughput_queries_s"] > 0
+
+
+def test_a_judgement_file_over_the_whole_catalogue_equals_trec_eval(model: Any, titled: str, tmp_path: Path) -> None:
+    """Marqo's protocol: queries and judgements from a qrels file, documents matched by file stem, the whole
+    catalogue (train + test) searched, top 10 scored; our numbers against pytrec_eval on the same ranking."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    dataset = resolve_dataset(titled)
+    qrels = {"pink triangle item number 5": {"5": 1}, "a pink shape": {"0": 1, "6": 1, "13": 1},
+             "nothing we have": {"999": 1}}  # fmt: skip
+    path = tmp_path / "qrels.json"
+    path.write_text(json.dumps(qrels))
+    given = {"queries": "title", "qrels": str(path), "split": "all", "depth": 10}
+    outcomes = run_cells([cell(titled, "text_retrieval", **given), cell(titled, "text_retrieval", **given,
+                                                                          image_weight=0.9)], tmp_path)  # fmt: skip
+    assert [o.error for o in outcomes] == [None, None]
+    manifest = dataset.manifest()
+    items = [manifest.items[i] for split in ("train", "test") for i in manifest.indices(split)]
+    cache = EmbeddingCache(tmp_path / "cache")
+    images = np.concatenate([split_embeddings(model, dataset, s, cache, SETTINGS)[0] for s in ("train", "test")])
+    queries = prompt_embeddings(model, list(qrels), ("{c}",), SETTINGS)
+    ranked = np.argsort(-(queries @ l2_normalise(images).T), axis=1, kind="stable")[:, :10]
+    run = {q: {Path(items[d].key).stem: 1.0 / (r + 1) for r, d in enumerate(row)}
+           for q, row in zip(qrels, ranked, strict=True)}  # fmt: skip
+    judged = {q: docs for q, docs in qrels.items() if q != "nothing we have"}  # no judged item in the catalogue
+    trec = pytrec_eval.RelevanceEvaluator(judged, {"recall.1,10", "recip_rank", "map", "ndcg_cut.10"}).evaluate(run)
+    m = outcomes[0].metrics
+    assert m["text_n_queries"] == 2 and m["text_n_excluded"] == 1 and m["text_n_gallery"] == len(items)
+    for measure, name in (
+        ("recall_1", "text_recall_at_1"),
+        ("recall_10", "text_recall_at_10"),
+        ("recip_rank", "text_mrr"),
+        ("map", "text_map"),
+        ("ndcg_cut_10", "text_ndcg_at_10"),
+    ):
+        assert m[name] == pytest.approx(np.mean([trec[q][measure] for q in judged]), abs=1e-12), name
+    assert outcomes[1].run_id != outcomes[0].run_id  # fused documents: another cell

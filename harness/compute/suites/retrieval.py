@@ -57,24 +57,15 @@ def _index_error(
 
 
 def fused_gallery(ctx: Context, images: np.ndarray, weight: float) -> np.ndarray:
-    """normalise(w * image + (1 - w) * title) per item of the split, both unit vectors (Marqo's fused product
-    documents); an item without a title stays its image. ``images`` are the split's normalised embeddings."""
-    from harness.compute.suites.declarations.retrieval import FUSED_FIELD
-    from harness.compute.text.encode import prompt_embeddings
+    """The split's fused image + title documents (harness.compute.text.fusion); ``images`` normalised."""
+    from harness.compute.text.fusion import fused_documents
 
     if tuned_on(ctx)[0] is not None:
         raise HarnessError("image_weight < 1 fuses the pretrained image and text embeddings: strategy pretrained only")
     manifest = ctx.dataset.manifest()
-    texts = ctx.dataset.texts(FUSED_FIELD)
-    titles = [texts.by_key.get(manifest.items[i].key) for i in manifest.indices(ctx.params["split"])]
-    titled = np.flatnonzero([t is not None for t in titles])
-    if not len(titled):
-        raise HarnessError(f"no image of split '{ctx.params['split']}' of '{ctx.dataset.id}' has a title to fuse")
-    text = images.copy()
-    text[titled] = prompt_embeddings(ctx.model, [str(titles[i]) for i in titled], ("{c}",), ctx.extraction)
-    ctx.details["fused"] = {"image_weight": weight, "field": FUSED_FIELD, "texts_digest": texts.digest,
-                            "items_without_title": int(len(titles) - len(titled))}  # fmt: skip
-    return l2_normalise(weight * images + (1.0 - weight) * text)
+    items = [manifest.items[i] for i in manifest.indices(ctx.params["split"])]
+    documents, ctx.details["fused"] = fused_documents(ctx.model, ctx.dataset, items, images, weight, ctx.extraction)
+    return documents
 
 
 def run(ctx: Context) -> dict[str, float]:

@@ -7,7 +7,8 @@ These are trec_eval's definitions on a run holding the top K items per query, bi
 list every relevant item, so R is the whole gallery's count, not only the retrieved ones):
 
 - hit@k (trec_eval ``success_k``): 1 if some item of ranks 1..k is relevant, else 0 (k = 1, 5, 10).
-- Recall@10 (``recall_10``): relevant items among ranks 1..10 / R.
+- Recall@1, Recall@10 (``recall_1``, ``recall_10``): relevant items among ranks 1..k / R (Marqo's leaderboards'
+  Recall@k, BEIR's recall; equal to hit@k where every query has one relevant item).
 - MRR (``recip_rank``): 1 / the rank of the first relevant item within K, 0 if none.
 - nDCG@10 (``ndcg_cut_10``): sum_{i<=10} rel(i)/log2(i+1) over the ideal sum_{i<=min(10,R)} 1/log2(i+1).
 - mAP (``map``): sum_{i<=K} P(i) rel(i) / R: relevant items ranked below K count as never retrieved.
@@ -46,31 +47,35 @@ def group_counts(query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.nda
     return np.where(values[where] == query_groups, counts[where], 0).astype(np.int64)
 
 
-def text_scores(neighbour_groups: np.ndarray, query_groups: np.ndarray, n_relevant: np.ndarray) -> TextScores:
+def group_relevance(neighbour_groups: np.ndarray, query_groups: np.ndarray) -> np.ndarray:
+    """(Q, K) rel: the neighbour at rank i is in the query's group."""
+    return np.asarray(neighbour_groups) == np.asarray(query_groups)[:, None]
+
+
+def text_scores(relevant: np.ndarray, n_relevant: np.ndarray) -> TextScores:
     """Every metric of the module docstring per query.
 
     Args:
-        neighbour_groups: (Q, K) groups of each query's K nearest gallery items, nearest first.
-        query_groups: (Q,) each query's group.
-        n_relevant: (Q,) R per query (:func:`group_counts`).
+        relevant: (Q, K) rel(i) of each query's K nearest gallery items, nearest first
+            (:func:`group_relevance`, or a qrels file's judgements).
+        n_relevant: (Q,) R per query (:func:`group_counts`, or the judged items present in the gallery).
 
     Raises:
         ValueError: on malformed shapes, or a query with more relevant neighbours than its R.
     """
-    neighbours, groups, r_all = np.asarray(neighbour_groups), np.asarray(query_groups), np.asarray(n_relevant)
-    if neighbours.ndim != 2 or neighbours.shape[1] < 1 or groups.shape != (len(neighbours),) != r_all.shape:
-        raise ValueError(f"expected (Q, K>=1) neighbours and (Q,) groups and counts, got {neighbours.shape}, "
-                         f"{groups.shape}, {r_all.shape}")  # fmt: skip
-    rel_all = neighbours == groups[:, None]
+    rel_all, r_all = np.asarray(relevant, dtype=bool), np.asarray(n_relevant)
+    if rel_all.ndim != 2 or rel_all.shape[1] < 1 or r_all.shape != (len(rel_all),):
+        raise ValueError(f"expected (Q, K>=1) relevance and (Q,) counts, got {rel_all.shape}, {r_all.shape}")
     if (rel_all.sum(axis=1) > r_all).any():
         raise ValueError("some query has more relevant neighbours than its n_relevant; R is inconsistent")
     counted = r_all > 0
     if not counted.any():
-        raise ValueError(f"no query has a relevant item in the gallery (all {len(groups)} excluded)")
+        raise ValueError(f"no query has a relevant item in the gallery (all {len(r_all)} excluded)")
     rel, r = rel_all[counted], r_all[counted].astype(np.float64)
     k = rel.shape[1]
     ranks = np.arange(1, k + 1)
-    values = {f"text_hit_at_{n}": rel[:, :n].any(axis=1).astype(np.float64) for n in HIT_AT}
+    values: dict[str, np.ndarray] = {f"text_hit_at_{n}": np.any(rel[:, :n], axis=1).astype(np.float64) for n in HIT_AT}
+    values["text_recall_at_1"] = rel[:, 0].astype(np.float64) / r
     values["text_recall_at_10"] = rel[:, :CUTOFF].sum(axis=1) / r
     values["text_mrr"] = np.where(rel.any(axis=1), 1.0 / (rel.argmax(axis=1) + 1), 0.0)
     discounts = 1.0 / np.log2(np.arange(2, CUTOFF + 2))
