@@ -2,7 +2,8 @@
 (text_retrieval, one column group per query field and template set), zero-shot classification (zeroshot), and
 fused image + title documents against the same model's image-only retrieval (retrieval's ``image_weight``);
 the text query's latency and throughput (the cost suite); and the decision lines ("the best model for title
-search on ..."). Read from the ``results`` view (bound parameters only); rendered by the ``text.*.j2`` partials.
+search on ..."); and the published text figures (harness/report/published.toml) beside each of our rows of the
+same model, dataset kind and metric, with its task, so the reader sees which protocol matches. Read from the ``results`` view (bound parameters only); rendered by the ``text.*.j2`` partials.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.data import Filters
+from harness.report.published import Published, entries, kind
 from harness.storage.store import connect, dataset_match
 
-SEARCH = ("text_hit_at_1", "text_hit_at_5", "text_hit_at_10", "text_recall_at_10", "text_mrr", "text_ndcg_at_10",
+SEARCH = ("text_hit_at_1", "text_hit_at_5", "text_hit_at_10", "text_recall_at_1", "text_recall_at_10", "text_mrr", "text_ndcg_at_10",
           "text_map", "text_map_ci_low", "text_map_ci_high", "text_n_queries")  # fmt: skip
 ZEROSHOT = ("zeroshot_acc1", "zeroshot_acc5", "zeroshot_balanced_accuracy", "zeroshot_acc1_ci_low",
             "zeroshot_acc1_ci_high", "zeroshot_n_classes")  # fmt: skip
@@ -65,11 +67,20 @@ class Fused:
 
 
 @dataclass
+class Beside:
+    """A published text figure and our rows of the same model, dataset kind and metric (one per task)."""
+
+    published: Published
+    ours: list[Row]
+
+
+@dataclass
 class TextSection:
     search: list[Row]
     zeroshot: list[Row]
     fused: list[Fused]
     latency: list[Row]
+    published: list[Beside] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.search or self.zeroshot or self.fused or self.latency)
@@ -107,7 +118,24 @@ def _params(raw: Any) -> dict[str, Any]:
 def _task(suite: str, p: dict[str, Any]) -> str:
     if suite == "zeroshot":
         return f"zero-shot, templates {p.get('templates')}"
-    return f"{p.get('queries')} → image, templates {p.get('templates')}"
+    queries = f"queries of {Path(p['qrels']).name}" if p.get("qrels") else str(p.get("queries"))
+    documents = f"image + title (w = {p['image_weight']:g})" if p.get("image_weight", 1.0) != 1.0 else "image"
+    where = f", split {p.get('split')}, top {p.get('depth')}" if p.get("split") != "test" or p.get("qrels") else ""
+    return f"{queries} → {documents}, templates {p.get('templates')}{where}"
+
+
+def beside(section: TextSection, filters: Filters, published: list[Published] | None = None) -> list[Beside]:
+    """Every published text figure the filters admit, with our rows that measure it."""
+    rows = [*section.search, *section.zeroshot]
+    out = []
+    for pub in entries() if published is None else published:
+        if not pub.metric.startswith(("text_", "zeroshot_")) or filters.model not in (None, pub.model):
+            continue
+        if filters.dataset is not None and kind(filters.dataset) != pub.dataset:
+            continue
+        ours = [r for r in rows if r.model == pub.model and kind(r.dataset) == pub.dataset and pub.metric in r.values]
+        out.append(Beside(pub, ours))
+    return out
 
 
 def load(db: Path, filters: Filters | None = None) -> TextSection:
@@ -136,9 +164,12 @@ def load(db: Path, filters: Filters | None = None) -> TextSection:
             entry.by_weight.setdefault(weight, {})[metric] = float(value)
     finally:
         con.close()
-    return TextSection(
+    section = TextSection(
         search=list(rows["text_retrieval"].values()),
         zeroshot=list(rows["zeroshot"].values()),
         fused=[f for f in fused.values() if len(f.by_weight) > 1 or 1.0 not in f.by_weight],
         latency=list(rows["cost"].values()),
     )
+    if section:  # a report without text results gets no text section, published figures included
+        section.published = beside(section, filters)
+    return section
