@@ -1,9 +1,10 @@
 """The report's "Search by text" section: per dataset, the models side by side on text -> image search
-(text_retrieval, one column group per query field and template set), zero-shot classification (zeroshot), and
-fused image + title documents against the same model's image-only retrieval (retrieval's ``image_weight``);
-the text query's latency and throughput (the cost suite); and the decision lines ("the best model for title
-search on ..."); and the published text figures (harness/report/published.toml) beside each of our rows of the
-same model, dataset kind and metric, with its task, so the reader sees which protocol matches. Read from the ``results`` view (bound parameters only); rendered by the ``text.*.j2`` partials.
+(text_retrieval, one row per query field, template set and protocol), zero-shot classification (zeroshot), and
+fused image + title documents against the same model's image-only retrieval (retrieval's ``image_weight``); the
+text query's latency and throughput (the cost suite); the decision lines ("the best model for title search on
+..."); and the published text figures (harness/report/published.toml) beside each of our rows of the same model,
+dataset kind and metric, with its task, so the reader sees which one follows the source's protocol. Read from the
+``results`` view (bound parameters only); rendered by the ``text.*.j2`` partials.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from harness.report.data import Filters
 from harness.report.published import Published, entries, kind
 from harness.storage.store import connect, dataset_match
 
-SEARCH = ("text_hit_at_1", "text_hit_at_5", "text_hit_at_10", "text_recall_at_1", "text_recall_at_10", "text_mrr", "text_ndcg_at_10",
-          "text_map", "text_map_ci_low", "text_map_ci_high", "text_n_queries")  # fmt: skip
+SEARCH = ("text_hit_at_1", "text_hit_at_5", "text_hit_at_10", "text_recall_at_1", "text_recall_at_10", "text_mrr",
+          "text_ndcg_at_10", "text_map", "text_map_ci_low", "text_map_ci_high", "text_n_queries")  # fmt: skip
 ZEROSHOT = ("zeroshot_acc1", "zeroshot_acc5", "zeroshot_balanced_accuracy", "zeroshot_acc1_ci_low",
             "zeroshot_acc1_ci_high", "zeroshot_n_classes")  # fmt: skip
 FUSED = ("mmp_at_5", "recall_at_1", "map_at_r")
