@@ -85,8 +85,12 @@ class Food2kDataset(FileDataset):
         return None
 
     def text_fields(self) -> tuple[str, ...]:
-        """The English class names, where ``food2k_label2name_en.txt`` is present (else classes are numbers)."""
-        return (CLASS_FIELD,) if self._names_file() is not None else ()
+        """The English class names, where ``food2k_label2name_en.txt`` is present (else classes are numbers). A
+        folder not there yet (a dry run before the download) is assumed complete: its run checks again."""
+        try:
+            return (CLASS_FIELD,) if self._names_file() is not None else ()
+        except HarnessError:
+            return (CLASS_FIELD,)
 
     def annotation_files(self) -> list[Path]:
         names = self._names_file()
