@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.report.data import Filters
 from harness.report.published import Published, entries, kind
+from harness.spec.metrics import label
 from harness.storage.store import connect, dataset_match
 
 SEARCH = ("text_hit_at_1", "text_hit_at_5", "text_hit_at_10", "text_recall_at_1", "text_recall_at_10", "text_mrr",
@@ -73,6 +74,10 @@ class Beside:
 
     published: Published
     ours: list[Row]
+
+    @property
+    def label(self) -> str:
+        return label(self.published.metric)
 
 
 @dataclass
