@@ -99,7 +99,7 @@ class TextSection:
     def decisions(self) -> list[str]:
         """The decision-summary lines: the best model per dataset and task, and what a title adds."""
         lines = []
-        for rows, metric, label in ((self.search, "text_map", "text mAP"), (self.zeroshot, "zeroshot_acc1", "acc1")):
+        for rows, metric, name in ((self.search, "text_map", "text mAP"), (self.zeroshot, "zeroshot_acc1", "acc1")):
             tasks: dict[tuple[str, str], list[Row]] = {}
             for r in rows:
                 if r.get(metric) is not None:
@@ -107,7 +107,7 @@ class TextSection:
             for (dataset, task), candidates in sorted(tasks.items()):
                 best = max(candidates, key=lambda r: (r.values[metric], r.model))
                 warn = " (RANDOM-INIT: this checks the harness, not the model)" if best.random_init else ""
-                lines.append(f"On {dataset}, {task}: best is {best.model}, {label} {best.values[metric]:.4f} "
+                lines.append(f"On {dataset}, {task}: best is {best.model}, {name} {best.values[metric]:.4f} "
                              f"of {len(candidates)} model(s){warn}.")  # fmt: skip
         for f in self.fused:
             for w in f.weights:
