@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from typing import Any
 
 import torch
@@ -137,17 +138,28 @@ def load(ref: Ref) -> EmbeddingModel:
 
 def text_tower(model: Any, ref: Ref) -> TextTower:
     """The model's text side: its own tokenizer, ``encode_text`` (unnormalised) and a digest of every tensor
-    outside the visual tower (token embedding, transformer, projection...)."""
-    import open_clip
+    outside the visual tower (token embedding, transformer, projection...).
 
+    The tokenizer is built at the first text, not here: an image-only run never needs its files (a SigLIP or hub
+    model's tokenizer comes from the Hugging Face cache), so a cache holding only the weights keeps working."""
     name = ref.name if ref.name.startswith(HF_HUB) else ref.split_at()[0]
-    tokenizer = open_clip.get_tokenizer(name)
+
+    @cache
+    def tokenizer() -> Callable[[list[str]], torch.Tensor]:
+        import open_clip
+
+        try:
+            made: Callable[[list[str]], torch.Tensor] = open_clip.get_tokenizer(name)
+        except (OSError, ValueError) as exc:
+            hint = f'python -c "import open_clip; open_clip.get_tokenizer({name!r})"'
+            raise missing_weights_error(ref, hint, exc) from exc
+        return made
+
     text_state = {k: v for k, v in model.state_dict().items() if not k.startswith("visual.")}
     return TextTower(
         module=model,
-        tokenize=lambda texts: tokenizer(texts),
+        tokenize=lambda texts: tokenizer()(texts),
         embed=lambda tokens: model.encode_text(tokens),
-        tokenizer={"library": "open_clip", "class": type(tokenizer).__name__,
-                   "context_length": int(getattr(tokenizer, "context_length", 0) or 0)},
+        tokenizer={"library": "open_clip", "name": name},
         weights_digest=tensors_digest(text_state),
-    )  # fmt: skip
+    )
