@@ -38,7 +38,8 @@ The resolved folders are part of every dataset id (hence of each run's ``dataset
 
 Every id is checked before anything runs, so a typo fails in a second, not after an hour; so is every key
 of the file (a misspelt ``strategy =`` or ``[parms]`` would otherwise silently run the defaults). A suite
-combined with a strategy it does not accept is skipped, and the plan lists the pair.
+combined with a strategy it does not accept is skipped, and the plan lists the pair; so is a text suite's cell
+whose model has no text tower or whose dataset has not the texts it reads, with the reason.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def make_cells(
         for cell_params in resolved[suite, strategy]
     ]
     if pair_datasets:
-        cells = _trainable(cells, skipped)
+        cells = _with_texts(_trainable(cells, skipped), skipped)
     return Grid(cells, skipped)
 
 
@@ -220,6 +221,30 @@ def _trainable(cells: list[Cell], skipped: list[Skipped]) -> list[Cell]:
                 skipped.append(Skipped(cell.suite, cell.strategy, reason))
             continue
         kept.append(cell)
+    return kept
+
+
+def _with_texts(cells: list[Cell], skipped: list[Skipped]) -> list[Cell]:
+    """Cells reading texts (harness.spec.suites.Suite.text_fields) whose model has no text tower, or whose
+    dataset declares no such text field, are skipped, one line per (model or dataset, suite, strategy)."""
+    from harness.compute.datasets import resolve_dataset
+    from harness.compute.models import FAMILIES, parse_model_id
+    from harness.compute.suites import get_suite
+
+    kept, seen = [], set()
+    for cell in cells:
+        fields = get_suite(cell.suite).texts_needed(cell.params)
+        reason = ""
+        if fields and not FAMILIES[parse_model_id(cell.model).kind].text_tower:
+            reason = f"{cell.model} has no text tower (the text suites need a text-image model, e.g. open_clip)"
+        elif missing := [f for f in fields if f not in resolve_dataset(cell.dataset).text_fields()]:
+            declared = ", ".join(resolve_dataset(cell.dataset).text_fields()) or "none"
+            reason = f"{cell.dataset} has no text field '{missing[0]}' (its text fields: {declared})"
+        if not reason:
+            kept.append(cell)
+        elif (reason, cell.suite, cell.strategy) not in seen:
+            seen.add((reason, cell.suite, cell.strategy))
+            skipped.append(Skipped(cell.suite, cell.strategy, reason))
     return kept
 
 

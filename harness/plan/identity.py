@@ -91,6 +91,15 @@ class Identities:
 
         return self._memo(f"recipe:{name}", lambda: {**load_recipe(name).as_dict(), "format": LOOP_FORMAT})
 
+    def templates(self, value: str) -> list[str]:
+        from harness.compute.text.templates import resolve_templates
+
+        return self._memo(f"templates:{value}", lambda: list(resolve_templates(value)))
+
+    def file(self, path: str) -> str:
+        """sha256 of a data file a parameter names (a text suite's judgements)."""
+        return self._memo(f"file:{path}", lambda: _file_digest(Path(path)))
+
     def prices(self, path: str) -> str:
         from harness.compute.cost.prices import DEFAULT_PRICES
 
@@ -165,6 +174,8 @@ def plan_cell(cell: Cell, ids: Identities) -> CellSpec:
         "presets": {
             **({"preset": ids.preset(cell.params["preset"])} if "preset" in cell.params else {}),
             **({"recipe": ids.recipe(cell.params["finetune_preset"])} if "finetune_preset" in cell.params else {}),
+            **({"templates": ids.templates(cell.params["templates"])} if "templates" in cell.params else {}),
+            **({"qrels": ids.file(cell.params["qrels"])} if cell.params.get("qrels") else {}),
         },
         "subjobs": [job.key for job in jobs],
         "context": context,

@@ -26,6 +26,8 @@ from harness.spec.ids import Ref, parse_ref
 from harness.spec.metrics import label
 
 REQUIRED = ("model", "dataset", "metric", "value", "protocol", "source")
+#: the metric names of the text suites (text_retrieval, zeroshot)
+TEXT_METRIC_PREFIXES = ("text_", "zeroshot_")
 OPTIONAL = ("source_url", "commit", "definition", "tolerance")
 #: one point of R@1 between two harnesses (image resizing library, a model's port); MIEB's and CLIP_benchmark's
 #: zero-shot accuracies of the same CLIP ViT-B/16 weights on Cars differ by about that much
@@ -49,6 +51,11 @@ class Published:
     @property
     def short_commit(self) -> str:
         return self.commit[:7]
+
+    @property
+    def is_text(self) -> bool:
+        """A text-suite figure: shown by the report's "Search by text" section (harness.report.text), not here."""
+        return self.metric.startswith(TEXT_METRIC_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ def side_by_side(data: ReportData, published: list[Published] | None = None) -> 
     table = data.table("pretrained")
     out = []
     for pub in entries() if published is None else published:
-        if data.filters.model not in (None, pub.model):
+        if pub.is_text or data.filters.model not in (None, pub.model):
             continue
         if data.filters.strategy not in (None, "pretrained"):
             continue

@@ -189,6 +189,41 @@ _DECLARED = [
 ]  # fmt: skip
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The text suites (harness.compute.text.metrics' and harness.compute.suites.zeroshot's docstrings): text -> image
+# search and zero-shot classification. Their per-query (per-image) means carry intervals like the image ones.
+TEXT_RETRIEVAL, ZEROSHOT = "text_retrieval", "zeroshot"
+TEXT_PER_QUERY = [
+    *(_m(f"text_hit_at_{k}", f"text hit@{k}", "", "quality", True, TEXT_RETRIEVAL) for k in (1, 5, 10)),
+    _m("text_recall_at_1", "text Recall@1", "", "quality", True, TEXT_RETRIEVAL),
+    _m("text_recall_at_10", "text Recall@10", "", "quality", True, TEXT_RETRIEVAL),
+    _m("text_mrr", "text MRR", "", "quality", True, TEXT_RETRIEVAL),
+    _m("text_ndcg_at_10", "text nDCG@10", "", "quality", True, TEXT_RETRIEVAL),
+    _m("text_map", "text mAP", "", "quality", True, TEXT_RETRIEVAL),
+    _m("zeroshot_acc1", "zero-shot acc1", "", "quality", True, ZEROSHOT),
+    _m("zeroshot_acc5", "zero-shot acc5", "", "quality", True, ZEROSHOT),
+    _m("zeroshot_balanced_accuracy", "zero-shot balanced acc", "", "quality", True, ZEROSHOT),
+]
+PER_QUERY += TEXT_PER_QUERY
+_DECLARED += [
+    *TEXT_PER_QUERY,
+    *(interval for metric in TEXT_PER_QUERY for interval in _intervals(metric)),
+    _m("text_n_queries", "text queries", "", "count", None, TEXT_RETRIEVAL),
+    _m("text_n_excluded", "text queries without a relevant image", "", "count", None, TEXT_RETRIEVAL),
+    _m("text_n_gallery", "images searched", "", "count", None, TEXT_RETRIEVAL),
+    _m("text_n_without_text", "images without the query field's text", "", "count", None, TEXT_RETRIEVAL),
+    _m("text_search_depth", "text search depth", "", "count", None, TEXT_RETRIEVAL),
+    _m("text_encode_s", "query encoding time", "s", "cost", False, TEXT_RETRIEVAL),
+    _m("text_search_s", "text search time", "s", "cost", False, TEXT_RETRIEVAL),
+    _m("zeroshot_n_classes", "zero-shot classes", "", "count", None, ZEROSHOT),
+    _m("zeroshot_n_test", "zero-shot test images", "", "count", None, ZEROSHOT),
+    # the cost suite's text tower (harness.compute.suites.cost: a text query is encoded at search time)
+    *(_m(f"text_latency_b1_{s}_ms", f"text query latency {s}", "ms", "cost", False, COST) for s in ("p50", "p99")),
+    _m("text_throughput_queries_s", "text encoding throughput", "queries/s", "cost", True, COST),
+]
+# --------------------------------------------------------------------------------------------- end: text suites
+
+
 def _index(declared: Iterable[Metric]) -> dict[str, Metric]:
     out: dict[str, Metric] = {}
     for metric in declared:

@@ -10,7 +10,7 @@ harness.compute.suites (the registry, ``SUITES``); nothing here imports torch or
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 #: the search backend value that means a Milvus search (harness.compute.retrieval.backends.BACKENDS)
@@ -44,6 +44,11 @@ class Suite:
         model enters the cell key, and the plan's estimate counts the suite's own timed passes.
     extracts: its cells compute the evaluated dataset's embeddings (the plan's estimate counts that pass).
     training_gpus: the parameter saying how many GPUs its own training takes (one process per GPU), if any.
+    optional: parameters a cell carries only when given a value other than the default here, so that adding
+        one (the fused retrieval's ``image_weight``) leaves every earlier cell's key unchanged.
+    text_fields: resolved params -> the dataset text fields its cells read (harness.compute.datasets.base.Texts);
+        non-empty means the cell needs a model with a text tower too. A grid skips, and lists with the reason,
+        the cells whose model has no text tower or whose dataset lacks a field.
     """
 
     name: str
@@ -60,9 +65,15 @@ class Suite:
     measures_machine: bool = False
     extracts: bool = True
     training_gpus: str | None = None
+    optional: dict[str, Any] = field(default_factory=dict)
+    text_fields: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
     def accepts(self, strategy: str) -> bool:
         return strategy in self.strategies
+
+    def texts_needed(self, params: dict[str, Any]) -> tuple[str, ...]:
+        """The text fields a cell with these parameters reads (empty: an image-only cell)."""
+        return self.text_fields(params) if self.text_fields is not None else ()
 
     def milvus(self, params: dict[str, Any]) -> MilvusMode | None:
         """The Milvus a cell with these parameters searches: ``lite``, ``server``, or None (no Milvus)."""

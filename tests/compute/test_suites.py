@@ -45,7 +45,8 @@ def test_each_declaration_matches_its_run_module(name: str) -> None:
 def test_each_declaration_names_only_what_exists(name: str) -> None:
     suite = SUITES[name]
     assert suite.strategies and set(suite.strategies) <= set(STRATEGIES)
-    assert set(suite.sweeps) <= set(suite.defaults)
+    assert set(suite.sweeps) <= set(suite.defaults) | set(suite.optional)
+    assert not set(suite.optional) & set(suite.defaults)  # an optional parameter is absent from the defaults
     assert set(suite.trains) <= set(DONE_MARKERS)  # the sub-job kinds the sub-job store knows
     for param in (suite.backend_param, suite.milvus_param, suite.training_gpus):
         assert param is None or param in suite.defaults
@@ -75,7 +76,7 @@ def test_listing_suites_imports_nothing_heavy() -> None:
 
 
 def test_an_unknown_suite_names_the_known_ones() -> None:
-    known = "retrieval, classification, cost, finetune, compression, leakage"
+    known = "retrieval, classification, cost, finetune, compression, leakage, text_retrieval, zeroshot"
     with pytest.raises(HarnessError, match=rf"^unknown suite 'retreival' \(known: {known}\)$"):
         get_suite("retreival")
     with pytest.raises(HarnessError, match=r"^unknown suite 'retreival'"):
@@ -108,8 +109,10 @@ def test_the_declarations_carry_what_the_plan_used_to_branch_on() -> None:
     owners = {
         "own_precision": {"compression", "leakage"},
         "measures_machine": {"cost"},
-        "sweeps": {"compression"},
+        "sweeps": {"compression", "retrieval", "text_retrieval", "zeroshot"},
         "training_gpus": {"finetune"},
+        "text_fields": {"retrieval", "text_retrieval", "zeroshot"},
+        "optional": {"retrieval"},
     }
     for field, names in owners.items():
         assert {name for name, suite in SUITES.items() if getattr(suite, field)} == names, field
@@ -120,3 +123,6 @@ def test_the_declarations_carry_what_the_plan_used_to_branch_on() -> None:
     assert {name for name, suite in SUITES.items() if not suite.extracts} == {"cost", "finetune"}
     assert get_suite("compression").sweeps == ("compression", "forward_precision", "index")
     assert get_suite("finetune").training_gpus == "gpus"
+    assert get_suite("retrieval").sweeps == ("image_weight",)  # fused documents: only when given, not 1
+    assert get_suite("retrieval").texts_needed({"image_weight": 0.9}) == ("title",)
+    assert get_suite("retrieval").texts_needed(resolve_params("retrieval", "pretrained", {})) == ()

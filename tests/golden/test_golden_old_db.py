@@ -36,7 +36,7 @@ def test_today_s_code_reads_the_old_database(tmp_path) -> None:  # type: ignore[
 def test_reingesting_the_old_workdir_changes_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder = _copy(tmp_path)
     assert store.ingest_folder(folder / "results.duckdb", folder / "workdir" / "shards") == 3
-    assert g.read_old_db(folder / "results.duckdb") == EXPECTED
+    assert g.read_old_db(folder / "results.duckdb") == _rewritten()
 
 
 def test_the_old_database_migrated_to_the_current_schema_reads_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -49,4 +49,12 @@ def test_the_old_database_migrated_to_the_current_schema_reads_the_same(tmp_path
         assert migrations.stored_version(con) == migrations.current_version() > 1
     finally:
         con.close()
-    assert g.read_old_db(db) == EXPECTED
+    assert g.read_old_db(db) == _rewritten()
+
+
+def _rewritten() -> dict:  # type: ignore[type-arg]
+    """EXPECTED once a writer has opened the database: it rewrites metric_registry from today's declarations (by
+    design, so a metric declared since the old database was built is in it); every other count is the old one."""
+    from harness.spec.metrics import METRICS
+
+    return {**EXPECTED, "counts": {**EXPECTED["counts"], "metric_registry": len(METRICS)}}

@@ -1,4 +1,5 @@
-"""What every dataset yields: a manifest of labelled items, each loadable as an RGB image."""
+"""What every dataset yields: a manifest of labelled items, each loadable as an RGB image, and the texts it
+declares about them (``Dataset.texts``): human-readable class names, per-item titles or categories."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from PIL import Image
+
+from harness.core.errors import HarnessError
 
 SPLITS = ("train", "test")
 
@@ -74,11 +77,70 @@ class Manifest:
         return len({item.label for item in self.items})
 
 
+#: the text field every dataset with human-readable class names declares: each item's class name
+CLASS_FIELD = "class"
+
+
+@dataclass(frozen=True)
+class Texts:
+    """One text field of a dataset: a text per item, in words a text tower can read.
+
+    Attributes:
+        field: the field's name (``class``, ``title``, ``category``, a ``styles.csv`` column...).
+        by_key: item key -> its text (items without one are absent).
+        language: BCP 47 tag of the texts ("en", "zh"), recorded with the results.
+        source: where the texts come from, for a reader of the results.
+    """
+
+    field: str
+    by_key: dict[str, str]
+    language: str
+    source: str
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the field, language and every (key, text): a changed title changes it."""
+        h = hashlib.sha256(json.dumps([self.field, self.language]).encode())
+        for key, text in sorted(self.by_key.items()):
+            h.update(json.dumps([key, text]).encode())
+        return h.hexdigest()
+
+
 class Dataset(ABC):
     """A source of labelled images. Subclasses must be picklable (extraction decodes in worker processes)."""
 
     #: canonical id as written in the CLI, suite files and DB rows, e.g. "digits" or "folder:/data/shoes"
     id: str
+    #: the language of the dataset's texts
+    LANGUAGE: ClassVar[str] = "en"
+    #: the text fields this kind of dataset declares, known without reading it (``CLASS_FIELD`` when its class
+    #: names are human-readable); a text suite's cell on a dataset lacking its field is skipped at plan time
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def text_fields(self) -> tuple[str, ...]:
+        """The text fields of this dataset; cheap (a kind whose fields depend on its files reads a header)."""
+        return self.TEXT_FIELDS
+
+    def texts(self, field: str) -> Texts:
+        """The items' texts of one field. Raises HarnessError for a field this dataset does not declare."""
+        if field not in self.text_fields():
+            declared = ", ".join(self.text_fields()) or "none"
+            raise HarnessError(f"dataset '{self.id}' has no text field '{field}' (its text fields: {declared})")
+        if field == CLASS_FIELD:
+            items = self.manifest().items
+            names = {item.label: self.class_text(item.class_name) for item in items}
+            return Texts(field, {item.key: names[item.label] for item in items}, self.LANGUAGE, "class names")
+        by_key, source = self.item_texts(field)
+        return Texts(field, by_key, self.LANGUAGE, source)
+
+    def class_text(self, class_name: str) -> str:
+        """The human-readable name of a class as the manifest names it (most datasets: the name itself)."""
+        return class_name
+
+    def item_texts(self, field: str) -> tuple[dict[str, str], str]:
+        """(item key -> text, source) of a declared field other than ``class``; the datasets with such fields
+        override it."""
+        raise HarnessError(f"dataset '{self.id}' declares text field '{field}' but cannot read it")
 
     @abstractmethod
     def manifest(self) -> Manifest:

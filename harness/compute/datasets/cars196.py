@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.compute.datasets.base import CLASS_FIELD
 from harness.compute.datasets.files import Entry, FileDataset, Notes, Source, join_key, root_of
 from harness.compute.datasets.options import choice_option
 from harness.core.errors import HarnessError
@@ -91,6 +92,7 @@ def _names(path: Path) -> dict[int, str]:
 class Cars196Dataset(FileDataset):
     OPTIONS: ClassVar[frozenset[str]] = frozenset({"split"})
     SOURCE: ClassVar[Source | None] = SOURCE
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CLASS_FIELD,)  # "AM General Hummer SUV 2000", as CLIP_benchmark
 
     split: str = "metric_learning"
 

@@ -4,7 +4,8 @@ The header names the columns ``path``, ``label`` and optionally ``split`` (any o
 other columns are ignored). Relative image paths resolve against the CSV's folder. Labels are class
 names, sorted to 0..C-1. A split column fixes the split (values train/test); without one, items get a
 seeded stratified split (options ``test_fraction``, ``seed``), recorded in the manifest. Errors name rows
-as a spreadsheet shows them: the header is row 1.
+as a spreadsheet shows them: the header is row 1. An optional ``text`` column gives each image its title
+(field ``title`` of the text suites; the label is field ``class``).
 
 A row may not point outside the CSV's folder (an absolute path, or one whose ``..`` climbs above it): such
 a row is refused, naming it, unless the id says ``[allow_outside=true]``. The check is on the path as
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.compute.datasets.base import SPLITS
+from harness.compute.datasets.base import CLASS_FIELD, SPLITS
 from harness.compute.datasets.files import Entry, FileDataset, Notes
 from harness.compute.datasets.options import (
     SPLIT_OPTIONS,
@@ -30,6 +31,7 @@ from harness.compute.datasets.options import (
     reject_split_options,
     split_options,
 )
+from harness.compute.datasets.texts import TEXT_COLUMN, TITLE_FIELD, header, read_texts
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
 
@@ -121,6 +123,13 @@ class CsvDataset(FileDataset):
 
     def annotation_files(self) -> list[Path]:
         return [Path(self.root)]
+
+    def text_fields(self) -> tuple[str, ...]:
+        """The label is a class name; an optional ``text`` column gives each image its title."""
+        return (CLASS_FIELD, TITLE_FIELD) if TEXT_COLUMN in header(Path(self.root)) else (CLASS_FIELD,)
+
+    def item_texts(self, field: str) -> tuple[dict[str, str], str]:
+        return read_texts(Path(self.root)), f"the '{TEXT_COLUMN}' column of '{self.root}'"
 
     def describe_split(self) -> str:
         return "official: the CSV's split column"

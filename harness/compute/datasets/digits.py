@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from harness.compute.datasets.base import Dataset, Item, Manifest
+from harness.compute.datasets.base import CLASS_FIELD, Dataset, Item, Manifest
 from harness.compute.datasets.options import SPLIT_OPTIONS, int_option, split_options
 from harness.compute.datasets.splits import stratified_split
 from harness.spec.ids import Ref, check_options
@@ -43,6 +43,7 @@ class DigitsDataset(Dataset):
     (default 0.5) and ``seed`` (default 0) of the stratified split."""
 
     OPTIONS: ClassVar[frozenset[str]] = SPLIT_OPTIONS | {"per_class"}
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CLASS_FIELD,)  # "0".."9", as CLIP_benchmark's MNIST names them
 
     id: str
     per_class: int | None

@@ -27,16 +27,21 @@ paper reports (a guess: the paper's exact filtering is unknown).
   in the manifest.
 - Evaluation split: ``test``; no query/gallery split: retrieval is leave-one-out over test.
 - Labels: the label column's values, sorted, number 0..C-1 over the classes kept.
+- Texts: field ``title`` is ``productDisplayName`` (e.g. "Turtle Check Men Navy Blue Shirt"); the columns
+  ``gender``, ``masterCategory``, ``subCategory``, ``articleType``, ``baseColour``, ``season`` and ``usage``
+  are fields of their own (category queries), and ``class`` is the label column's value.
 """
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from harness.compute.datasets.base import CLASS_FIELD
 from harness.compute.datasets.files import Entry, FileDataset, Notes, Source, join_key, root_of
 from harness.compute.datasets.options import SPLIT_OPTIONS, int_option, split_options
 from harness.core.errors import HarnessError
@@ -52,6 +57,9 @@ PREFIXES = ("", "myntradataset", "fashion-dataset")
 REPAIRED = "rows repaired (unquoted commas in the last column, joined back)"
 SHORT = "rows skipped (fewer fields than the header)"
 BAD_ID = "rows skipped (id not an integer)"
+#: text field -> its styles.csv column
+TEXT_COLUMNS = {"title": "productDisplayName", **{c: c for c in (
+    "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")}}  # fmt: skip
 
 
 @dataclass
@@ -59,6 +67,7 @@ class FashionDataset(FileDataset):
     OPTIONS: ClassVar[frozenset[str]] = frozenset({"label", "min_class_size"}) | SPLIT_OPTIONS
     SOURCE: ClassVar[Source | None] = SOURCE
     MISSING_OK: ClassVar[bool] = True  # 5 ids of the published styles.csv have no image
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CLASS_FIELD, *TEXT_COLUMNS)
 
     label: str = "masterCategory"
     min_images: int = 10
@@ -87,6 +96,18 @@ class FashionDataset(FileDataset):
         return self.test_fraction, self.seed
 
     def entries(self, notes: Notes) -> Iterator[Entry]:
+        for key, value, where in self._column(self.label, notes):
+            if not value:
+                notes[f"rows skipped (empty {self.label})"] += 1
+                continue
+            yield Entry(key, value, None, None, where)
+
+    def item_texts(self, field: str) -> tuple[dict[str, str], str]:
+        column = TEXT_COLUMNS[field]
+        return {key: value for key, value, _ in self._column(column, Counter()) if value}, f"styles.csv {column}"
+
+    def _column(self, column: str, notes: Notes) -> Iterator[tuple[str, str, str]]:
+        """(item key, the column's value stripped, where) of every usable row, the known defects repaired."""
         base = self._base()
         prefix, path = self.prefix(base), base / STYLES
         with path.open(newline="", encoding="utf-8-sig") as file:
@@ -94,13 +115,15 @@ class FashionDataset(FileDataset):
             header = [name.strip() for name in next(reader, [])]
             if "id" not in header:
                 raise HarnessError(f"'{path}' lacks the column id: its header is {header!r}")
-            if self.label not in header or self.label == "id":
+            if column not in header or column == "id":
                 columns = ", ".join(name for name in header if name != "id")
                 raise HarnessError(
-                    f"option label={self.label!r} in dataset id '{self.id}' is not a column of '{path}' "
+                    f"option label={column!r} in dataset id '{self.id}' is not a column of '{path}' "
                     f"(columns: {columns})"
+                    if column == self.label
+                    else f"'{path}' lacks the column {column!r} (columns: {columns})"
                 )
-            width, id_at, label_at = len(header), header.index("id"), header.index(self.label)
+            width, id_at, value_at = len(header), header.index("id"), header.index(column)
             for row in reader:
                 if not row:
                     continue
@@ -110,12 +133,8 @@ class FashionDataset(FileDataset):
                 elif len(row) < width:
                     notes[SHORT] += 1
                     continue
-                image_id, value = row[id_at].strip(), row[label_at].strip()
+                image_id, value = row[id_at].strip(), row[value_at].strip()
                 if not image_id.isdigit():
                     notes[BAD_ID] += 1
                     continue
-                if not value:
-                    notes[f"rows skipped (empty {self.label})"] += 1
-                    continue
-                where = f"row {reader.line_num} of '{path}'"
-                yield Entry(join_key(prefix, f"images/{image_id}.jpg"), value, None, None, where)
+                yield join_key(prefix, f"images/{image_id}.jpg"), value, f"row {reader.line_num} of '{path}'"

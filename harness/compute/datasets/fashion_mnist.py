@@ -28,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from harness.compute.datasets.base import Dataset, Item, Manifest
+from harness.compute.datasets.base import CLASS_FIELD, Dataset, Item, Manifest
 from harness.compute.datasets.options import int_option
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
@@ -122,6 +122,7 @@ def _read_split(root: str, split: str, stamp: tuple[tuple[int, int], ...]) -> tu
 @dataclass
 class FashionMnistDataset(Dataset):
     OPTIONS: ClassVar[frozenset[str]] = frozenset({"per_class"})
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CLASS_FIELD,)  # Zalando's class names
 
     id: str
     root: Path

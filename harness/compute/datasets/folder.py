@@ -8,6 +8,9 @@ Two layouts are understood:
   (A flat dataset whose only classes happen to be named "train" and "test", each holding sub-folders,
   reads as this layout.)
 
+Texts: the class folders' names (field ``class``); an optional ``PATH/titles.csv`` with header ``path,text``
+(paths as above, relative to PATH) gives images a title (field ``title``) for the text suites.
+
 Labels: class names sorted (over both splits) to 0..C-1. Images are found recursively inside a class
 folder, sorted by path; hidden files and folders (".name") are skipped, as are files directly in PATH.
 Corrupt images are excluded and reported (``ecombench datasets prepare``/``info``). Retrieval is
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.compute.datasets.base import SPLITS
+from harness.compute.datasets.base import CLASS_FIELD, SPLITS
 from harness.compute.datasets.files import Entry, FileDataset, Notes
 from harness.compute.datasets.images import IMAGE_EXTENSIONS, walk_images
 from harness.compute.datasets.options import (
@@ -30,6 +33,7 @@ from harness.compute.datasets.options import (
     reject_split_options,
     split_options,
 )
+from harness.compute.datasets.texts import TITLE_FIELD, TITLES_FILE, read_texts
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
 
@@ -99,7 +103,16 @@ class FolderDataset(FileDataset):
     def annotation_files(self) -> list[Path]:
         root = Path(self.root)
         folders = [root / split for split in SPLITS] if self._official() else [root]
-        return [root, *folders, *(c for folder in folders for c in class_folders(folder))]
+        titles = [root / TITLES_FILE] if (root / TITLES_FILE).is_file() else []  # only where there is one
+        return [root, *folders, *(c for folder in folders for c in class_folders(folder)), *titles]
+
+    def text_fields(self) -> tuple[str, ...]:
+        """The class folders' names; an optional ``titles.csv`` (``path,text``) gives each image its title."""
+        return (CLASS_FIELD, TITLE_FIELD) if (Path(self.root) / TITLES_FILE).is_file() else (CLASS_FIELD,)
+
+    def item_texts(self, field: str) -> tuple[dict[str, str], str]:
+        path = Path(self.root) / TITLES_FILE
+        return read_texts(path), f"'{path}'"
 
     def describe_split(self) -> str:
         return "official: the train/ and test/ folders"

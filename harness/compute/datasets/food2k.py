@@ -19,7 +19,7 @@ read; neither are stray images not listed.
 - Labels: the list's 0-based integer label (not the folder name, although they agree [C]), as the rank
   among the labels kept, i.e. the label itself when all 2,000 classes keep images. ``class_name`` is the
   English name from ``food2k_label2name_en.txt`` ("_" read as a space) when that file is present, else
-  the label.
+  the label. Those English names are the dataset's texts (field ``class``); without the file it has none.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from harness.compute.datasets.base import CLASS_FIELD
 from harness.compute.datasets.files import Entry, FileDataset, Notes, Source, join_key, root_of
 from harness.compute.datasets.options import choice_option
 from harness.core.errors import HarnessError
@@ -82,6 +83,14 @@ class Food2kDataset(FileDataset):
             if (folder / NAMES).is_file():
                 return folder / NAMES
         return None
+
+    def text_fields(self) -> tuple[str, ...]:
+        """The English class names, where ``food2k_label2name_en.txt`` is present (else classes are numbers). A
+        folder not there yet (a dry run before the download) is assumed complete: its run checks again."""
+        try:
+            return (CLASS_FIELD,) if self._names_file() is not None else ()
+        except HarnessError:
+            return (CLASS_FIELD,)
 
     def annotation_files(self) -> list[Path]:
         names = self._names_file()

@@ -14,6 +14,7 @@ found recursively in each class folder, sorted by path; hidden files are skipped
   (as MIEB's RP2K task does).
 - Labels: classes are mapped by folder *name*, never by position, since train and test may hold different
   products: the sorted names of both splits together number 0..C-1.
+- Texts: the class names are product names (field ``class``, language ``zh``), the queries of a text search.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness.compute.datasets.base import SPLITS
+from harness.compute.datasets.base import CLASS_FIELD, SPLITS
 from harness.compute.datasets.files import Entry, FileDataset, Notes, Source
 from harness.compute.datasets.folder import class_folders, scan
 
@@ -37,6 +38,8 @@ SOURCE = Source(
 @dataclass
 class Rp2kDataset(FileDataset):
     SOURCE: ClassVar[Source | None] = SOURCE
+    LANGUAGE: ClassVar[str] = "zh"
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CLASS_FIELD,)  # the product names of the class folders
 
     def _base(self) -> Path:
         base = self.find_base("train", ("", "all"), folder=True)

@@ -13,13 +13,15 @@ it)::
   as in the deep-metric-learning literature.
 - Labels: ``class_id`` is 1-based (1..22,634); a label is the rank of its class_id among the classes
   kept, i.e. class_id - 1 when every product keeps an image. ``class_name`` is the class_id as written.
+- Texts: a product id is no text; field ``category`` is the image's super-class, read from its folder
+  (``coffee_maker_final`` -> "coffee maker"): the 12 category queries of a text search.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from harness.compute.datasets.files import Entry, FileDataset, Notes, Source, join_key
@@ -35,9 +37,23 @@ LISTS = {"train": "Ebay_train.txt", "test": "Ebay_test.txt"}
 HEADER = "image_id class_id super_class_id path"
 
 
+CATEGORY_FIELD = "category"
+
+
+def super_class(key: str) -> str:
+    """``.../bicycle_final/111085122871_0.JPG`` -> "bicycle": the super-class folder, in words."""
+    return PurePosixPath(key).parent.name.removesuffix("_final").replace("_", " ")
+
+
 @dataclass
 class SopDataset(FileDataset):
     SOURCE: ClassVar[Source | None] = SOURCE
+
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CATEGORY_FIELD,)
+
+    def item_texts(self, field: str) -> tuple[dict[str, str], str]:
+        keys = (item.key for item in self.manifest().items)
+        return {key: super_class(key) for key in keys}, "the super-class folders"
 
     def _base(self) -> Path:
         return self.find_base(LISTS["train"], ("", "Stanford_Online_Products"))

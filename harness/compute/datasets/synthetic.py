@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harness.compute.datasets.base import Dataset, Item, Manifest
+from harness.compute.datasets.base import CLASS_FIELD, Dataset, Item, Manifest
 from harness.compute.datasets.options import int_option, split_options
 from harness.compute.datasets.splits import stratified_split
 from harness.spec.ids import Ref, check_options
@@ -62,6 +62,10 @@ SHAPES: dict[str, list[tuple[float, float]]] = {
 
 def _rgb(hue: float, saturation: float, value: float) -> list[int]:
     return [round(255 * c) for c in colorsys.hsv_to_rgb(hue % 1.0, saturation, value)]
+
+
+#: a hue's nearest name, hues 0, 1/8, 2/8, ... (the words a class's text uses)
+COLOUR_NAMES = ("red", "orange", "yellow-green", "green", "cyan", "blue", "purple", "pink")
 
 
 def class_look(seed: int, classes: int, label: int) -> tuple[str, float]:
@@ -106,6 +110,7 @@ class SyntheticDataset(Dataset):
     images and the split) and ``test_fraction`` (0.5)."""
 
     OPTIONS: ClassVar[frozenset[str]] = frozenset({"classes", "per_class", "size", "seed", "test_fraction"})
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (CLASS_FIELD,)  # "red triangle": what a class looks like
 
     id: str
     classes: int
@@ -150,6 +155,10 @@ class SyntheticDataset(Dataset):
                 )
             )
         return Manifest(self.id, tuple(items))
+
+    def class_text(self, class_name: str) -> str:
+        shape, hue = class_look(self.seed, self.classes, int(class_name.removeprefix("class_")))
+        return f"{COLOUR_NAMES[round(8 * (hue % 1.0)) % 8]} {shape}"
 
     def load_image(self, item: Item) -> Image.Image:
         index = int(item.key.rsplit("/", 1)[1])

@@ -34,6 +34,7 @@ class Family:
         timm_architecture: the model is a timm architecture (what full fine-tuning can train).
         finetune_key: ref -> what a fine-tune's job key takes in beyond the fingerprint, found without loading
             (harness.compute.models.weights; nothing for most families).
+        text_tower: its models carry a text tower (``EmbeddingModel.text``): the text suites can run them.
     """
 
     module: str
@@ -43,6 +44,7 @@ class Family:
     library: str = ""
     timm_architecture: bool = False
     finetune_key: Callable[[Ref], dict[str, Any]] = weights.nothing_more
+    text_tower: bool = False
 
 
 FAMILIES: dict[str, Family] = {
@@ -60,6 +62,7 @@ FAMILIES: dict[str, Family] = {
         "open_clip image towers (encode_image), from open_clip's tags or a Hugging Face hub repository",
         weights.open_clip_files,
         "open_clip_torch",
+        text_tower=True,
     ),
     "published": Family(
         "harness.compute.models.published_family",

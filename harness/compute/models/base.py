@@ -1,4 +1,5 @@
-"""What every model family yields: a frozen image encoder with its preprocessing and weight identity."""
+"""What every model family yields: a frozen image encoder with its preprocessing and weight identity, and, for
+text-image families, the text tower that embeds queries into the same space."""
 
 from __future__ import annotations
 
@@ -16,6 +17,25 @@ from harness.spec.ids import Ref
 
 
 @dataclass
+class TextTower:
+    """A text encoder whose embeddings share the image embeddings' space (a text-image contrastive model).
+
+    Attributes:
+        module: the network whose parameters embed text (for cost counting and precision).
+        tokenize: texts -> token ids, the model's own tokenizer (truncating to its context length).
+        embed: token ids -> text embedding (N, D), unnormalised, like the image ``embed``.
+        tokenizer: the tokenizer's name and settings, stored with every result.
+        weights_digest: sha256 over the text tower's parameters and buffers.
+    """
+
+    module: torch.nn.Module
+    tokenize: Callable[[list[str]], torch.Tensor]
+    embed: Callable[[torch.Tensor], torch.Tensor]
+    tokenizer: dict[str, Any]
+    weights_digest: str
+
+
+@dataclass
 class EmbeddingModel:
     """A loaded backbone, ready to embed images.
 
@@ -27,6 +47,7 @@ class EmbeddingModel:
         preprocessing: the resolved preprocessing settings, stored with every result.
         weights_digest: sha256 over the parameters and buffers actually loaded.
         random_init: True when the weights are a seeded random initialisation, not trained ones.
+        text: the text tower, for families that have one (open_clip); None for image-only backbones.
     """
 
     model_id: str
@@ -37,6 +58,7 @@ class EmbeddingModel:
     weights_digest: str
     random_init: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    text: TextTower | None = None
 
 
 def state_digest(module: torch.nn.Module) -> str:

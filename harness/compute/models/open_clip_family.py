@@ -1,8 +1,12 @@
-"""open_clip image towers: ``open_clip:<architecture>@<pretrained tag>``, e.g. ``open_clip:ViT-B-16-SigLIP@webli``,
+"""open_clip models: ``open_clip:<architecture>@<pretrained tag>``, e.g. ``open_clip:ViT-B-16-SigLIP@webli``,
 or a Hugging Face hub repository in open_clip's own spelling, ``open_clip:hf-hub:<org>/<repo>`` (e.g.
 ``open_clip:hf-hub:Marqo/marqo-ecommerce-embeddings-B``): its ``open_clip_config.json`` names the architecture
 and preprocessing, its ``open_clip_model.safetensors`` the weights. open_clip's architecture names hold no
 ``:``, so the ``hf-hub:`` prefix cannot be read as an architecture and every older id keeps its meaning.
+
+The image embedding is ``encode_image`` (the visual tower, unnormalised); the text tower (``encode_text`` with
+the model's own tokenizer) rides along for the text suites. The weights digest stays the visual tower's, so
+image results keep their identity; the text tower's digest is recorded apart.
 """
 
 from __future__ import annotations
@@ -10,11 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from typing import Any
 
 import torch
 
-from harness.compute.models.base import EmbeddingModel, init_options, missing_weights_error, offline_hub, state_digest
+from harness.compute.models.base import (
+    EmbeddingModel,
+    TextTower,
+    init_options,
+    missing_weights_error,
+    offline_hub,
+    state_digest,
+    tensors_digest,
+)
 from harness.compute.models.weights import HF_HUB, open_clip_hub_files
 from harness.core.errors import HarnessError
 from harness.spec.ids import Ref, check_options
@@ -108,8 +121,9 @@ def load(ref: Ref) -> EmbeddingModel:
     import open_clip
 
     preprocessing = {"library": "open_clip", **open_clip.get_model_preprocess_cfg(model)}
-    # Only the image tower is needed: encode_image(x) is visual(x) before the optional normalisation.
+    # The image tower: encode_image(x) is visual(x) before the optional normalisation.
     visual = model.visual.eval()
+    model.eval()
     return EmbeddingModel(
         model_id=str(ref),
         module=visual,
@@ -118,4 +132,34 @@ def load(ref: Ref) -> EmbeddingModel:
         preprocessing=preprocessing,
         weights_digest=state_digest(visual),
         random_init=random_init,
+        text=text_tower(model, ref),
+    )
+
+
+def text_tower(model: Any, ref: Ref) -> TextTower:
+    """The model's text side: its own tokenizer, ``encode_text`` (unnormalised) and a digest of every tensor
+    outside the visual tower (token embedding, transformer, projection...).
+
+    The tokenizer is built at the first text, not here: an image-only run never needs its files (a SigLIP or hub
+    model's tokenizer comes from the Hugging Face cache), so a cache holding only the weights keeps working."""
+    name = ref.name if ref.name.startswith(HF_HUB) else ref.split_at()[0]
+
+    @cache
+    def tokenizer() -> Callable[[list[str]], torch.Tensor]:
+        import open_clip
+
+        try:
+            made: Callable[[list[str]], torch.Tensor] = open_clip.get_tokenizer(name)
+        except (OSError, ValueError) as exc:
+            hint = f'python -c "import open_clip; open_clip.get_tokenizer({name!r})"'
+            raise missing_weights_error(ref, hint, exc) from exc
+        return made
+
+    text_state = {k: v for k, v in model.state_dict().items() if not k.startswith("visual.")}
+    return TextTower(
+        module=model,
+        tokenize=lambda texts: tokenizer()(texts),
+        embed=lambda tokens: model.encode_text(tokens),
+        tokenizer={"library": "open_clip", "name": name},
+        weights_digest=tensors_digest(text_state),
     )

@@ -35,3 +35,16 @@ def leave_one_out_with_distances(index: Index, vectors: np.ndarray, k: int) -> t
     is_self = ids == np.arange(len(vectors))[:, None]
     is_self[~is_self.any(axis=1), -1] = True
     return ids[~is_self].reshape(len(vectors), k), dists[~is_self].reshape(len(vectors), k)
+
+
+def leave_one_out_across(
+    index: Index, queries: np.ndarray, gallery: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`leave_one_out_with_distances` where query i and gallery item i are two vectors of one item (an
+    image querying fused image + title documents): item i is removed from query i's hits wherever it ranks."""
+    k = min(k, len(gallery) - 1)
+    index.fit(gallery)
+    ids, dists = index.search(queries, k + 1)
+    is_self = ids == np.arange(len(queries))[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    return ids[~is_self].reshape(len(queries), k), dists[~is_self].reshape(len(queries), k)

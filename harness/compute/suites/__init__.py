@@ -60,9 +60,18 @@ def _resolve_dataset(dataset_id: str) -> Dataset:
 
 
 def _declared() -> dict[str, Suite]:
-    from harness.compute.suites.declarations import classification, compression, cost, finetune, leakage, retrieval
+    from harness.compute.suites.declarations import (
+        classification,
+        compression,
+        cost,
+        finetune,
+        leakage,
+        retrieval,
+        text_retrieval,
+        zeroshot,
+    )
 
-    modules = (retrieval, classification, cost, finetune, compression, leakage)
+    modules = (retrieval, classification, cost, finetune, compression, leakage, text_retrieval, zeroshot)
     return {module.SUITE.name: module.SUITE for module in modules}
 
 
@@ -97,7 +106,7 @@ def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str,
     from harness.spec.strategies import STRATEGIES, get_strategy
 
     suite = get_suite(name)
-    known = set(suite.defaults).union(*(STRATEGIES[s].defaults for s in suite.strategies))
+    known = set(suite.defaults).union(suite.optional, *(STRATEGIES[s].defaults for s in suite.strategies))
     unknown = sorted(set(given) - known)
     if unknown:
         raise HarnessError(
@@ -110,9 +119,19 @@ def resolve_params(name: str, strategy: str, given: dict[str, Any]) -> dict[str,
         )
     defaults = {**suite.defaults, **chosen.defaults}
     check_param_types(
-        name, {**suite.defaults, **{k: v for s in suite.strategies for k, v in STRATEGIES[s].defaults.items()}}, given
+        name,
+        {
+            **suite.defaults,
+            **suite.optional,
+            **{k: v for s in suite.strategies for k, v in STRATEGIES[s].defaults.items()},
+        },
+        given,
     )
     params = {**defaults, **{k: v for k, v in given.items() if k in defaults}}
+    # an optional parameter at its default is left out: the cell (and its key) is the one it was before it existed
+    params.update(
+        {k: type(suite.optional[k])(v) for k, v in given.items() if k in suite.optional and v != suite.optional[k]}
+    )  # 0 and 0.0: one cell, one key
     if suite.check_params is not None:
         suite.check_params(params)
     return chosen.normalise(params, lambda written: _resolve_dataset(written).id)

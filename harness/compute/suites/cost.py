@@ -26,6 +26,9 @@ Metrics (names are contracts; times of one run, ``_ms`` in milliseconds):
 - ``<m>_spread`` and ``<m>_unstable`` for m in latency_b1, throughput_model, throughput_pipeline: relative
   spread (p75 - p25) / p50 of the timed iterations, and 1.0 when it exceeds ``max_spread`` (else 0.0)
 - ``pipeline_batch_size``, ``pipeline_workers``, ``pipeline_images``: the settings actually used
+- ``text_latency_b1_p50_ms``, ``text_latency_b1_p99_ms``, ``text_throughput_queries_s``: a model with a text
+  tower only: one shopper's query tokenised and encoded, and queries per second at a batch of 32
+  (harness.compute.cost.text)
 - ``measure_device_s``, ``measure_device_hours``, ``measure_gpu_hours`` (CUDA), ``measure_price_usd`` and
   ``measure_usd_per_hour`` (when the price table prices the device): this suite's own measurement
 
@@ -42,6 +45,7 @@ from pathlib import Path
 from harness.compute.cost.inference import Setup, pipeline, prepared, sample_tensor, stage_times
 from harness.compute.cost.memory import PeakMemory
 from harness.compute.cost.prices import device_name, price_metrics
+from harness.compute.cost.text import text_costs
 from harness.compute.cost.timing import Stats
 from harness.compute.suites import Context
 from harness.compute.suites.declarations.cost import DEFAULTS as DEFAULTS
@@ -85,6 +89,8 @@ def run(ctx: Context) -> dict[str, float]:
         gflops = bench.gflops_per_image()
         piped = pipeline(bench, ctx.dataset, items, pipe_batch, ctx.extraction.workers, p["pipeline_repeats"])
         stages = stage_times(bench, ctx.dataset, items, at_pipe.img_s)
+    # a text-image model also pays for encoding each shopper's query (harness.compute.cost.text)
+    text = text_costs(ctx.model.text, device, precision, p["warmup"], p["iterations"]) if ctx.model.text else {}
     measure_s = time.perf_counter() - started
 
     metrics: dict[str, float] = {
@@ -111,6 +117,7 @@ def run(ctx: Context) -> dict[str, float]:
         "pipeline_batch_size": float(pipe_batch),
         "pipeline_workers": float(ctx.extraction.workers),
         "pipeline_images": float(len(items)),
+        **text,
     }
     prices = Path(p["prices"]) if p["prices"] else None
     metrics.update(price_metrics(measure_s, device, prefix="measure_", prices=prices))

@@ -11,7 +11,7 @@ import numpy as np
 from harness.compute.cost.prices import price_metrics
 from harness.compute.extract.embeddings import split_embeddings
 from harness.compute.extract.vectors import l2_normalise
-from harness.compute.retrieval import leave_one_out_with_distances
+from harness.compute.retrieval import leave_one_out_across, leave_one_out_with_distances
 from harness.compute.retrieval import neighbours as stored
 from harness.compute.retrieval.backends import IndexRequest, make_index
 from harness.compute.retrieval.index import Index
@@ -66,6 +66,18 @@ def _index_error(
     }
 
 
+def fused_gallery(ctx: Context, images: np.ndarray, weight: float) -> np.ndarray:
+    """The split's fused image + title documents (harness.compute.text.fusion); ``images`` normalised."""
+    from harness.compute.text.fusion import fused_documents
+
+    if tuned_on(ctx)[0] is not None:
+        raise HarnessError("image_weight < 1 fuses the pretrained image and text embeddings: strategy pretrained only")
+    manifest = ctx.dataset.manifest()
+    items = [manifest.items[i] for i in manifest.indices(ctx.params["split"])]
+    documents, ctx.details["fused"] = fused_documents(ctx.model, ctx.dataset, items, images, weight, ctx.extraction)
+    return documents
+
+
 def run(ctx: Context) -> dict[str, float]:
     split = ctx.params["split"]
     tuning, source = tuned_on(ctx)  # tuned on a training split only: no leakage into the evaluation
@@ -88,17 +100,25 @@ def run(ctx: Context) -> dict[str, float]:
     # Deep enough for MAP@R of the largest class, capped by Milvus's limit (capped queries are counted).
     depth = int(min(max(MIN_DEPTH, n_relevant.max()), MAX_DEPTH, len(labels) - 1))
 
+    # image queries against fused documents (image_weight < 1): their neighbours are not the image-only ones
+    # that the stored exact neighbours of these vectors stand for
+    fused = "image_weight" in ctx.params
+    gallery = fused_gallery(ctx, vectors, ctx.params["image_weight"]) if fused else vectors
     with cell_index(ctx) as index:
         started = time.perf_counter()
-        neighbours, distances = leave_one_out_with_distances(index, vectors, depth)
+        if fused:
+            neighbours, distances = leave_one_out_across(index, vectors, gallery, depth)
+        else:
+            neighbours, distances = leave_one_out_with_distances(index, vectors, depth)
         search_s = time.perf_counter() - started
     ctx.details["neighbours"] = save_neighbours(ctx.workdir, f"{ctx.spec.key}.npz", neighbours, distances).name
-    if ctx.params["backend"] == "exact":  # what a later ANN cell over these vectors compares with, unsearched
+    if ctx.params["backend"] == "exact" and not fused:  # what a later ANN cell over these vectors compares with
         save_neighbours(ctx.workdir, stored.exact_name(vectors, depth), neighbours, distances)
 
     scored = per_query_metrics(labels[neighbours], labels, n_relevant)
     metrics = scored.means().as_dict()
-    if ctx.params["backend"] == "milvus" and not index_spec(ctx.params["index"], ctx.params["index_params"]).exact:
+    approximate = not index_spec(ctx.params["index"], ctx.params["index_params"]).exact
+    if ctx.params["backend"] == "milvus" and approximate and not fused:
         exact, _, _ = stored.exact(ctx.workdir, vectors, depth, ctx.extraction.device)
         metrics.update(_index_error(vectors, labels, n_relevant, neighbours, exact, scored))
     metrics.update(per_query.record(ctx, scored.query, scored.values))
