@@ -205,7 +205,8 @@ def test_html_table_is_narrow_enough_to_read(tmp_path: Path) -> None:
     html = render("html", db, load(db), checks=[])
     parser = _Cells()
     parser.feed(html)
-    assert len(parser.rows) == len([p for p in published.entries() if not p.is_text]) + 1  # text figures: the text section
+    image_anchors = [p for p in published.entries() if not p.is_text]  # the text figures: the text section's
+    assert len(parser.rows) == len(image_anchors) + 1
     widths = [
         sum(max([len(word) for word in cell.split()] + [22 if i == len(row) - 1 else 0]) for i, cell in enumerate(row))
         for row in parser.rows
