@@ -1,4 +1,27 @@
-"""Exact nearest neighbours in process: chunked matrix product + top-k, squared L2, ties broken by index."""
+"""Exact nearest neighbours in process: squared L2, equal distances ranked by gallery index.
+
+The ranking is defined on exact distances: a neighbour's distance is the squared L2 distance of the float32
+vectors computed in float64 (practically exact: the differences and squares are exact, only the sum rounds),
+rounded once to float32; the ranking is by that float32 distance, then by gallery index. So equal distances
+(duplicates, quantised vectors) are ordered by index on every CPU, whatever the thread count or BLAS, and
+the returned distances are ranked exactly as they read.
+
+On the CPU the search is two steps (measured faster than faiss's ``IndexFlatL2`` alone, see
+benchmarks/retrieval_backends.py):
+
+1. Candidates: the ``k + MARGIN`` nearest by float32 distances from matrix products, kept in faiss's heaps.
+   When the queries are the gallery itself (leave-one-out), each block product of the symmetric distance
+   matrix is computed once and serves both blocks (half the arithmetic of a plain search); otherwise
+   ``faiss.knn`` searches.
+2. Re-ranking: the candidates' exact distances, sorted by (distance, index). A row is accepted only when no
+   item outside its candidates can rank before its k-th: the last candidate's float32 distance, less the
+   float32 rounding bound ``(dim + 8) * 2**-22 * (|q| + max |g|)**2``, still exceeds the k-th exact
+   distance. Rows that fail (ties or near-ties across the candidates' edge, e.g. many duplicates) are searched
+   again with four times the candidates, up to the whole gallery, where the ranking is complete by
+   construction.
+
+On other devices (``cuda``) torch does the search in query chunks, its distances in float32 on the device.
+"""
 
 from __future__ import annotations
 
@@ -13,35 +36,54 @@ from harness.core.errors import HarnessError
 if TYPE_CHECKING:
     import torch
 
+#: candidates searched beyond k before the exact re-ranking (more only for the rows that need them)
+MARGIN = 16
+#: rows x columns of one block of the distance matrix on the CPU (64 MiB of float32)
+BLOCK = 4096
+#: float64 values held at once by the re-ranking (32 MiB)
+_RERANK_VALUES = 1 << 22
+
 
 class ExactIndex(Index):
-    """Brute force on the CPU (or any torch device), memory bounded by ``chunk`` queries at a time; ``fit``
-    moves the gallery and its squared norms to the device once."""
+    """Brute force over the gallery; memory bounded by blocks (CPU: ``BLOCK`` squared, torch: ``chunk``
+    queries at a time) plus the candidates, (Q, k + MARGIN)."""
 
     name = "exact"
 
     def __init__(self, chunk: int = 1024, device: str = "cpu") -> None:
         self.chunk, self.device = chunk, device
+        self._fitted: np.ndarray | None = None  # the array fit() was given: searching it again is leave-one-out
+        self._vectors: np.ndarray | None = None
         self._gallery: torch.Tensor | None = None
         self._norms: torch.Tensor | None = None
 
     def fit(self, gallery: np.ndarray) -> None:
-        import torch
+        self._fitted = gallery
+        self._vectors = np.ascontiguousarray(gallery, dtype=np.float32)
+        if self.device != "cpu":
+            import torch
 
-        self._gallery = torch.from_numpy(np.ascontiguousarray(gallery, dtype=np.float32)).to(self.device)
-        self._norms = (self._gallery * self._gallery).sum(1)
+            self._gallery = torch.from_numpy(self._vectors).to(self.device)
+            self._norms = (self._gallery * self._gallery).sum(1)
 
     def search(
         self, queries: np.ndarray, k: int, params: Mapping[str, int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
         if params:
             raise HarnessError(f"the exact backend takes no search parameters (got {', '.join(params)})")
-        if self._gallery is None or self._norms is None:
+        if self._vectors is None:
             raise not_fitted(self)
+        k = min(k, len(self._vectors))
+        if self.device != "cpu":
+            return self._search_torch(queries, k)
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        return exact_search(q, self._vectors, k, same=queries is self._fitted)
+
+    def _search_torch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        assert self._gallery is not None and self._norms is not None
         g, g_norms = self._gallery, self._norms
-        k = min(k, len(g))
         ids, dists = [], []
         for start in range(0, len(queries), self.chunk):
             q = torch.from_numpy(np.ascontiguousarray(queries[start : start + self.chunk], dtype=np.float32))
@@ -51,6 +93,90 @@ class ExactIndex(Index):
             ids.append(chunk_ids.cpu().numpy())
             dists.append(chunk_d.cpu().numpy())
         return np.concatenate(ids).astype(np.int64), np.concatenate(dists)
+
+
+def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int, same: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64, float32 squared distances), each (Q, k), of the module docstring's ranking; ``same``: the
+    queries are the gallery (the symmetric candidate search)."""
+    n, dim = gallery.shape
+    k = min(k, n)
+    if len(queries) == 0 or k == 0:
+        return np.empty((len(queries), k), np.int64), np.empty((len(queries), k), np.float32)
+    g_max = float(np.sqrt((gallery.astype(np.float64) ** 2).sum(1).max()))
+    m = min(n, k + MARGIN)
+    cand, approx = _symmetric_candidates(gallery, m) if same else _knn_candidates(queries, gallery, m)
+    ids = np.empty((len(queries), k), np.int64)
+    dists = np.empty((len(queries), k), np.float32)
+    todo = np.arange(len(queries))
+    while True:
+        row_ids, row_d, kth = _rerank(queries[todo], gallery, cand, k)
+        q_norm = np.sqrt((queries[todo].astype(np.float64) ** 2).sum(1))
+        bound = (dim + 8) * 2.0**-22 * (q_norm + g_max) ** 2
+        edge = np.nextafter(kth.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+        done = (m >= n) | (approx[:, -1].astype(np.float64) - bound > edge)
+        ids[todo[done]], dists[todo[done]] = row_ids[done], row_d[done]
+        todo = todo[~done]
+        if len(todo) == 0:
+            return ids, dists
+        m = min(n, 4 * m)
+        cand, approx = _knn_candidates(queries[todo], gallery, m)
+
+
+def _knn_candidates(queries: np.ndarray, gallery: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m nearest by faiss's float32 distances: (ids, distances), each (Q, m), the farthest last."""
+    import faiss
+
+    dists, ids = faiss.knn(np.ascontiguousarray(queries), gallery, m)
+    return ids, dists
+
+
+def _symmetric_candidates(x: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_knn_candidates` of ``x`` against itself, each block of the symmetric distance matrix computed once
+    for both of its blocks.
+
+    Half the squared distance, |a|^2 / 2 + |b|^2 / 2 - a.b, is one matrix product of the vectors extended by
+    two columns, [a, |a|^2 / 2, 1] . [-b, 1, |b|^2 / 2]: no pass over the block besides faiss's heaps (and
+    the transpose that serves the other block)."""
+    import faiss
+
+    n = len(x)
+    half = 0.5 * (x.astype(np.float64) ** 2).sum(1, keepdims=True).astype(np.float32)
+    ones = np.ones_like(half)
+    left, right = np.hstack([x, half, ones]), np.hstack([-x, ones, half])
+    heap = faiss.ResultHeap(n, m, keep_max=False)
+    heaps = heap.heaps
+    transposed = np.empty((BLOCK, BLOCK), np.float32)
+    for i in range(0, n, BLOCK):
+        rows = left[i : i + BLOCK]
+        for j in range(i, n, BLOCK):
+            block = rows @ right[j : j + BLOCK].T
+            if j > i:  # block j's rows against block i: the same distances, transposed
+                back = transposed[: block.shape[1], : block.shape[0]]
+                np.copyto(back, block.T)
+                heaps.addn(back.shape[1], faiss.swig_ptr(back), i, j, back.shape[0])
+            heaps.addn(block.shape[1], faiss.swig_ptr(block), j, i, block.shape[0])
+    heap.finalize()
+    return heap.I, 2.0 * heap.D
+
+
+def _rerank(
+    queries: np.ndarray, gallery: np.ndarray, cand: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates' exact ranking: (ids, float32 distances) of the first k by (distance, index), and the
+    k-th's float64 distance."""
+    n_q, m = cand.shape
+    exact = np.empty((n_q, m))
+    rows = max(1, _RERANK_VALUES // (m * gallery.shape[1]))
+    for start in range(0, n_q, rows):
+        diff = gallery[cand[start : start + rows]].astype(np.float64)
+        diff -= queries[start : start + rows, None, :]
+        exact[start : start + rows] = np.einsum("qmd,qmd->qm", diff, diff)
+    rounded = exact.astype(np.float32)
+    by_index = np.argsort(cand, axis=1, kind="stable")  # then stably by distance: (distance, index) order
+    order = np.take_along_axis(by_index, np.argsort(np.take_along_axis(rounded, by_index, 1), 1, kind="stable"), 1)
+    order = order[:, :k]
+    kth = np.take_along_axis(exact, order[:, -1:], 1)[:, 0]
+    return np.take_along_axis(cand, order, 1), np.take_along_axis(rounded, order, 1), kth
 
 
 def _topk_index_tiebreak(d, k: int):  # type: ignore[no-untyped-def]
