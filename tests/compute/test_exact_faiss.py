@@ -1,4 +1,4 @@
-"""The exact backend's CPU search (faiss candidates, exact re-ranking) against the algorithm it replaced and
+"""The exact backend's CPU search (candidates in faiss's heaps, exact re-ranking) against the algorithm it replaced and
 against a brute-force numpy reference: the same neighbours on tie-heavy data, where only the tie-break by
 gallery index decides, and the (distance, index) ranking on random data."""
 
@@ -45,7 +45,7 @@ def quantised(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(params=[64, 4096], ids=["small-blocks", "one-block"])
 def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Small blocks make the symmetric search cross block edges (and a partial last block) on small data."""
+    """Small blocks make the search cross block edges (and a partial last block) on small data."""
     monkeypatch.setattr(exact_module, "BLOCK", request.param)
     return int(request.param)
 
@@ -73,15 +73,16 @@ def test_search_is_the_previous_algorithm_on_quantised_data(k: int) -> None:
     np.testing.assert_array_equal(dists, before_d)  # integers: float32 is exact in both
 
 
-def test_leave_one_out_and_a_plain_search_agree(block: int) -> None:
-    # the symmetric candidate search (queries are the gallery) and faiss.knn (a copy of it) give the same answer
-    x = duplicated(5)
-    symmetric = search_once(ExactIndex(), x, x, 25)  # search_once passes the fitted array itself
-    index = ExactIndex()
-    index.fit(x)
-    plain = index.search(x.copy(), 25)
-    np.testing.assert_array_equal(symmetric[0], plain[0])
-    np.testing.assert_array_equal(symmetric[1], plain[1])
+def test_the_blocks_do_not_change_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    gallery, queries = duplicated(5), duplicated(6)[:300]
+    answers = []
+    for block in (32, 100, 4096):  # several blocks each way, partial last blocks, one block
+        monkeypatch.setattr(exact_module, "BLOCK", block)
+        answers.append(search_once(ExactIndex(), gallery, queries, 25))
+    for ids, dists in answers[1:]:
+        np.testing.assert_array_equal(ids, answers[0][0])
+        np.testing.assert_array_equal(dists, answers[0][1])
+    np.testing.assert_array_equal(answers[0][0], previous_search(gallery, queries, 25)[0])
 
 
 def reference(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +92,9 @@ def reference(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndar
     return ids, np.take_along_axis(d, ids, axis=1)
 
 
-@pytest.mark.parametrize("dim", [3, 24, 200])
+@pytest.mark.parametrize("dim", [3, 24, 96])
 def test_random_data_is_the_brute_force_ranking(dim: int) -> None:
-    gallery, queries = unit_vectors(1500, dim, seed=dim), unit_vectors(200, dim, seed=dim + 1)
+    gallery, queries = unit_vectors(1000, dim, seed=dim), unit_vectors(200, dim, seed=dim + 1)
     ids, dists = search_once(ExactIndex(), gallery, queries, 15)
     ref_ids, ref_d = reference(queries, gallery, 15)
     np.testing.assert_array_equal(ids, ref_ids)
@@ -106,19 +107,21 @@ def test_random_data_is_the_brute_force_ranking(dim: int) -> None:
 
 
 def test_rows_beyond_the_margin_are_searched_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    # one vector 50 times and k = 10: the 27 candidates are all tied at distance 0, so no row passes the edge
-    # test at first; each is searched again with more candidates (up to the whole gallery) and ranked by index
-    calls: list[int] = []
-    knn = exact_module._knn_candidates
+    # one vector 50 times and k = 10 (11 searched): a copy's 19 candidates are all tied at distance 0, so its row
+    # fails the edge test; those rows alone are searched again with 4 x 19 candidates, then ranked by index
+    calls: list[tuple[int, int]] = []
+    candidates = exact_module._candidates
 
-    def counted(queries: np.ndarray, gallery: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-        calls.append(m)
-        return knn(queries, gallery, m)
+    def counted(queries: np.ndarray, right: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        calls.append((len(queries), m))
+        return candidates(queries, right, m)
 
-    monkeypatch.setattr(exact_module, "_knn_candidates", counted)
+    monkeypatch.setattr(exact_module, "_candidates", counted)
     x = np.vstack([np.repeat(unit_vectors(1, 8, seed=0), 50, axis=0), unit_vectors(150, 8, seed=1)])
     ids, _ = leave_one_out_with_distances(ExactIndex(), x, 10)
-    assert calls == [108]  # 4 x (11 + MARGIN): enough for the 50 copies
+    # again: the copies' rows and those of the other vectors whose candidates end among the copies
+    assert exact_module.MARGIN == 8 and calls[0] == (200, 19) and len(calls) == 2
+    assert calls[1][1] == 76 and 50 <= calls[1][0] < 100
     copies = np.arange(50)
     expected = np.stack([np.setdiff1d(copies, [q])[:10] for q in copies])
     np.testing.assert_array_equal(ids[:50], expected)

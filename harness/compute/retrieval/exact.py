@@ -6,13 +6,14 @@ rounded once to float32; the ranking is by that float32 distance, then by galler
 (duplicates, quantised vectors) are ordered by index on every CPU, whatever the thread count or BLAS, and
 the returned distances are ranked exactly as they read.
 
-On the CPU the search is two steps (measured faster than faiss's ``IndexFlatL2`` alone, see
+On the CPU the search is two steps (measured faster than faiss's ``IndexFlatL2``, see
 benchmarks/retrieval_backends.py):
 
-1. Candidates: the ``k + MARGIN`` nearest by float32 distances from matrix products, kept in faiss's heaps.
-   When the queries are the gallery itself (leave-one-out), each block product of the symmetric distance
-   matrix is computed once and serves both blocks (half the arithmetic of a plain search); otherwise
-   ``faiss.knn`` searches.
+1. Candidates: the ``k + MARGIN`` nearest by float32 distances, block by block. Half the squared distance,
+   |q|^2 / 2 + |g|^2 / 2 - q.g, is one matrix product of the vectors extended by two columns,
+   [q, |q|^2 / 2, 1] . [-g, 1, |g|^2 / 2], computed by numpy's BLAS, and faiss's heaps keep each row's
+   nearest (no other pass over a block). Chosen by measurement: the same selection as faiss's own search,
+   with numpy's newer OpenBLAS for the products (faiss's wheel bundles an older one).
 2. Re-ranking: the candidates' exact distances, sorted by (distance, index). A row is accepted only when no
    item outside its candidates can rank before its k-th: the last candidate's float32 distance, less the
    float32 rounding bound ``(dim + 8) * 2**-22 * (|q| + max |g|)**2``, still exceeds the k-th exact
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     import torch
 
 #: candidates searched beyond k before the exact re-ranking (more only for the rows that need them)
-MARGIN = 16
+MARGIN = 8
 #: rows x columns of one block of the distance matrix on the CPU (64 MiB of float32)
 BLOCK = 4096
 #: float64 values held at once by the re-ranking (32 MiB)
@@ -46,19 +47,17 @@ _RERANK_VALUES = 1 << 22
 
 class ExactIndex(Index):
     """Brute force over the gallery; memory bounded by blocks (CPU: ``BLOCK`` squared, torch: ``chunk``
-    queries at a time) plus the candidates, (Q, k + MARGIN)."""
+    queries at a time) plus the candidates, (Q, k + MARGIN), and on the CPU one extended copy of the gallery."""
 
     name = "exact"
 
     def __init__(self, chunk: int = 1024, device: str = "cpu") -> None:
         self.chunk, self.device = chunk, device
-        self._fitted: np.ndarray | None = None  # the array fit() was given: searching it again is leave-one-out
         self._vectors: np.ndarray | None = None
         self._gallery: torch.Tensor | None = None
         self._norms: torch.Tensor | None = None
 
     def fit(self, gallery: np.ndarray) -> None:
-        self._fitted = gallery
         self._vectors = np.ascontiguousarray(gallery, dtype=np.float32)
         if self.device != "cpu":
             import torch
@@ -77,7 +76,7 @@ class ExactIndex(Index):
         if self.device != "cpu":
             return self._search_torch(queries, k)
         q = np.ascontiguousarray(queries, dtype=np.float32)
-        return exact_search(q, self._vectors, k, same=queries is self._fitted)
+        return exact_search(q, self._vectors, k)
 
     def _search_torch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -95,16 +94,16 @@ class ExactIndex(Index):
         return np.concatenate(ids).astype(np.int64), np.concatenate(dists)
 
 
-def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int, same: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(ids int64, float32 squared distances), each (Q, k), of the module docstring's ranking; ``same``: the
-    queries are the gallery (the symmetric candidate search)."""
+def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64, float32 squared distances), each (Q, k), of the module docstring's ranking."""
     n, dim = gallery.shape
     k = min(k, n)
     if len(queries) == 0 or k == 0:
         return np.empty((len(queries), k), np.int64), np.empty((len(queries), k), np.float32)
     g_max = float(np.sqrt((gallery.astype(np.float64) ** 2).sum(1).max()))
     m = min(n, k + MARGIN)
-    cand, approx = _symmetric_candidates(gallery, m) if same else _knn_candidates(queries, gallery, m)
+    right = extended(gallery)
+    cand, approx = _candidates(queries, right, m)
     ids = np.empty((len(queries), k), np.int64)
     dists = np.empty((len(queries), k), np.float32)
     todo = np.arange(len(queries))
@@ -119,44 +118,31 @@ def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int, same: bool = 
         if len(todo) == 0:
             return ids, dists
         m = min(n, 4 * m)
-        cand, approx = _knn_candidates(queries[todo], gallery, m)
+        cand, approx = _candidates(queries[todo], right, m)
 
 
-def _knn_candidates(queries: np.ndarray, gallery: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """The m nearest by faiss's float32 distances: (ids, distances), each (Q, m), the farthest last."""
+def _candidates(queries: np.ndarray, right: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m nearest by float32 distances: (ids, squared distances), each (Q, m), the farthest last; ``right``:
+    the extended gallery [-g, 1, |g|^2 / 2] (:func:`extended`)."""
     import faiss
 
-    dists, ids = faiss.knn(np.ascontiguousarray(queries), gallery, m)
-    return ids, dists
-
-
-def _symmetric_candidates(x: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_knn_candidates` of ``x`` against itself, each block of the symmetric distance matrix computed once
-    for both of its blocks.
-
-    Half the squared distance, |a|^2 / 2 + |b|^2 / 2 - a.b, is one matrix product of the vectors extended by
-    two columns, [a, |a|^2 / 2, 1] . [-b, 1, |b|^2 / 2]: no pass over the block besides faiss's heaps (and
-    the transpose that serves the other block)."""
-    import faiss
-
-    n = len(x)
-    half = 0.5 * (x.astype(np.float64) ** 2).sum(1, keepdims=True).astype(np.float32)
-    ones = np.ones_like(half)
-    left, right = np.hstack([x, half, ones]), np.hstack([-x, ones, half])
-    heap = faiss.ResultHeap(n, m, keep_max=False)
-    heaps = heap.heaps
-    transposed = np.empty((BLOCK, BLOCK), np.float32)
-    for i in range(0, n, BLOCK):
-        rows = left[i : i + BLOCK]
-        for j in range(i, n, BLOCK):
+    n = len(right)
+    heap = faiss.ResultHeap(len(queries), m, keep_max=False)
+    for i in range(0, len(queries), BLOCK):
+        q = queries[i : i + BLOCK]
+        half = 0.5 * (q.astype(np.float64) ** 2).sum(1, keepdims=True).astype(np.float32)
+        rows = np.hstack([q, half, np.ones_like(half)])
+        for j in range(0, n, BLOCK):
             block = rows @ right[j : j + BLOCK].T
-            if j > i:  # block j's rows against block i: the same distances, transposed
-                back = transposed[: block.shape[1], : block.shape[0]]
-                np.copyto(back, block.T)
-                heaps.addn(back.shape[1], faiss.swig_ptr(back), i, j, back.shape[0])
-            heaps.addn(block.shape[1], faiss.swig_ptr(block), j, i, block.shape[0])
+            heap.heaps.addn(block.shape[1], faiss.swig_ptr(block), j, i, block.shape[0])
     heap.finalize()
     return heap.I, 2.0 * heap.D
+
+
+def extended(gallery: np.ndarray) -> np.ndarray:
+    """[-g, 1, |g|^2 / 2] per gallery row (float32): its product with [q, |q|^2 / 2, 1] is half the distance."""
+    half = 0.5 * (gallery.astype(np.float64) ** 2).sum(1, keepdims=True).astype(np.float32)
+    return np.hstack([-gallery, np.ones_like(half), half])
 
 
 def _rerank(
