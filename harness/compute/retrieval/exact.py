@@ -100,7 +100,7 @@ def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.n
     k = min(k, n)
     if len(queries) == 0 or k == 0:
         return np.empty((len(queries), k), np.int64), np.empty((len(queries), k), np.float32)
-    g_max = float(np.sqrt((gallery.astype(np.float64) ** 2).sum(1).max()))
+    g_max = float(np.sqrt(_squared_norms(gallery).max()))
     m = min(n, k + MARGIN)
     right = extended(gallery)
     cand, approx = _candidates(queries, right, m)
@@ -109,7 +109,7 @@ def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.n
     todo = np.arange(len(queries))
     while True:
         row_ids, row_d, kth = _rerank(queries[todo], gallery, cand, k)
-        q_norm = np.sqrt((queries[todo].astype(np.float64) ** 2).sum(1))
+        q_norm = np.sqrt(_squared_norms(queries[todo]))
         bound = (dim + 8) * 2.0**-22 * (q_norm + g_max) ** 2
         edge = np.nextafter(kth.astype(np.float32), np.float32(np.inf)).astype(np.float64)
         done = (m >= n) | (approx[:, -1].astype(np.float64) - bound > edge)
@@ -141,8 +141,14 @@ def _candidates(queries: np.ndarray, right: np.ndarray, m: int) -> tuple[np.ndar
 
 def extended(gallery: np.ndarray) -> np.ndarray:
     """[-g, 1, |g|^2 / 2] per gallery row (float32): its product with [q, |q|^2 / 2, 1] is half the distance."""
-    half = 0.5 * (gallery.astype(np.float64) ** 2).sum(1, keepdims=True).astype(np.float32)
+    half = (0.5 * _squared_norms(gallery)).astype(np.float32)[:, None]
     return np.hstack([-gallery, np.ones_like(half), half])
+
+
+def _squared_norms(x: np.ndarray) -> np.ndarray:
+    """Each row's squared norm, summed in float32 (no float64 copy of the rows: the bound has slack for its
+    rounding), as float64."""
+    return np.einsum("ij,ij->i", x, x).astype(np.float64)
 
 
 def _rerank(
