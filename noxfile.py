@@ -7,7 +7,8 @@
                           resumable (e.g. ``nox -s bench-full -- --dry-run``, ``-- suites/paper-mini.toml
                           --make-replicas .ecombench-mini/data``)
     nox -s bench-pipeline the harness's pipeline efficiency (pipeline img/s / raw forward img/s), per stage
-    nox -s bench-retrieval Milvus vs the exact backend on the same vectors (times and ratio)
+    nox -s bench-retrieval the exact backend vs faiss (ratio), then every backend on the same vectors
+    nox -s bench-retrieval-growth a retrieval cell's steps at 10^4..10^6 items: time, memory, growth
     nox -s tensorflow     the tensorflow extra (~270 MB wheel) and the KERAS_BACKEND=tensorflow top-tuning test
     nox -s containers     images + cells in a container against the Milvus server sidecar, on a real Docker engine
     nox -s docs           the documentation site (MkDocs): a strict build into site/ (a broken link fails it)
@@ -113,11 +114,21 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-retrieval")
 def bench_retrieval(session: nox.Session) -> None:
-    """Every retrieval backend on the same vectors, one table from one run: faiss IndexFlatL2, the exact backend,
-    Milvus Lite and the real Milvus server (FLAT, HNSW, IVF_SQ8). Options after ``--``: see
-    benchmarks/retrieval_table.py (e.g. ``-- --n 60000 --dim 768``, SOP's shape)."""
+    """The exact backend against faiss IndexFlatL2 at 60,000 x 768 and 60,000 x 128, each alone in a fresh process
+    (benchmarks/retrieval_backends.py), then every retrieval backend on the same vectors, one table from one run:
+    faiss, the exact backend, Milvus Lite and the real Milvus server (FLAT, HNSW, IVF_SQ8). Options after ``--``:
+    the table's, see benchmarks/retrieval_table.py (e.g. ``-- --n 60000 --dim 768``, SOP's shape)."""
     install(session)
+    session.run("python", "benchmarks/retrieval_backends.py")
     session.run("python", "benchmarks/retrieval_table.py", *session.posargs, env={"GRPC_VERBOSITY": "ERROR"})
+
+
+@nox.session(name="bench-retrieval-growth")
+def bench_retrieval_growth(session: nox.Session) -> None:
+    """A retrieval cell's path step by step as the catalogue grows (time, memory, database size, fitted growth);
+    options after ``--``: see benchmarks/retrieval_growth.py (e.g. ``-- --sizes 10000 100000 1000000``)."""
+    install(session)
+    session.run("python", "benchmarks/retrieval_growth.py", *session.posargs)
 
 
 @nox.session

@@ -330,12 +330,18 @@ def _insert_per_query(con: duckdb.DuckDBPyConnection, shard: Shard, workdir: Pat
     if not file.exists():
         log.warning("run %s: per-query file %s is missing; no paired tests for it", shard.run_id, file)
         return
+    import pyarrow
+
     query, values = load_per_query(file)
-    positions = query.tolist()
+    # Handed to DuckDB as Arrow columns, not Python lists: no Python object per query (a 10^6-query cell would
+    # hold ~5 million of them).
     for metric, array in sorted(values.items()):
-        con.execute(
-            "INSERT INTO per_query SELECT ?, ?, unnest(?), unnest(?)", [shard.run_id, metric, positions, array.tolist()]
-        )
+        rows = pyarrow.table({"query": query.astype(np.int32), "value": np.asarray(array, dtype=np.float64)})
+        con.register("per_query_rows", rows)
+        try:
+            con.execute("INSERT INTO per_query SELECT ?, ?, query, value FROM per_query_rows", [shard.run_id, metric])
+        finally:
+            con.unregister("per_query_rows")
 
 
 def ingest_missing(
@@ -398,7 +404,7 @@ def record_audit(db_path: Path, rows: list[tuple[Any, ...]], audited_at: datetim
 
 
 PER_QUERY = """
-    SELECT a.query, a.value, b.value FROM per_query a JOIN per_query b USING (metric, query)
+    SELECT a.query, a.value AS a_value, b.value AS b_value FROM per_query a JOIN per_query b USING (metric, query)
     WHERE a.run_id = ? AND b.run_id = ? AND metric = ?
     ORDER BY a.query
 """
@@ -409,8 +415,6 @@ def paired_values(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Two runs' per-query values of ``metric`` on the queries both scored (aligned); None when either has none
     stored, or the runs share no query (e.g. different datasets)."""
-    rows = con.execute(PER_QUERY, [run_a, run_b, metric]).fetchall()
-    if not rows:
-        return None
-    _, a, b = zip(*rows, strict=True)
-    return np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    columns = con.execute(PER_QUERY, [run_a, run_b, metric]).fetchnumpy()  # arrays, no Python object per row
+    a, b = (np.asarray(columns[name], dtype=np.float64) for name in ("a_value", "b_value"))
+    return (a, b) if len(a) else None
