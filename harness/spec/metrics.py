@@ -180,6 +180,12 @@ _DECLARED = [
     _m("pipeline_workers", "pipeline workers", "", "count", None, COST),
     _m("pipeline_images", "pipeline images", "", "count", None, COST),
     *_priced("measure_", "cost measurement", (COST,)),
+    # --- the adaptation ladder's cost ledger, per rung (harness.compute.finetune.adapt; docs/ladder.md): the
+    # parameters a fine-tune variant trains and the bytes of what a deployment stores beside the pre-trained
+    # weights (a LoRA adapter; lastk's trained blocks; the whole backbone for full fine-tuning, LP-FT and
+    # WiSE-FT). Its training device-seconds and peak memory are finetune_device_s and finetune_peak_memory_mb.
+    _m("finetune_trainable_params", "trainable parameters", "", "cost", False, *TUNING_SUITES),
+    _m("finetune_stored_bytes", "deployment checkpoint size", "B", "cost", False, *TUNING_SUITES),
 ]  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """The strategies at run time (harness.spec.strategies declares them): which backbone a cell's embeddings come
-from, and the fine-tune it consumes, trained once under its sub-job's lock."""
+from, and the fine-tune it consumes, trained once under its sub-job's lock. A ladder rung is a variant of that
+fine-tune (its ``adaptation``); ``wiseft`` blends the plain fine-tune's weights with the pre-trained ones."""
 
 from __future__ import annotations
 
@@ -25,8 +26,44 @@ def tuned_on(ctx: Context) -> tuple[str | None, Dataset]:
 def backbone(ctx: Context, tuning: str | None, source: Dataset) -> tuple[EmbeddingModel, dict[str, float]]:
     """The model whose embeddings the cell uses, with the cost of making it (nothing for a loaded one)."""
     if tuning == "finetuned":
-        return finetuned_backbone(ctx, source)
+        model, costs = finetuned_backbone(ctx, source)
+        blend = get_strategy(ctx.strategy).interpolates
+        if blend is not None:
+            model = interpolated(ctx, model, float(ctx.params[blend]))
+        return model, costs
     return ctx.model, {}
+
+
+def interpolated(ctx: Context, finetuned: EmbeddingModel, alpha: float) -> EmbeddingModel:
+    """WiSE-FT: the fine-tune's weights blended with its starting point's, ``torch.lerp(pre, fine, alpha)``
+    (exact at both ends: alpha 0 is the pre-trained backbone bit for bit, alpha 1 the fine-tuned one), saved
+    beside the fine-tune's done marker once per alpha and loaded as a ``checkpoint:`` model. The fine-tune's
+    new classifier is kept as trained (the pre-trained one has another shape); integer buffers (batch-norm
+    counters) are the fine-tune's."""
+    import torch
+
+    from harness.compute.finetune import checkpoints
+    from harness.compute.finetune.adapt import classifier_name
+    from harness.compute.finetune.spec import read_spec
+    from harness.compute.models import load_model
+
+    job = ctx.spec.subjob("finetune")
+    files = SubJobFiles.of(ctx.workdir, job.kind, job.key)
+    target = files.folder / f"wiseft-{alpha:.6g}.safetensors"
+    with files.locked(f"WiSE-FT blend alpha={alpha:g} of {job.key}"):
+        if not target.exists():
+            tensors, meta = checkpoints.load(files.marker)
+            start = read_spec(files.folder).build_model()
+            head, pre = classifier_name(start) + ".", start.state_dict()
+            blended = {
+                name: torch.lerp(pre[name], fine, alpha)
+                if name in pre and fine.is_floating_point() and not name.startswith(head)
+                else fine
+                for name, fine in tensors.items()
+            }
+            checkpoints.save(target, blended, {**meta, "wiseft_alpha": alpha})
+    ctx.details.update(wiseft_alpha=alpha)
+    return load_model(f"checkpoint:{read_spec(files.folder).architecture}@{target.resolve()}")
 
 
 def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[EmbeddingModel, dict[str, float]]:
@@ -38,7 +75,8 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
     from harness.compute.models import load_model
 
     job = ctx.spec.subjob("finetune")
-    spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]))
+    adaptation = get_strategy(ctx.strategy).adaptation_of(ctx.params)
+    spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]), adaptation)
     files = SubJobFiles.of(ctx.workdir, job.kind, job.key)
     meta = run_job(spec, files.folder, ctx.extraction.device, gpus, restart_before=ctx.force_since)
     model = load_model(f"checkpoint:{spec.architecture}@{files.marker.resolve()}")
@@ -52,6 +90,7 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
         finetune_preset={"name": spec.recipe_name, **spec.recipe},
         finetune_precision=meta["precision"],
         finetune_world_size=meta["world_size"],
+        **({"adaptation": spec.adaptation} if spec.adaptation else {}),
         curve=curve,
     )
     costs = {
@@ -61,6 +100,9 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
         "finetune_images_per_s": float(sum(r["images_per_s"] for r in curve) / len(curve)),
         **price_metrics(meta["train_s"] * meta["world_size"], meta["device"], prefix="finetune_"),
     }
+    for name in ("trainable_params", "stored_bytes"):  # the ladder's ledger (a job finished before: absent)
+        if name in meta:
+            costs[f"finetune_{name}"] = float(meta[name])
     if "val_accuracy" in curve[-1]:
         costs["finetune_val_accuracy"] = curve[-1]["val_accuracy"]
     return model, costs

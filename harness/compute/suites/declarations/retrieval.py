@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.spec.strategies import LADDER_RUNGS
 from harness.spec.suites import Suite
 
 #: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
 #: runs; --milvus-uri still wins); ``index`` / ``index_params``: harness.compute.retrieval.milvus.index_spec
 DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test", "milvus": "lite", "index": "FLAT", "index_params": ""}
 #: harness.spec.strategies; ``toptuned``'s embedding is the head's last hidden layer
-STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
+STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned", *LADDER_RUNGS)
 
 
 def check_params(params: dict[str, Any]) -> None:
