@@ -35,35 +35,17 @@ def backbone(ctx: Context, tuning: str | None, source: Dataset) -> tuple[Embeddi
 
 
 def interpolated(ctx: Context, finetuned: EmbeddingModel, alpha: float) -> EmbeddingModel:
-    """WiSE-FT: the fine-tune's weights blended with its starting point's, ``torch.lerp(pre, fine, alpha)``
-    (exact at both ends: alpha 0 is the pre-trained backbone bit for bit, alpha 1 the fine-tuned one), saved
-    beside the fine-tune's done marker once per alpha and loaded as a ``checkpoint:`` model. The fine-tune's
-    new classifier is kept as trained (the pre-trained one has another shape); integer buffers (batch-norm
-    counters) are the fine-tune's."""
-    import torch
-
-    from harness.compute.finetune import checkpoints
-    from harness.compute.finetune.adapt import classifier_name
+    """WiSE-FT: the cell's plain fine-tune blended with its starting point at ``alpha``
+    (harness.compute.finetune.wiseft), loaded as a ``checkpoint:`` model."""
     from harness.compute.finetune.spec import read_spec
+    from harness.compute.finetune.wiseft import blend
     from harness.compute.models import load_model
 
     job = ctx.spec.subjob("finetune")
-    files = SubJobFiles.of(ctx.workdir, job.kind, job.key)
-    target = files.folder / f"wiseft-{alpha:.6g}.safetensors"
-    with files.locked(f"WiSE-FT blend alpha={alpha:g} of {job.key}"):
-        if not target.exists():
-            tensors, meta = checkpoints.load(files.marker)
-            start = read_spec(files.folder).build_model()
-            head, pre = classifier_name(start) + ".", start.state_dict()
-            blended = {
-                name: torch.lerp(pre[name], fine, alpha)
-                if name in pre and fine.is_floating_point() and not name.startswith(head)
-                else fine
-                for name, fine in tensors.items()
-            }
-            checkpoints.save(target, blended, {**meta, "wiseft_alpha": alpha})
+    folder = SubJobFiles.of(ctx.workdir, job.kind, job.key).folder
+    path = blend(folder, alpha)
     ctx.details.update(wiseft_alpha=alpha)
-    return load_model(f"checkpoint:{read_spec(files.folder).architecture}@{target.resolve()}")
+    return load_model(f"checkpoint:{read_spec(folder).architecture}@{path.resolve()}")
 
 
 def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[EmbeddingModel, dict[str, float]]:
