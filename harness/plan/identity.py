@@ -129,7 +129,7 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
              "seed": params["seed"], "device": kind, **key_fields(cell.model),
              **({"adaptation": adaptation} if adaptation else {})}
         )  # fmt: skip
-        rung = "".join(f" {k}={v}" for k, v in adaptation.items() if k != "method")
+        rung = "".join(f" {k}={v}" for k, v in adaptation.items() if k != "method" and v != "")
         what = f"{adaptation['method']}{rung} fine-tune" if adaptation else "fine-tune"
         jobs.append(SubJob("finetune", key, f"{what} of {cell.model} on {trained_on} ({recipe})"))
         backbone = {"finetune": key}

@@ -53,6 +53,7 @@ class Strategy:
         ``adaptation`` record (and key) with the strategy's name as its method.
     interpolates: the parameter that blends the fine-tune's weights with the pre-trained ones (WiSE-FT).
     bounds: parameter -> (lowest, highest) accepted value.
+    sweeps: parameters a suite file may give as lists (one cell per value), like a suite's own sweeps.
     """
 
     name: str
@@ -63,6 +64,7 @@ class Strategy:
     adapts: tuple[str, ...] = ()
     interpolates: str | None = None
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    sweeps: tuple[str, ...] = ()
 
     def tuning_of(self, params: dict[str, Any]) -> str | None:
         return str(params["tuning"]) if self.tuning == "param" else self.tuning
@@ -117,6 +119,7 @@ STRATEGIES: dict[str, Strategy] = {
             "finetuned",
             adapts=("k",),
             bounds={"k": (0, 10_000)},
+            sweeps=("k",),
         ),
         Strategy(
             "lora",
@@ -125,6 +128,7 @@ STRATEGIES: dict[str, Strategy] = {
             "finetuned",
             adapts=("rank", "lora_alpha", "lora_targets"),
             bounds={"rank": (1, 4096), "lora_alpha": (1e-6, 1e6)},
+            sweeps=("rank",),
         ),
         Strategy(
             "lpft",
@@ -141,6 +145,7 @@ STRATEGIES: dict[str, Strategy] = {
             "finetuned",
             interpolates="alpha",
             bounds={"alpha": (0.0, 1.0)},
+            sweeps=("alpha",),
         ),
     )
 }

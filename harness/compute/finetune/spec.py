@@ -47,7 +47,7 @@ class JobSpec:
         return asdict(self)
 
     def label(self) -> str:
-        rung = "".join(f", {k}={v}" for k, v in self.adaptation.items() if k != "method")
+        rung = "".join(f", {k}={v}" for k, v in self.adaptation.items() if k != "method" and v != "")
         what = f"{self.adaptation['method']} fine-tune" if self.adaptation else "fine-tune"
         return f"{what} of {self.base_model} on {self.dataset} ({self.recipe_name}{rung})"
 
