@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -197,7 +197,6 @@ def swept(suite: str, given: dict[str, Any]) -> list[dict[str, Any]]:
     (``compression = ["fp32", "int8"]``): one parameter set per combination, in order; any other parameter set as
     given."""
     from harness.compute.suites import get_suite
-
     from harness.spec.strategies import STRATEGIES
 
     declared = get_suite(suite)

@@ -84,7 +84,9 @@ class Strategy:
         ``dataset_id`` turns a dataset as written into its canonical id (the dataset registry's; spec loads none)."""
         for name, (low, high) in self.bounds.items():
             if not low <= params[name] <= high:
-                raise HarnessError(f"strategy {self.name}: parameter {name}={params[name]} must be in [{low:g}, {high:g}]")
+                raise HarnessError(
+                    f"strategy {self.name}: parameter {name}={params[name]} must be in [{low:g}, {high:g}]"
+                )
         if self.tuning != "param":
             if params.get("source"):
                 return {**params, "source": dataset_id(str(params["source"]))}
@@ -127,7 +129,7 @@ STRATEGIES: dict[str, Strategy] = {
             {"rank": 8, "lora_alpha": 16, "lora_targets": "", **FINETUNE, **SOURCE},
             "finetuned",
             adapts=("rank", "lora_alpha", "lora_targets"),
-            bounds={"rank": (1, 4096), "lora_alpha": (1e-6, 1e6)},
+            bounds={"rank": (1, 4096), "lora_alpha": (1, 1_000_000)},
             sweeps=("rank",),
         ),
         Strategy(

@@ -78,8 +78,10 @@ def test_lastk_with_every_block_is_full_finetuning_bit_for_bit(tmp_path: Path) -
     every, every_meta, _ = train(tmp_path, "lastk4", plan({"method": "lastk", "k": 4}))
     assert full.keys() == every.keys()
     assert all(torch.equal(full[k], every[k]) for k in full)
-    assert every_meta["trainable_params"] == full_meta["trainable_params"] == sum(
-        v.numel() for k, v in full.items() if "running" not in k and "num_batches" not in k
+    assert (
+        every_meta["trainable_params"]
+        == full_meta["trainable_params"]
+        == sum(v.numel() for k, v in full.items() if "running" not in k and "num_batches" not in k)
     )
 
 

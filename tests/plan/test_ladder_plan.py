@@ -84,7 +84,9 @@ def test_the_ladder_suite_file_has_every_rung_on_the_paper_datasets(tmp_path: Pa
     assert len({c.dataset for c in grid.cells}) == 6
     timm_model = next(c.model for c in grid.cells if c.strategy == "lastk")
     sop = next(c.dataset for c in grid.cells if c.dataset.startswith("sop:"))
-    blends = sorted(c.params["alpha"] for c in grid.cells if (c.model, c.dataset, c.strategy) == (timm_model, sop, "wiseft"))
+    blends = sorted(
+        c.params["alpha"] for c in grid.cells if (c.model, c.dataset, c.strategy) == (timm_model, sop, "wiseft")
+    )
     assert blends == [0.25, 0.5, 0.75]  # the alpha sweep: one cell per blend
     pretrained = [c for c in grid.cells if (c.model, c.dataset, c.strategy) == (timm_model, sop, "pretrained")]
     assert len(pretrained) == 1  # another strategy's sweep does not repeat it

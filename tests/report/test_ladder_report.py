@@ -48,7 +48,7 @@ def test_the_ladder_grid_lands_every_rung_and_the_report_shows_the_ladder(tmp_pa
         assert values[dataset, "wiseft", "1.0", "mmp_at_5"] == values[dataset, "finetuned", None, "mmp_at_5"]
 
     ladders = load(tmp_path / "ladder.duckdb")
-    assert [(l.dataset.partition(":")[0], l.model) for l in ladders] == [
+    assert [(x.dataset.partition(":")[0], x.model) for x in ladders] == [
         ("fashion", "timm:test_resnet[init=random]"), ("food2k", "timm:test_resnet[init=random]")]  # fmt: skip
     for ladder in ladders:
         labels = {s.label for s in ladder.steps}

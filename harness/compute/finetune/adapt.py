@@ -144,7 +144,7 @@ class LoRA(Adapter):
             raise HarnessError(f"lora_targets: no module of {type(model).__name__} is named {missing or written!r}")
         config = peft.LoraConfig(
             r=int(self.record["rank"]),
-            lora_alpha=float(self.record["lora_alpha"]),
+            lora_alpha=int(self.record["lora_alpha"]),
             target_modules=targets,
             modules_to_save=[classifier_name(model)],
         )
@@ -171,8 +171,7 @@ def default_targets(model: torch.nn.Module) -> list[str]:
     return [
         n
         for n, m in modules.items()
-        if n in in_blocks
-        and (isinstance(m, torch.nn.Linear) or (isinstance(m, torch.nn.Conv2d) and m.groups == 1))
+        if n in in_blocks and (isinstance(m, torch.nn.Linear) or (isinstance(m, torch.nn.Conv2d) and m.groups == 1))
     ]
 
 
