@@ -163,9 +163,14 @@ def test_lpft_probes_with_the_backbone_frozen_then_finetunes_from_the_probed_hea
     assert not torch.equal(unprobed["fc.weight"], final["fc.weight"])
 
 
-def test_a_bad_rung_is_one_clear_error() -> None:
+def test_a_bad_rung_is_one_clear_error(tmp_path: Path) -> None:
     model = plan().build_model()
     with pytest.raises(HarnessError, match=r"^unknown fine-tune variant 'lorra' \(known: lastk, lora, lpft\)$"):
         adapter_for({"method": "lorra"})
     with pytest.raises(HarnessError, match=r"^lora_targets: no module of ResNet is named \['attn.qkv'\]$"):
         LoRA({"rank": 2, "lora_alpha": 4, "lora_targets": "attn.qkv"}).prepare(model)
+    spec = plan({"method": "lpft", "probe_epochs": 1})
+    with pytest.raises(
+        HarnessError, match=r"lpft fine-tune of .*: this variant trains in one process only \(gpus = 1, not 2\)$"
+    ):
+        run_job(spec, tmp_path / "finetune" / "lpft", "cpu", gpus=2)

@@ -88,6 +88,8 @@ class Adapter:
     """Full fine-tuning: everything trains; the base of the ladder's variants."""
 
     record: dict[str, Any] = field(default_factory=dict)
+    #: trainable under DistributedDataParallel, which registers what requires gradients once, when it is built
+    multi_process = True
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module to train (frozen parts set, adapters added); called before the optimizer is made."""
@@ -178,6 +180,7 @@ def default_targets(model: torch.nn.Module) -> list[str]:
 @dataclass
 class LinearProbeThenFinetune(Adapter):
     head: set[str] = field(default_factory=set)
+    multi_process = False  # its phases switch what requires gradients
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         prefix = classifier_name(model) + "."

@@ -66,9 +66,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
         device = _init_distributed(ranks, device)
     built = spec.build_model()
     train_tf, val_tf = transforms(built, recipe)
-    adapter = adapter_for(
-        spec.adaptation
-    )  # a ladder rung: what of the backbone trains (harness.compute.finetune.adapt)
+    adapter = adapter_for(spec.adaptation)  # a ladder rung: what trains (harness.compute.finetune.adapt)
     model = adapter.prepare(built).to(device)
     epochs = adapter.epochs(recipe)
     train_items, val_items, dataset = split_items(spec, recipe, SubJobFiles.at(job_dir).workdir.root)
