@@ -99,7 +99,7 @@ class Adapter:
         return recipe.epochs
 
     def at_epoch(self, model: torch.nn.Module, epoch: int) -> str:
-        """Set what trains in ``epoch``; returns the phase's name (recorded in the curve)."""
+        """Set what trains in ``epoch``; returns the phase's name (logged with the epoch)."""
         return "finetune"
 
     def final(
