@@ -8,14 +8,22 @@ climb brought (validation figure of the current rung minus that of the one befor
 than two validation figures below there is nothing to extrapolate from, and the policy climbs (the first rungs
 are the cheap ones; the pre-trained rung has no validation figure). Rungs not run are left out of the ladder.
 
-It is a pure decision over per-rung figures: the device-hours may be the dry run's estimates (where it would
-stop before anything runs, from rungs already measured) or the measured ones (the report replays it over a
-finished grid and compares its choice with every static strategy's: quality lost, hours saved).
+It is a pure decision over per-rung figures: the device-hours may be the dry run's estimates (``break_even``:
+before anything runs, the gain each rung must bring for the policy to climb on) or the measured ones (the
+report replays it over a finished grid and compares its choice with every static strategy's: quality lost,
+hours saved).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from harness.spec.strategies import LADDER
+
+if TYPE_CHECKING:
+    from harness.plan.estimate import Estimate
+    from harness.plan.plan import Plan
 
 #: validation points (accuracy as a fraction) per device-hour below which the next rung is not climbed
 DEFAULT_THRESHOLD = 0.05
@@ -59,3 +67,27 @@ def climb(rungs: list[Rung], threshold: float = DEFAULT_THRESHOLD) -> Climb:
         current += 1
         spent += nxt.hours
     return Climb(current, spent, tuple(why))
+
+
+def break_even(plan: Plan, estimate: Estimate, threshold: float = DEFAULT_THRESHOLD) -> list[str]:
+    """What the dry run can say before anything runs: per (model, dataset) of the plan's retrieval cells with
+    two rungs of the ladder or more, the rungs the policy always climbs (nothing to extrapolate from yet) and,
+    for each rung above, the validation gain the rung below must bring for the policy to climb on
+    (``threshold x`` the rung's estimated device-hours)."""
+    hours: dict[tuple[str, str], dict[str, float]] = {}
+    for planned in plan.cells:
+        cell = planned.spec.cell
+        if cell.suite == "retrieval" and cell.strategy in LADDER and not cell.params.get("source"):
+            rungs = hours.setdefault((cell.model, cell.dataset), {})
+            rungs[cell.strategy] = max(rungs.get(cell.strategy, 0.0), estimate.seconds[planned.spec.key] / 3600)
+    lines = []
+    for (model, dataset), found in hours.items():
+        order = [s for s in LADDER if s in found]
+        if len(order) < 2:
+            continue
+        free = order[: min(3, len(order))]  # the climbs with fewer than two validation figures below
+        parts = [f"climbs {' -> '.join(free)} ({sum(found[s] for s in free):.3g} h)"]
+        parts += [f"then to {order[i]} ({found[order[i]]:.3g} h) if {order[i - 1]} gains >= "
+                  f"{threshold * found[order[i]]:.3g} over {order[i - 2]}" for i in range(3, len(order))]  # fmt: skip
+        lines.append(f"ladder policy on {model} / {dataset}: " + "; ".join(parts))
+    return lines

@@ -15,7 +15,7 @@ from harness.core.keys import content_key
 from harness.plan.estimate import estimate_plan
 from harness.plan.grid import load_grid, make_cells
 from harness.plan.identity import Identities, subjobs
-from harness.plan.ladder import Rung, climb
+from harness.plan.ladder import Rung, break_even, climb
 from harness.plan.plan import make_plan
 from harness.spec.cells import Cell
 
@@ -103,3 +103,18 @@ def test_the_policy_climbs_while_the_extrapolated_gain_per_hour_holds() -> None:
     assert decision.why[-1] == "finetuned: stopped (estimated +0.0200 in 10 h: 0.002/h, below 0.05/h)"
     assert climb(rungs, threshold=0.001).chosen == 4  # a low bar: all the way up
     assert climb(rungs, threshold=0.11).chosen == 2  # lora's 0.1/h is below 0.11/h
+
+
+def test_the_dry_run_says_what_gain_each_rung_needs_for_the_policy_to_climb(tmp_path: Path) -> None:
+    params = {"retrieval": {"backend": "exact", "finetune_preset": "smoke", "preset": "smoke"}}
+    grid = make_cells([MODEL], [DATA], ["pretrained", "toptuned", "lastk", "lora", "finetuned"], ["retrieval"], params)
+    plan = make_plan(grid.cells, "cpu", tmp_path / "work", grid.skipped)
+    est = estimate_plan(plan, "cpu", tmp_path / "work", tmp_path / "none.duckdb")
+    hours = {p.spec.cell.strategy: est.seconds[p.spec.key] / 3600 for p in plan.cells}
+    [line] = break_even(plan, est, threshold=0.05)
+    free = hours["pretrained"] + hours["toptuned"] + hours["lastk"]
+    assert line == (
+        f"ladder policy on {MODEL} / {DATA}: climbs pretrained -> toptuned -> lastk ({free:.3g} h); "
+        f"then to lora ({hours['lora']:.3g} h) if lastk gains >= {0.05 * hours['lora']:.3g} over toptuned; "
+        f"then to finetuned ({hours['finetuned']:.3g} h) if lora gains >= {0.05 * hours['finetuned']:.3g} over lastk"
+    )
