@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,25 @@ def measured(db: Path, device: str) -> dict[tuple[str, str], float]:
     return {(str(model), str(metric)): float(value) for model, metric, value in rows}
 
 
+def _lastk_passes(rung: dict[str, Any], ladder: dict[str, Any]) -> tuple[float, float]:
+    blocks = int(ladder["lastk_blocks"])
+    return 1.0 + (float(ladder["full"]) - 1.0) * min(int(rung["k"]), blocks) / blocks, 0.0
+
+
+#: a fine-tune variant's method -> (forward-pass equivalents per training image and epoch, forward-pass
+#: equivalents per image of its probe phase in all), from estimates.toml's [ladder] table; "" is full fine-tuning
+RUNG_PASSES: dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[float, float]]] = {
+    "": lambda rung, ladder: (float(ladder["full"]), 0.0),
+    "lastk": _lastk_passes,
+    "lora": lambda rung, ladder: (float(ladder["lora"]), 0.0),
+    "lpft": lambda rung, ladder: (float(ladder["full"]), int(rung["probe_epochs"]) * float(ladder["probe"])),
+}
+
+
+def rung_passes(adaptation: dict[str, Any], ladder: dict[str, Any]) -> tuple[float, float]:
+    return RUNG_PASSES[str(adaptation.get("method", ""))](adaptation, ladder)
+
+
 def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path | None = None) -> Estimate:
     """Each cell's device seconds on ``device`` (a GPU name such as "H100", or "cpu"), shared work once."""
     from harness.compute.finetune.recipe import load_recipe
@@ -222,8 +242,10 @@ def estimate_plan(plan: Plan, device: str, workdir: Path, db: Path, prices: Path
                     continue
                 trained.add(job.key)
                 recipe = load_recipe(str(cell.params["finetune_preset"]))
-                s, basis = per_image(cell.model, "finetune_images_per_s", 3.0, rates.train_tflops, recipe.img_size)
-                seconds += recipe.epochs * images(trained_on).train * s
+                full = float(table["ladder"]["full"])
+                s, basis = per_image(cell.model, "finetune_images_per_s", full, rates.train_tflops, recipe.img_size)
+                passes, probe = rung_passes(get_strategy(cell.strategy).adaptation_of(cell.params), table["ladder"])
+                seconds += (recipe.epochs * passes + probe) / full * images(trained_on).train * s
                 bases.add(basis)
                 weights = float(model_figures(cell.model)["params_m"]) * 1e6 * BYTES_FP32
                 estimate.checkpoint_bytes += int(weights * (1 + 3 * recipe.keep_checkpoints))  # + optimizer moments

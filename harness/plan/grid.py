@@ -45,6 +45,7 @@ whose model has no text tower or whose dataset has not the texts it reads, with 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +172,8 @@ def make_cells(
                 out.append(resolve_params(suite, strategy, given))
             else:
                 out += [resolve_params(suite, strategy, {**given, paired: d}) for d in of_suite.get(suite, dataset_ids)]
-        return out
+        # a sweep of another strategy's parameter (wiseft's alpha) leaves this strategy's cells alike: once each
+        return list({json.dumps(v, sort_keys=True): v for v in out}.values())
 
     def seeded(variant: dict[str, Any]) -> list[dict[str, Any]]:
         if not seeds or "seed" not in variant:
@@ -192,11 +194,15 @@ def make_cells(
 
 
 def swept(suite: str, given: dict[str, Any]) -> list[dict[str, Any]]:
-    """A suite's ``sweeps`` parameters given as lists (``compression = ["fp32", "int8"]``): one parameter set
-    per combination, in order; any other parameter set as given."""
+    """A suite's ``sweeps`` parameters, and those of the strategies it accepts (wiseft's ``alpha``), given as lists
+    (``compression = ["fp32", "int8"]``): one parameter set per combination, in order; any other parameter set as
+    given."""
     from harness.compute.suites import get_suite
+    from harness.spec.strategies import STRATEGIES
 
-    names = [k for k in get_suite(suite).sweeps if isinstance(given.get(k), list)]
+    declared = get_suite(suite)
+    sweeps = dict.fromkeys([*declared.sweeps, *(k for s in declared.strategies for k in STRATEGIES[s].sweeps)])
+    names = [k for k in sweeps if isinstance(given.get(k), list)]
     empty = [k for k in names if not given[k]]
     if empty:
         raise HarnessError(f"parameter {empty[0]} of suite '{suite}' is an empty list: it would run no cell")

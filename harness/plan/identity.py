@@ -130,11 +130,17 @@ def subjobs(cell: Cell, ids: Identities) -> tuple[SubJob, ...]:
         from harness.compute.finetune.spec import key_fields
 
         recipe = params["finetune_preset"]
+        # a ladder rung's variant (harness.spec.strategies); full fine-tuning (and wiseft, which blends its
+        # weights) adds nothing, so their jobs are one and their keys are those made before rungs existed
+        adaptation = strategy.adaptation_of(params)
         key = content_key(
             {"model": backbone, "dataset": ids.dataset(trained_on), "recipe": ids.recipe(recipe),
-             "seed": params["seed"], "device": kind, **key_fields(cell.model)}
+             "seed": params["seed"], "device": kind, **key_fields(cell.model),
+             **({"adaptation": adaptation} if adaptation else {})}
         )  # fmt: skip
-        jobs.append(SubJob("finetune", key, f"fine-tune of {cell.model} on {trained_on} ({recipe})"))
+        rung = "".join(f" {k}={v}" for k, v in adaptation.items() if k != "method" and v != "")
+        what = f"{adaptation['method']}{rung} fine-tune" if adaptation else "fine-tune"
+        jobs.append(SubJob("finetune", key, f"{what} of {cell.model} on {trained_on} ({recipe})"))
         backbone = {"finetune": key}
     head_on = trained_on if tuning == "toptuned" else cell.dataset if "toptune" in trains else None
     if head_on is not None:

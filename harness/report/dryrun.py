@@ -13,6 +13,7 @@ from rich.table import Table
 
 from harness.plan.dryrun import DryRun
 from harness.plan.estimate import Estimate
+from harness.plan.ladder import break_even
 
 COLOUR = {"done": "green", "pending": "yellow", "failed": "red", "stale": "magenta", "blocked": "red"}
 
@@ -58,6 +59,8 @@ def show(run: DryRun, spec: Path, console: Console, devices: int, cells: bool = 
             table.add_row(*map(escape, (key[:12], c.model, c.dataset, c.strategy, c.suite)),
                           f"[{COLOUR[status]}]{status}[/]", shown)  # fmt: skip
         console.print(table)
+    for line in break_even(run.plan, est):  # the adaptation ladder's policy, where the grid has its rungs
+        console.print(escape(line), highlight=False, soft_wrap=True)
     for skipped in run.plan.skipped:
         console.print(f"skipped: suite {skipped.suite} x strategy {skipped.strategy}: {escape(skipped.reason)}")
     counts = run.plan.counts()

@@ -10,7 +10,18 @@ from typing import Any
 import jinja2
 
 from harness.core.errors import HarnessError
-from harness.report import analysis, deployment, figures, latex, markdown, published, ranking, significance, text
+from harness.report import (
+    analysis,
+    deployment,
+    figures,
+    ladder,
+    latex,
+    markdown,
+    published,
+    ranking,
+    significance,
+    text,
+)
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -61,6 +72,7 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
     extra.setdefault("checks", run_checks())
     extra.setdefault("deployment", deployment.load(db, data.filters))  # compression and leakage (its own section)
     extra.setdefault("text", text.load(db, data.filters))  # the text suites' "Search by text" section
+    extra.setdefault("ladders", ladder.load(db, data.filters))  # the adaptation ladder (its own section)
     anchors = published.side_by_side(data)
     return (
         environment(fmt)

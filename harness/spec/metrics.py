@@ -186,6 +186,12 @@ _DECLARED = [
     # index_recall_at_10, which counts a returned neighbour within the exact 10th distance + 1e-3 (ann-benchmarks'
     # tie-aware rule): the gap between the two is what exact duplicates (equally distant items) cost the id count.
     _m("index_overlap_at_10", "index id overlap@10", "", "quality", True, RETRIEVAL),
+    # --- the adaptation ladder's cost ledger, per rung (harness.compute.finetune.adapt; docs/ladder.md): the
+    # parameters a fine-tune variant trains and the bytes of what a deployment stores beside the pre-trained
+    # weights (a LoRA adapter; lastk's trained blocks; the whole backbone for full fine-tuning, LP-FT and
+    # WiSE-FT). Its training device-seconds and peak memory are finetune_device_s and finetune_peak_memory_mb.
+    _m("finetune_trainable_params", "trainable parameters", "", "cost", False, *TUNING_SUITES),
+    _m("finetune_stored_bytes", "deployment checkpoint size", "B", "cost", False, *TUNING_SUITES),
 ]  # fmt: skip
 
 

@@ -29,6 +29,11 @@ def run_job(
 
     ``restart_before`` (--force): a job that finished before this time is trained again from scratch.
     """
+    if gpus > 1:
+        from harness.compute.finetune.adapt import adapter_for
+
+        if not adapter_for(spec.adaptation).multi_process:
+            raise HarnessError(f"{spec.label()}: this variant trains in one process only (gpus = 1, not {gpus})")
     files = SubJobFiles.at(job_dir)
     with files.locked(spec.label()):
         if files.stale(restart_before):

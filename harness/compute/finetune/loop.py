@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from harness.compute.cost.memory import PeakMemory
 from harness.compute.finetune import checkpoints
+from harness.compute.finetune.adapt import adapter_for, freeze_norm_statistics, trainable_params
 from harness.compute.finetune.data import TrainImages, collate, split_items, transforms
 from harness.compute.finetune.recipe import Recipe
 from harness.compute.models.checkpoint_family import PREPROCESSING_KEY
@@ -63,8 +64,11 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
     recipe = Recipe.from_dict(spec.recipe, f"fine-tuning job {job_dir}")
     if ranks.world > 1:
         device = _init_distributed(ranks, device)
-    model = spec.build_model().to(device)
-    train_tf, val_tf = transforms(model, recipe)
+    built = spec.build_model()
+    train_tf, val_tf = transforms(built, recipe)
+    adapter = adapter_for(spec.adaptation)  # a ladder rung: what trains (harness.compute.finetune.adapt)
+    model = adapter.prepare(built).to(device)
+    epochs = adapter.epochs(recipe)
     train_items, val_items, dataset = split_items(spec, recipe, SubJobFiles.at(job_dir).workdir.root)
     per_rank = recipe.batch_size // ranks.world
     if per_rank < 2 or per_rank * ranks.world != recipe.batch_size:
@@ -84,7 +88,7 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
     )  # fmt: skip
     optimizer, criterion = optimizer_and_loss(model, recipe)
     scheduler, _ = timm.scheduler.create_scheduler_v2(
-        optimizer, sched="cosine", num_epochs=recipe.epochs, warmup_epochs=recipe.warmup_epochs,
+        optimizer, sched="cosine", num_epochs=epochs, warmup_epochs=recipe.warmup_epochs,
         min_lr=recipe.min_lr, warmup_lr=recipe.warmup_lr, step_on_epochs=False, updates_per_epoch=len(loader),
     )  # fmt: skip
     mixup = (
@@ -103,11 +107,13 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
     peak = PeakMemory(device)
     peak.start()
-    for epoch in range(state["epoch"], recipe.epochs):
+    for epoch in range(state["epoch"], epochs):
         _reseed(spec.seed, epoch, ranks.rank)
         sampler.set_epoch(epoch)
+        phase = adapter.at_epoch(model, epoch)
         started = time.perf_counter()
         net.train()
+        freeze_norm_statistics(model)
         losses: list[torch.Tensor] = []  # kept on the device: reading each one would sync every step
         updates = epoch * len(loader)
         for images, labels, errors in loader:
@@ -148,20 +154,38 @@ def train(job_dir: Path, spec: JobSpec, device: str) -> None:
             _save_epoch(job_dir, recipe, model, ema, optimizer, scheduler, state)
             val_text = f", val accuracy {val['val_accuracy']:.3f}" if val else ""
             log.info(
-                "%s: epoch %d/%d, loss %.4f%s, %.1f s", spec.label(), epoch + 1, recipe.epochs, row["train_loss"],
-                val_text, epoch_s,
+                "%s: epoch %d/%d (%s), loss %.4f%s, %.1f s", spec.label(), epoch + 1, epochs, phase,
+                row["train_loss"], val_text, epoch_s,
             )  # fmt: skip
         if ranks.world > 1:
             torch.distributed.barrier()
     if ranks.main:
-        final = (ema.module if ema is not None else model).state_dict()
+        final, stored = adapter.final(model, ema.module if ema is not None else model)
         precision = recipe.amp if amp_dtype is not None else "fp32"
-        meta = {**state, "spec": spec.as_dict(), "world_size": ranks.world, "device": device, "precision": precision}
+        meta = {
+            **state, "spec": spec.as_dict(), "world_size": ranks.world, "device": device, "precision": precision,
+            **ladder_costs(model, stored),
+        }  # fmt: skip
+        if spec.adaptation:  # what a deployment stores beside the pre-trained weights (a LoRA adapter: small)
+            checkpoints.save(job_dir / ADAPTER_FILE, stored, {"spec": spec.as_dict()})
         if spec.preprocessing:  # what the weights were trained with: their checkpoint: model embeds with it
             meta[PREPROCESSING_KEY] = spec.preprocessing
         checkpoints.save(done_marker(job_dir, "finetune"), final, meta)
     if ranks.world > 1:
         torch.distributed.destroy_process_group()
+
+
+#: a ladder rung's stored tensors (harness.compute.finetune.adapt.Adapter.final), beside the done marker
+ADAPTER_FILE = "adapter.safetensors"
+
+
+def ladder_costs(model: torch.nn.Module, stored: dict[str, torch.Tensor]) -> dict[str, int]:
+    """The cost ledger's per-rung figures: parameters trained (at the end: LP-FT's fine-tune phase trains
+    them all) and the bytes of the tensors a deployment stores beside the pre-trained weights."""
+    return {
+        "trainable_params": trainable_params(model),
+        "stored_bytes": sum(t.numel() * t.element_size() for t in stored.values()),
+    }
 
 
 def optimizer_and_loss(model: torch.nn.Module, recipe: Recipe) -> tuple[torch.optim.Optimizer, torch.nn.Module]:

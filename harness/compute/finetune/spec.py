@@ -39,15 +39,23 @@ class JobSpec:
     # the starting point's preprocessing as timm pretrained-config fields, JSON (empty in a job.json written
     # before it was recorded: timm's default config for the architecture, as then)
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    # the ladder rung trained (harness.compute.finetune.adapt): {"method": "lastk", "k": 2}, ...; empty for
+    # full fine-tuning (and in every job.json written before rungs existed)
+    adaptation: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def label(self) -> str:
-        return f"fine-tune of {self.base_model} on {self.dataset} ({self.recipe_name})"
+        rung = "".join(f", {k}={v}" for k, v in self.adaptation.items() if k != "method" and v != "")
+        what = f"{self.adaptation['method']} fine-tune" if self.adaptation else "fine-tune"
+        return f"{what} of {self.base_model} on {self.dataset} ({self.recipe_name}{rung})"
 
     @classmethod
-    def plan(cls, model: EmbeddingModel, dataset: Dataset, recipe_name: str, seed: int) -> JobSpec:
+    def plan(
+        cls, model: EmbeddingModel, dataset: Dataset, recipe_name: str, seed: int,
+        adaptation: dict[str, Any] | None = None,
+    ) -> JobSpec:  # fmt: skip
         from harness.compute.finetune.recipe import load_recipe
         from harness.compute.models import FAMILIES
         from harness.compute.models.checkpoint_family import preprocessing_record
@@ -73,6 +81,7 @@ class JobSpec:
             recipe_name=recipe_name,
             seed=seed,
             preprocessing=preprocessing_record(model.preprocessing, f"model '{model.model_id}'"),
+            adaptation=dict(adaptation or {}),
         )
 
     def build_model(self) -> torch.nn.Module:

@@ -9,9 +9,10 @@ resulting checkpoint, reusing this job when it has finished.
 from __future__ import annotations
 
 from harness.compute.suites import Context
-from harness.compute.suites.tuning import finetuned_backbone
+from harness.compute.suites.tuning import finetuned_backbone, tuned_on
 
 
 def run(ctx: Context) -> dict[str, float]:
-    _, costs = finetuned_backbone(ctx, ctx.dataset, gpus=int(ctx.params["gpus"]))
+    _, source = tuned_on(ctx)  # a ladder rung's optional source dataset
+    _, costs = finetuned_backbone(ctx, source, gpus=int(ctx.params["gpus"]))
     return costs

@@ -1,5 +1,6 @@
 """The strategies at run time (harness.spec.strategies declares them): which backbone a cell's embeddings come
-from, and the fine-tune it consumes, trained once under its sub-job's lock."""
+from, and the fine-tune it consumes, trained once under its sub-job's lock. A ladder rung is a variant of that
+fine-tune (its ``adaptation``); ``wiseft`` blends the plain fine-tune's weights with the pre-trained ones."""
 
 from __future__ import annotations
 
@@ -25,8 +26,26 @@ def tuned_on(ctx: Context) -> tuple[str | None, Dataset]:
 def backbone(ctx: Context, tuning: str | None, source: Dataset) -> tuple[EmbeddingModel, dict[str, float]]:
     """The model whose embeddings the cell uses, with the cost of making it (nothing for a loaded one)."""
     if tuning == "finetuned":
-        return finetuned_backbone(ctx, source)
+        model, costs = finetuned_backbone(ctx, source)
+        blend = get_strategy(ctx.strategy).interpolates
+        if blend is not None:
+            model = interpolated(ctx, model, float(ctx.params[blend]))
+        return model, costs
     return ctx.model, {}
+
+
+def interpolated(ctx: Context, finetuned: EmbeddingModel, alpha: float) -> EmbeddingModel:
+    """WiSE-FT: the cell's plain fine-tune blended with its starting point at ``alpha``
+    (harness.compute.finetune.wiseft), loaded as a ``checkpoint:`` model."""
+    from harness.compute.finetune.spec import read_spec
+    from harness.compute.finetune.wiseft import blend
+    from harness.compute.models import load_model
+
+    job = ctx.spec.subjob("finetune")
+    folder = SubJobFiles.of(ctx.workdir, job.kind, job.key).folder
+    path = blend(folder, alpha)
+    ctx.details.update(wiseft_alpha=alpha)
+    return load_model(f"checkpoint:{read_spec(folder).architecture}@{path.resolve()}")
 
 
 def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[EmbeddingModel, dict[str, float]]:
@@ -38,7 +57,8 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
     from harness.compute.models import load_model
 
     job = ctx.spec.subjob("finetune")
-    spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]))
+    adaptation = get_strategy(ctx.strategy).adaptation_of(ctx.params)
+    spec = JobSpec.plan(ctx.model, dataset, ctx.params["finetune_preset"], int(ctx.params["seed"]), adaptation)
     files = SubJobFiles.of(ctx.workdir, job.kind, job.key)
     meta = run_job(spec, files.folder, ctx.extraction.device, gpus, restart_before=ctx.force_since)
     model = load_model(f"checkpoint:{spec.architecture}@{files.marker.resolve()}")
@@ -52,6 +72,7 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
         finetune_preset={"name": spec.recipe_name, **spec.recipe},
         finetune_precision=meta["precision"],
         finetune_world_size=meta["world_size"],
+        **({"adaptation": spec.adaptation} if spec.adaptation else {}),
         curve=curve,
     )
     costs = {
@@ -61,6 +82,9 @@ def finetuned_backbone(ctx: Context, dataset: Dataset, gpus: int = 1) -> tuple[E
         "finetune_images_per_s": float(sum(r["images_per_s"] for r in curve) / len(curve)),
         **price_metrics(meta["train_s"] * meta["world_size"], meta["device"], prefix="finetune_"),
     }
+    for name in ("trainable_params", "stored_bytes"):  # the ladder's ledger (a job finished before: absent)
+        if name in meta:
+            costs[f"finetune_{name}"] = float(meta[name])
     if "val_accuracy" in curve[-1]:
         costs["finetune_val_accuracy"] = curve[-1]["val_accuracy"]
     return model, costs

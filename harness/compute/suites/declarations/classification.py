@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.spec.strategies import TOPTUNE
+from harness.spec.strategies import LADDER_RUNGS, TOPTUNE
 from harness.spec.suites import Suite
 
 DEFAULTS: dict[str, Any] = {**TOPTUNE, "split": "test"}
 #: ``pretrained`` here is a top-tuned head on the frozen pre-trained embeddings (harness.spec.strategies)
-STRATEGIES = ("pretrained", "finetuned")
+STRATEGIES = ("pretrained", "finetuned", *LADDER_RUNGS)
 
 SUITE = Suite(
     name="classification",

@@ -8,7 +8,8 @@ from harness.spec.suites import Suite
 
 #: ``gpus``: training processes, one per GPU (torchrun); not part of the job's key, the global batch is
 DEFAULTS: dict[str, Any] = {"gpus": 1}
-STRATEGIES = ("finetuned",)
+#: the ladder's training rungs are fine-tune variants; wiseft trains nothing of its own (it blends `finetuned`)
+STRATEGIES = ("finetuned", "lastk", "lora", "lpft")
 
 SUITE = Suite(
     name="finetune",

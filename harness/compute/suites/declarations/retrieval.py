@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.spec.strategies import LADDER_RUNGS
 from harness.spec.suites import Suite
 
 #: ``milvus``: "lite" (Milvus Lite / --milvus-uri) or "server" (the workdir's real Milvus server, started when none
@@ -16,7 +17,7 @@ DEFAULTS: dict[str, Any] = {"backend": "milvus", "split": "test", "milvus": "lit
 OPTIONAL: dict[str, Any] = {"image_weight": 1.0}
 FUSED_FIELD = "title"
 #: harness.spec.strategies; ``toptuned``'s embedding is the head's last hidden layer
-STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned")
+STRATEGIES = ("pretrained", "toptuned", "finetuned", "crosstuned", *LADDER_RUNGS)
 
 
 def check_params(params: dict[str, Any]) -> None:
