@@ -186,6 +186,15 @@ _DECLARED = [
     # index_recall_at_10, which counts a returned neighbour within the exact 10th distance + 1e-3 (ann-benchmarks'
     # tie-aware rule): the gap between the two is what exact duplicates (equally distant items) cost the id count.
     _m("index_overlap_at_10", "index id overlap@10", "", "quality", True, RETRIEVAL),
+    # --- cheap transferability signals (the signals suite; harness.compute.selection.signals) -------------------
+    # One number per backbone and dataset from frozen embeddings of a class-stratified sample, higher meaning
+    # "should be the better backbone": kind quality, since what they are for is ranking models as mMP@5 does
+    # (ecombench recommend scores each one's ranking against the grid's); not retrieval scores, so no intervals.
+    _m("knn_accuracy", "k-NN accuracy", "", "quality", True, "signals"),
+    _m("logme", "LogME", "", "quality", True, "signals"),
+    _m("hscore", "H-score", "", "quality", True, "signals"),
+    _m("hscore_shrunk", "shrunk H-score", "", "quality", True, "signals"),
+    _m("signal_images", "signal sample images", "", "count", None, "signals"),
 ]  # fmt: skip
 
 

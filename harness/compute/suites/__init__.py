@@ -61,8 +61,9 @@ def _resolve_dataset(dataset_id: str) -> Dataset:
 
 def _declared() -> dict[str, Suite]:
     from harness.compute.suites.declarations import classification, compression, cost, finetune, leakage, retrieval
+    from harness.compute.suites.declarations import signals
 
-    modules = (retrieval, classification, cost, finetune, compression, leakage)
+    modules = (retrieval, classification, cost, finetune, compression, leakage, signals)
     return {module.SUITE.name: module.SUITE for module in modules}
 
 
