@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.core.errors import HarnessError
-from harness.report import analysis, deployment, figures, latex, markdown, published, ranking, significance
+from harness.report import analysis, deployment, figures, latex, markdown, published, ranking, shortcuts, significance
 from harness.report.data import DEFAULT_TOLERANCE, Filters, ReportData, load
 
 FORMATS = {"md": "comparison.md.j2", "html": "report.html.j2", "tex": "tables.tex.j2"}
@@ -60,6 +60,7 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
 
     extra.setdefault("checks", run_checks())
     extra.setdefault("deployment", deployment.load(db, data.filters))  # compression and leakage (its own section)
+    extra.setdefault("shortcuts", shortcuts.shortcuts(db, data.filters))  # how well recommend's shortcuts did
     anchors = published.side_by_side(data)
     return (
         environment(fmt)

@@ -61,9 +61,9 @@ def _resolve_dataset(dataset_id: str) -> Dataset:
 
 def _declared() -> dict[str, Suite]:
     from harness.compute.suites.declarations import classification, compression, cost, finetune, leakage, retrieval
-    from harness.compute.suites.declarations import signals
+    from harness.compute.suites.declarations import signals as transferability
 
-    modules = (retrieval, classification, cost, finetune, compression, leakage, signals)
+    modules = (retrieval, classification, cost, finetune, compression, leakage, transferability)
     return {module.SUITE.name: module.SUITE for module in modules}
 
 
