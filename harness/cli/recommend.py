@@ -17,6 +17,9 @@ from harness.cli.render import console
 from harness.core.errors import HarnessError
 from harness.spec.settings import DEFAULT_DB, DEFAULT_WORKDIR
 
+#: without --budget or --fraction, racing spends at most this fraction of the full grid's device time, so that a
+#: close race cannot grow to the whole split unnoticed
+DEFAULT_FRACTION = 0.1
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
@@ -48,7 +51,8 @@ def recommend(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="or: this fraction of the full grid's device time (the dry run's estimate; --evaluate: the grid's)",
+            help="or: this fraction of the full grid's device time (the dry run's estimate; --evaluate: the grid's);"
+            f" {DEFAULT_FRACTION} unless --budget is given",
         ),
     ] = None,
     first_per_class: Annotated[int, typer.Option(min=2, help="images per class in the first sample")] = 5,
@@ -76,10 +80,12 @@ def recommend(
 
     if budget is not None and fraction is not None:
         raise HarnessError("give --budget or --fraction, not both")
+    if budget is None and fraction is None:
+        fraction = DEFAULT_FRACTION
     config = RaceConfig(first_per_class=first_per_class, growth=growth, seed=seed,
                         budget_s=parse_budget(budget) if budget else None)  # fmt: skip
     if evaluate:
-        replays = workflow.evaluate(db, workdir, config, 0.1 if fraction is None else fraction)
+        replays = workflow.evaluate(db, workdir, config, DEFAULT_FRACTION if fraction is None else fraction)
         _print_replays(replays)
         console.print(f"report section written to {write_recommend(out, replays=replays)}")
         return
@@ -131,6 +137,14 @@ def _print_recommendation(rec) -> None:  # type: ignore[no-untyped-def]
         console.print(f"top-tune gain of {escape(t.candidate)}: {number(t.gain)} [{number(t.low)}, {number(t.high)}] "
                       f"mMP@5 for {t.seconds:.1f} device-seconds ({number(t.gain_per_device_hour, 3)} per device-hour)",
                       highlight=False)  # fmt: skip
+    for p in rec.finetune:
+        if p.predicted is None:
+            console.print(f"fine-tune gain of {escape(p.candidate)}: no data to predict (the database has no top-tuned"
+                          " and fine-tuned cells of this model on another dataset)", highlight=False)  # fmt: skip
+        else:
+            console.print(f"fine-tune gain of {escape(p.candidate)} predicted: {number(p.predicted)} mMP@5 "
+                          f"(ratio {number(p.ratio, 3)} over {p.pairs} datasets of the grid; "
+                          f"{number(p.gain_per_device_hour, 3)} per device-hour)", highlight=False)  # fmt: skip
     share = "" if rec.fraction is None else f" ({100 * rec.fraction:.1f} % of it)"
     console.print(f"spent {duration(race.seconds)}, {race.images} images; the full grid: "
                   f"{duration(rec.grid_estimate_s)}, {rec.grid_images} images{share}", highlight=False)  # fmt: skip

@@ -19,6 +19,7 @@ from harness.report import (
     markdown,
     published,
     ranking,
+    shortcuts,
     significance,
     text,
 )
@@ -73,6 +74,7 @@ def render(fmt: str, db: Path, data: ReportData, **extra: Any) -> str:
     extra.setdefault("deployment", deployment.load(db, data.filters))  # compression and leakage (its own section)
     extra.setdefault("text", text.load(db, data.filters))  # the text suites' "Search by text" section
     extra.setdefault("ladders", ladder.load(db, data.filters))  # the adaptation ladder (its own section)
+    extra.setdefault("shortcuts", shortcuts.shortcuts(db, data.filters))  # how well recommend's shortcuts did
     anchors = published.side_by_side(data)
     return (
         environment(fmt)

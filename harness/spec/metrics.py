@@ -192,6 +192,15 @@ _DECLARED = [
     # WiSE-FT). Its training device-seconds and peak memory are finetune_device_s and finetune_peak_memory_mb.
     _m("finetune_trainable_params", "trainable parameters", "", "cost", False, *TUNING_SUITES),
     _m("finetune_stored_bytes", "deployment checkpoint size", "B", "cost", False, *TUNING_SUITES),
+    # --- cheap transferability signals (the signals suite; harness.compute.selection.signals) -------------------
+    # One number per backbone and dataset from frozen embeddings of a class-stratified sample, higher meaning
+    # "should be the better backbone": kind quality, since what they are for is ranking models as mMP@5 does
+    # (ecombench recommend scores each one's ranking against the grid's); not retrieval scores, so no intervals.
+    _m("knn_accuracy", "k-NN accuracy", "", "quality", True, "signals"),
+    _m("logme", "LogME", "", "quality", True, "signals"),
+    _m("hscore", "H-score", "", "quality", True, "signals"),
+    _m("hscore_shrunk", "shrunk H-score", "", "quality", True, "signals"),
+    _m("signal_images", "signal sample images", "", "count", None, "signals"),
 ]  # fmt: skip
 
 

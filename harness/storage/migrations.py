@@ -50,6 +50,9 @@ MIGRATIONS: list[Migration] = [
         "runs.seed is the cell's seed parameter (NULL where the cell trains nothing); it was always 0",
         _seed_from_params,
     ),
+    # the table itself is created by the writer's schema (CREATE TABLE IF NOT EXISTS, in the same transaction);
+    # the version says whether a reader may expect it
+    Migration("the shortcut_scores table (ecombench recommend --evaluate)", lambda con: None),
 ]
 
 

@@ -112,6 +112,20 @@ CREATE TABLE IF NOT EXISTS dataset_classes (
     images     BIGINT NOT NULL,
     PRIMARY KEY (dataset, digest, split, label)
 );
+-- `ecombench recommend --evaluate` (harness.workflows.recommend): how well a shortcut's ranking of the models
+-- (racing, a cheap signal) predicted a finished grid's mMP@5; rewritten per dataset by each evaluation
+CREATE TABLE IF NOT EXISTS shortcut_scores (
+    dataset      VARCHAR NOT NULL,
+    method       VARCHAR NOT NULL,
+    candidates   INTEGER NOT NULL,  -- models ranked
+    tau          DOUBLE,            -- Kendall tau-b against the grid; NULL where undefined (a constant ranking)
+    weighted_tau DOUBLE,
+    regret       DOUBLE NOT NULL,   -- the grid's best mMP@5 minus that of the method's choice
+    choice       VARCHAR NOT NULL,
+    fraction     DOUBLE,            -- of the grid's device time the method spent
+    evaluated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (dataset, method)
+);
 -- one row per KerasTuner trial of a top-tuning search (classification and toptuned retrieval runs)
 CREATE OR REPLACE VIEW toptune_trials AS
     SELECT r.run_id, r.model, r.dataset, r.strategy, r.suite,
@@ -398,6 +412,22 @@ def record_audit(db_path: Path, rows: list[tuple[Any, ...]], audited_at: datetim
         with transaction(con):
             con.executemany(
                 "INSERT INTO audits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(*r, audited_at) for r in rows]
+            )
+    finally:
+        con.close()
+
+
+def record_shortcut_scores(db_path: Path, dataset: str, rows: list[tuple[Any, ...]], evaluated_at: datetime) -> None:
+    """Replace ``dataset``'s shortcut scores with ``rows`` (method, candidates, tau, weighted_tau, regret, choice,
+    fraction); NaN is stored as NULL."""
+    clean = [tuple(None if isinstance(v, float) and v != v else v for v in row) for row in rows]
+    con = connect(db_path)
+    try:
+        with transaction(con):
+            con.execute("DELETE FROM shortcut_scores WHERE dataset = ?", [dataset])
+            con.executemany(
+                "INSERT INTO shortcut_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(dataset, *row, evaluated_at) for row in clean],
             )
     finally:
         con.close()

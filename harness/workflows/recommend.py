@@ -12,7 +12,9 @@ the full grid (the same models x dataset, pre-trained, retrieval suite).
 pass: the grid's embeddings are read from the workdir's embedding cache (the entry whose sidecar names the
 run's model, dataset, split, weights digest and manifest digest), samples are drawn from them, and a sample's
 device-seconds are the cell's recorded duration (finished_at - started_at) times the fraction of the split
-embedded. Each method's ranking is then scored against the grid's mMP@5 (harness.compute.selection.scoring).
+embedded. Each method's ranking is then scored against the grid's mMP@5 (harness.compute.selection.scoring), and
+the scores are written to the database's ``shortcut_scores`` table (replacing the dataset's earlier ones), which
+the report's "How well the shortcuts predicted this grid" reads.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +34,10 @@ from harness.compute.selection.racing import Evaluation, RaceConfig, race
 from harness.compute.selection.sampling import nested_sample, stratified_order
 from harness.compute.selection.scoring import ranks_as_scores, score_ranking
 from harness.compute.selection.signals import SIGNALS
-from harness.compute.selection.tuning import tuning_gain
+from harness.compute.selection.tuning import predict_finetune_gain, tuning_gain
 from harness.core.errors import HarnessError
 from harness.core.keys import content_key
-from harness.storage.store import connect
+from harness.storage.store import connect, record_shortcut_scores
 from harness.storage.workdir import Workdir
 
 if TYPE_CHECKING:
@@ -54,7 +57,8 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
     """Race ``models`` on samples of ``dataset_id`` (see the module docstring); ``fraction`` turns into a
     device-second budget of that fraction of the dry run's full-grid estimate (``config.budget_s`` wins).
     With ``tune_preset``, the ``tune_top`` leading candidates' top-tune gain is measured on the largest sample
-    they reached (harness.compute.selection.tuning)."""
+    they reached, and their fine-tune gain predicted from it where ``settings.db`` holds top-tuned and
+    fine-tuned cells of the same model on other datasets (harness.compute.selection.tuning)."""
     from harness.compute.datasets import resolve_dataset
     from harness.compute.extract.embeddings import extract
     from harness.compute.models import load_model, parse_model_id
@@ -92,7 +96,14 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
     result = race(models, labels, evaluate, config)
     first = nested_sample(stratified_order(labels, config.seed), config.first_per_class)
     vectors = {m: np.stack([embedded[m][int(p)] for p in first]) for m in models}
-    notes = [] if estimate is not None else ["the dry run has no device-time estimate for this grid"]
+    notes = (
+        []
+        if estimate is not None
+        else [
+            "the dry run has no device-time estimate for this grid"
+            + ("" if config.budget_s else ", so racing ran without a budget")
+        ]
+    )
     gains = []
     if tune_preset is not None:
         for candidate in result.ranking()[:tune_top]:
@@ -101,8 +112,45 @@ def recommend(models: list[str], dataset_id: str, settings: Settings, config: Ra
             vectors_seen = np.stack([embedded[candidate][int(p)] for p in positions])
             folder = Workdir.of(settings.workdir).subjobs("recommend-toptune") / key
             gains.append(tuning_gain(candidate, vectors_seen, labels[positions], tune_preset, folder, config.seed))
+    predictions = [predict_finetune_gain(g.candidate, g.gain, *grid_tuning_gains(settings.db, g.candidate, dataset.id))
+                   for g in gains]  # fmt: skip
     return Recommendation(dataset.id, result, _signals(vectors, labels[first]), len(first), estimate,
-                          len(items) * len(models), config.budget_s, gains, notes)  # fmt: skip
+                          len(items) * len(models), config.budget_s, gains, predictions, notes)  # fmt: skip
+
+
+TUNED = """
+    SELECT r.dataset, r.strategy, m.value, epoch(r.finished_at) - epoch(r.started_at),
+           (SELECT f.value FROM metrics f WHERE f.run_id = r.run_id AND f.metric = 'finetune_s')
+    FROM runs r JOIN metrics m USING (run_id)
+    WHERE r.status = 'ok' AND r.suite = 'retrieval' AND r.model = ? AND r.dataset <> ? AND m.metric = ?
+      AND r.strategy IN ('pretrained', 'toptuned', 'finetuned')
+    QUALIFY row_number() OVER (PARTITION BY r.dataset, r.strategy ORDER BY r.finished_at DESC) = 1
+    ORDER BY r.dataset
+"""
+
+
+def grid_tuning_gains(db: Path, model: str, dataset: str) -> tuple[list[tuple[float, float]], list[float]]:
+    """From the results database: (top-tune gain, fine-tune gain) in mMP@5 for every other dataset where ``model``
+    has finished pre-trained, top-tuned and fine-tuned retrieval cells (the newest of each), and those fine-tunes'
+    device-seconds (``finetune_s``, else the cell's duration). Nothing where the database does not exist."""
+    if not db.exists():
+        return [], []
+    con = connect(db, read_only=True)
+    try:
+        rows = con.execute(TUNED, [model, dataset, METRIC]).fetchall()
+    finally:
+        con.close()
+    by: dict[str, dict[str, tuple[float, float]]] = {}
+    for other, strategy, value, duration, finetune_s in rows:
+        seconds = float(finetune_s) if finetune_s is not None else max(float(duration or 0.0), 0.0)
+        by.setdefault(other, {})[strategy] = (float(value), seconds)
+    pairs, seconds_list = [], []
+    for cells in by.values():
+        if {"pretrained", "toptuned", "finetuned"} <= set(cells):
+            base = cells["pretrained"][0]
+            pairs.append((cells["toptuned"][0] - base, cells["finetuned"][0] - base))
+            seconds_list.append(cells["finetuned"][1])
+    return pairs, seconds_list
 
 
 def _grid_estimate(models: list[str], dataset: str, settings: Settings, estimate_for: str | None) -> float | None:
@@ -181,6 +229,10 @@ def evaluate(db: Path, workdir: Path, config: RaceConfig, fraction: float) -> li
         manifest = resolve_dataset(dataset_id, workdir).manifest()
         labels = np.array([manifest.items[i].label for i in manifest.indices(SPLIT)])
         replays.append(replay(dataset_id, cells, labels, config, fraction))
+    evaluated_at = datetime.now(UTC).replace(tzinfo=None)  # the database's timestamps are naive UTC
+    for done in replays:  # kept for the report's "How well the shortcuts predicted this grid"
+        rows = [(s.method, done.candidates, s.tau, s.weighted_tau, s.regret, s.choice, s.fraction) for s in done.scores]
+        record_shortcut_scores(db, done.dataset, rows, evaluated_at)
     return replays
 
 

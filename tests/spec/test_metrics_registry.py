@@ -56,6 +56,7 @@ def test_every_metric_the_real_suites_emit_is_registered(tmp_path: Path) -> None
         cell("pixels:4", "retrieval", backend="exact"),
         cell("pixels:4", "retrieval", "toptuned", backend="exact", **TOPTUNE),
         cell("pixels:4", "classification", **TOPTUNE),
+        cell("pixels:4", "signals", per_class=3),
         cell(tiny, "retrieval", "finetuned", backend="exact", finetune_preset="smoke"),
         cell(tiny, "finetune", "finetuned", finetune_preset="smoke"),
         cell(tiny, "cost", warmup=1, iterations=3, throughput_iterations=2, max_batch_cpu=2, pipeline_images=4,

@@ -35,7 +35,7 @@ def version_of(db: Path) -> int | None:
 def test_a_new_database_is_created_at_the_current_version(tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
     connect(db).close()
-    assert version_of(db) == migrations.current_version() == 2
+    assert version_of(db) == migrations.current_version() == 3
 
 
 def test_the_old_database_is_version_1_migrated_by_the_writer_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -58,6 +58,22 @@ def test_the_old_database_is_version_1_migrated_by_the_writer_and_keeps_its_rows
     # the same runs; their cells have no seed parameter (pre-trained retrieval), so their seed is now NULL
     assert after == [(run_id, status, None) for run_id, status, _ in before]
     connect(db).close()  # at the current version: nothing more to apply
+
+
+def test_the_old_database_gains_the_shortcut_scores_table(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from harness.storage.store import record_shortcut_scores
+
+    db = old_copy(tmp_path)
+    at = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+    record_shortcut_scores(db, "digits", [("racing", 3, 1.0, float("nan"), 0.0, "pixels:8", 0.05)], at)
+    record_shortcut_scores(db, "digits", [("logme", 3, 0.5, 0.6, 0.1, "pixels:4", 0.02)], at)  # replaces digits
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT dataset, method, candidates, tau, weighted_tau, regret, choice FROM shortcut_scores")
+    assert rows.fetchall() == [("digits", "logme", 3, 0.5, 0.6, 0.1, "pixels:4")]
+    assert migrations.stored_version(con) == 3
+    con.close()
     assert version_of(db) == migrations.current_version()
 
 
@@ -98,13 +114,13 @@ def test_a_registered_migration_is_applied_once_in_order(tmp_path: Path, monkeyp
         con.execute("ALTER TABLE runs ADD COLUMN note VARCHAR DEFAULT 'migrated'")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, migrations.Migration("a note", add_note)])
-    assert migrations.current_version() == 3
+    assert migrations.current_version() == 4
     connect(db).close()
     connect(db).close()
     assert calls == [1]
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT model, note FROM runs").fetchall() == [("timm:a", "migrated")]
-    assert migrations.stored_version(con) == 3
+    assert migrations.stored_version(con) == 4
     con.close()
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from harness.compute.selection.racing import RaceResult
 from harness.compute.selection.scoring import Score
-from harness.compute.selection.tuning import TuningGain
+from harness.compute.selection.tuning import FinetunePrediction, TuningGain
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Recommendation:
     grid_images: int  # images the full grid would embed
     budget_s: float | None = None
     tuning: list[TuningGain] = field(default_factory=list)
+    finetune: list[FinetunePrediction] = field(default_factory=list)  # one per entry of ``tuning``
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -63,3 +63,40 @@ def tuning_gain(candidate: str, vectors: np.ndarray, labels: np.ndarray, preset:
     interval = bootstrap_mean(tuned - frozen)
     return TuningGain(candidate, float(frozen.mean()), float(tuned.mean()), interval.value, interval.low,
                       interval.high, seconds, preset)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FinetunePrediction:
+    """The fine-tune gain of ``candidate`` predicted from its top-tune gain measured on the sample, where the
+    grid holds both gains for the same model on other datasets:
+
+        ratio = sum_d t_d f_d / sum_d t_d^2        (least squares through the origin, f ~ ratio x t)
+
+    over the grid's datasets d with finished pre-trained, top-tuned and fine-tuned retrieval cells of the model,
+    t_d and f_d their top-tune and fine-tune gains in mMP@5 (tuned minus pre-trained). The prediction is
+    ``ratio`` x the measured top-tune gain, set against the grid's mean fine-tune device-seconds of the model.
+    ``predicted`` is None where there is nothing to fit (no pair, or every top-tune gain zero)."""
+
+    candidate: str
+    pairs: int
+    ratio: float | None
+    predicted: float | None
+    finetune_s: float | None  # the grid's mean fine-tune device-seconds for this model
+
+    @property
+    def gain_per_device_hour(self) -> float | None:
+        if self.predicted is None or not self.finetune_s:
+            return None
+        return self.predicted / (self.finetune_s / 3600)
+
+
+def predict_finetune_gain(candidate: str, measured: float, pairs: list[tuple[float, float]],
+                          finetune_s: list[float]) -> FinetunePrediction:  # fmt: skip
+    """``pairs``: (top-tune gain, fine-tune gain) per dataset of the grid; ``finetune_s``: its fine-tunes' times."""
+    t = np.array([p[0] for p in pairs], dtype=np.float64)
+    f = np.array([p[1] for p in pairs], dtype=np.float64)
+    seconds = float(np.mean(finetune_s)) if finetune_s else None
+    if len(pairs) == 0 or float(t @ t) == 0.0:
+        return FinetunePrediction(candidate, len(pairs), None, None, seconds)
+    ratio = float(t @ f / (t @ t))
+    return FinetunePrediction(candidate, len(pairs), ratio, ratio * measured, seconds)

@@ -70,8 +70,19 @@ def _declared() -> dict[str, Suite]:
         text_retrieval,
         zeroshot,
     )
+    from harness.compute.suites.declarations import signals as transferability
 
-    modules = (retrieval, classification, cost, finetune, compression, leakage, text_retrieval, zeroshot)
+    modules = (
+        retrieval,
+        classification,
+        cost,
+        finetune,
+        compression,
+        leakage,
+        text_retrieval,
+        zeroshot,
+        transferability,
+    )
     return {module.SUITE.name: module.SUITE for module in modules}
 
 
