@@ -76,7 +76,7 @@ def test_listing_suites_imports_nothing_heavy() -> None:
 
 
 def test_an_unknown_suite_names_the_known_ones() -> None:
-    known = "retrieval, classification, cost, finetune, compression, leakage, text_retrieval, zeroshot"
+    known = "retrieval, classification, cost, finetune, compression, leakage, text_retrieval, zeroshot, signals"
     with pytest.raises(HarnessError, match=rf"^unknown suite 'retreival' \(known: {known}\)$"):
         get_suite("retreival")
     with pytest.raises(HarnessError, match=r"^unknown suite 'retreival'"):
