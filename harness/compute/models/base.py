@@ -88,8 +88,15 @@ def init_options(ref: Ref) -> tuple[bool, int]:
 
 
 def offline_hub() -> None:
-    """Weights come from the local cache only: never reach out to a hub from inside a benchmark."""
+    """Weights come from the local cache only: never reach out to a hub from inside a benchmark.
+
+    huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported (timm and open_clip import it), so
+    the variable alone comes too late: the constant is set too. Otherwise a missing checkpoint costs a minute
+    of retries against an unreachable hub before its clear error. A user's own HF_HUB_OFFLINE=0 still wins."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = os.environ["HF_HUB_OFFLINE"].upper() in constants.ENV_VARS_TRUE_VALUES
 
 
 def missing_weights_error(ref: Ref, fetch_hint: str, cause: Exception) -> HarnessError:
