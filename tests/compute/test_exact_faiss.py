@@ -1,4 +1,4 @@
-"""The exact backend's CPU search (candidates in faiss's heaps, exact re-ranking) against the algorithm it replaced and
+"""The exact backend's CPU search (candidates from faiss, exact re-ranking) against the algorithm it replaced and
 against a brute-force numpy reference: the same neighbours on tie-heavy data, where only the tie-break by
 gallery index decides, and the (distance, index) ranking on random data."""
 
@@ -43,16 +43,9 @@ def quantised(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(-2, 3, (n, 4)).astype(np.float32)
 
 
-@pytest.fixture(params=[64, 4096], ids=["small-blocks", "one-block"])
-def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Small blocks make the search cross block edges (and a partial last block) on small data."""
-    monkeypatch.setattr(exact_module, "BLOCK", request.param)
-    return int(request.param)
-
-
 @pytest.mark.parametrize("data", ["duplicated", "quantised"])
 @pytest.mark.parametrize("k", [1, 10, 60])
-def test_leave_one_out_is_the_previous_algorithm_on_tie_heavy_data(block: int, data: str, k: int) -> None:
+def test_leave_one_out_is_the_previous_algorithm_on_tie_heavy_data(data: str, k: int) -> None:
     x = duplicated(1) if data == "duplicated" else quantised(700, 2)
     ids, dists = leave_one_out_with_distances(ExactIndex(), x, k)
     before_ids, before_d = previous_leave_one_out(x, k)
@@ -71,18 +64,6 @@ def test_search_is_the_previous_algorithm_on_quantised_data(k: int) -> None:
     before_ids, before_d = previous_search(gallery, queries, k)
     np.testing.assert_array_equal(ids, before_ids)
     np.testing.assert_array_equal(dists, before_d)  # integers: float32 is exact in both
-
-
-def test_the_blocks_do_not_change_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    gallery, queries = duplicated(5), duplicated(6)[:300]
-    answers = []
-    for block in (32, 100, 4096):  # several blocks each way, partial last blocks, one block
-        monkeypatch.setattr(exact_module, "BLOCK", block)
-        answers.append(search_once(ExactIndex(), gallery, queries, 25))
-    for ids, dists in answers[1:]:
-        np.testing.assert_array_equal(ids, answers[0][0])
-        np.testing.assert_array_equal(dists, answers[0][1])
-    np.testing.assert_array_equal(answers[0][0], previous_search(gallery, queries, 25)[0])
 
 
 def reference(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +93,9 @@ def test_rows_beyond_the_margin_are_searched_again(monkeypatch: pytest.MonkeyPat
     calls: list[tuple[int, int]] = []
     candidates = exact_module._candidates
 
-    def counted(queries: np.ndarray, right: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def counted(queries: np.ndarray, gallery: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         calls.append((len(queries), m))
-        return candidates(queries, right, m)
+        return candidates(queries, gallery, m)
 
     monkeypatch.setattr(exact_module, "_candidates", counted)
     x = np.vstack([np.repeat(unit_vectors(1, 8, seed=0), 50, axis=0), unit_vectors(150, 8, seed=1)])

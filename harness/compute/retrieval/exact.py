@@ -6,20 +6,18 @@ rounded once to float32; the ranking is by that float32 distance, then by galler
 (duplicates, quantised vectors) are ordered by index on every CPU, whatever the thread count or BLAS, and
 the returned distances are ranked exactly as they read.
 
-On the CPU the search is two steps (measured faster than faiss's ``IndexFlatL2``, see
-benchmarks/retrieval_backends.py):
+On the CPU the search is two steps:
 
-1. Candidates: the ``k + MARGIN`` nearest by float32 distances, block by block. Half the squared distance,
-   |q|^2 / 2 + |g|^2 / 2 - q.g, is one matrix product of the vectors extended by two columns,
-   [q, |q|^2 / 2, 1] . [-g, 1, |g|^2 / 2], computed by numpy's BLAS, and faiss's heaps keep each row's
-   nearest (no other pass over a block). Chosen by measurement: the same selection as faiss's own search,
-   with numpy's newer OpenBLAS for the products (faiss's wheel bundles an older one).
+1. Candidates: the ``k + MARGIN`` nearest by float32 distances, from faiss's brute-force search
+   (``faiss.knn``, the field's reference implementation: blocked BLAS products and heaps, on every core).
+   A hand-written blocked search (numpy's BLAS products into faiss's heaps) was measured beside it: as fast
+   at 768 dimensions, about 1.5x slower at 128 (benchmarks/retrieval_backends.py), so faiss does this step.
 2. Re-ranking: the candidates' exact distances, sorted by (distance, index). A row is accepted only when no
    item outside its candidates can rank before its k-th: the last candidate's float32 distance, less the
    float32 rounding bound ``(dim + 8) * 2**-22 * (|q| + max |g|)**2``, still exceeds the k-th exact
    distance. Rows that fail (ties or near-ties across the candidates' edge, e.g. many duplicates) are searched
    again with four times the candidates, up to the whole gallery, where the ranking is complete by
-   construction.
+   construction. Which candidates faiss picks among ties therefore never changes the answer.
 
 On other devices (``cuda``) torch does the search in query chunks, its distances in float32 on the device.
 """
@@ -39,15 +37,13 @@ if TYPE_CHECKING:
 
 #: candidates searched beyond k before the exact re-ranking (more only for the rows that need them)
 MARGIN = 8
-#: rows x columns of one block of the distance matrix on the CPU (64 MiB of float32)
-BLOCK = 4096
 #: float64 values held at once by the re-ranking (32 MiB)
 _RERANK_VALUES = 1 << 22
 
 
 class ExactIndex(Index):
-    """Brute force over the gallery; memory bounded by blocks (CPU: ``BLOCK`` squared, torch: ``chunk``
-    queries at a time) plus the candidates, (Q, k + MARGIN), and on the CPU one extended copy of the gallery."""
+    """Brute force over the gallery; memory bounded by blocks (CPU: faiss's, torch: ``chunk`` queries at a
+    time) plus the candidates, (Q, k + MARGIN)."""
 
     name = "exact"
 
@@ -102,8 +98,7 @@ def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.n
         return np.empty((len(queries), k), np.int64), np.empty((len(queries), k), np.float32)
     g_max = float(np.sqrt(_squared_norms(gallery).max()))
     m = min(n, k + MARGIN)
-    right = extended(gallery)
-    cand, approx = _candidates(queries, right, m)
+    cand, approx = _candidates(queries, gallery, m)
     ids = np.empty((len(queries), k), np.int64)
     dists = np.empty((len(queries), k), np.float32)
     todo = np.arange(len(queries))
@@ -118,31 +113,15 @@ def exact_search(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.n
         if len(todo) == 0:
             return ids, dists
         m = min(n, 4 * m)
-        cand, approx = _candidates(queries[todo], right, m)
+        cand, approx = _candidates(queries[todo], gallery, m)
 
 
-def _candidates(queries: np.ndarray, right: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """The m nearest by float32 distances: (ids, squared distances), each (Q, m), the farthest last; ``right``:
-    the extended gallery [-g, 1, |g|^2 / 2] (:func:`extended`)."""
+def _candidates(queries: np.ndarray, gallery: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m nearest by float32 squared distances: (ids, distances), each (Q, m), the farthest last."""
     import faiss
 
-    n = len(right)
-    heap = faiss.ResultHeap(len(queries), m, keep_max=False)
-    for i in range(0, len(queries), BLOCK):
-        q = queries[i : i + BLOCK]
-        half = 0.5 * (q.astype(np.float64) ** 2).sum(1, keepdims=True).astype(np.float32)
-        rows = np.hstack([q, half, np.ones_like(half)])
-        for j in range(0, n, BLOCK):
-            block = rows @ right[j : j + BLOCK].T
-            heap.heaps.addn(block.shape[1], faiss.swig_ptr(block), j, i, block.shape[0])
-    heap.finalize()
-    return heap.I, 2.0 * heap.D
-
-
-def extended(gallery: np.ndarray) -> np.ndarray:
-    """[-g, 1, |g|^2 / 2] per gallery row (float32): its product with [q, |q|^2 / 2, 1] is half the distance."""
-    half = (0.5 * _squared_norms(gallery)).astype(np.float32)[:, None]
-    return np.hstack([-gallery, np.ones_like(half), half])
+    approx, cand = faiss.knn(queries, gallery, m)
+    return cand, approx
 
 
 def _squared_norms(x: np.ndarray) -> np.ndarray:
