@@ -18,6 +18,13 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 STATUS = {"ok": "[green]ok[/]", "cached": "[cyan]cached[/]", "error": "[red]error[/]"}
 #: metric -> column label in the CLI's tables
 DISPLAY_METRICS = metrics_registry.labels("mmp_at_5", "recall_at_1", "map_at_r", "mrr", "ndcg_at_10")
+#: suites whose cells have headline metrics of their own: their rows go in a table with these columns
+SUITE_COLUMNS = {
+    metrics_registry.TEXT_RETRIEVAL: metrics_registry.labels(
+        "text_hit_at_1", "text_recall_at_10", "text_mrr", "text_ndcg_at_10", "text_map"
+    ),
+    metrics_registry.ZEROSHOT: metrics_registry.labels("zeroshot_acc1", "zeroshot_acc5", "zeroshot_balanced_accuracy"),
+}
 
 
 def print_failures(outcomes: list[Any]) -> int:
@@ -31,17 +38,23 @@ def print_failures(outcomes: list[Any]) -> int:
 
 
 def print_outcomes(outcomes: list[Any]) -> int:
-    """One row per cell; failures listed below the table. Returns the number of failed cells."""
-    table = Table(title="results")
-    for column in ("model", "dataset", "strategy", "suite", "status"):
-        table.add_column(column, overflow="fold")
-    for label in DISPLAY_METRICS.values():
-        table.add_column(label, justify="right")
+    """One row per cell, in a table whose columns are its suite's headline metrics (the image metrics unless
+    ``SUITE_COLUMNS`` names others); failures listed below. Returns the number of failed cells."""
+    groups: dict[str | None, list[Any]] = {}
     for o in outcomes:
-        values = [f"{o.metrics[m]:.4f}" if m in o.metrics else "—" for m in DISPLAY_METRICS]
-        cell = o.cell
-        table.add_row(*map(escape, (cell.model, cell.dataset, cell.strategy, cell.suite)), STATUS[o.status], *values)
-    console.print(table)
+        groups.setdefault(o.cell.suite if o.cell.suite in SUITE_COLUMNS else None, []).append(o)
+    for suite, rows in groups.items():
+        columns = DISPLAY_METRICS if suite is None else SUITE_COLUMNS[suite]
+        table = Table(title="results" if suite is None else f"results: {suite}")
+        for column in ("model", "dataset", "strategy", "suite", "status"):
+            table.add_column(column, overflow="fold")
+        for label in columns.values():
+            table.add_column(label, justify="right")
+        for o in rows:
+            values = [f"{o.metrics[m]:.4f}" if m in o.metrics else "—" for m in columns]
+            ids = (o.cell.model, o.cell.dataset, o.cell.strategy, o.cell.suite)
+            table.add_row(*map(escape, ids), STATUS[o.status], *values)
+        console.print(table)
     return print_failures(outcomes)
 
 
