@@ -212,6 +212,7 @@ TEXT_PER_QUERY = [
     *(_m(f"text_hit_at_{k}", f"text hit@{k}", "", "quality", True, TEXT_RETRIEVAL) for k in (1, 5, 10)),
     _m("text_recall_at_1", "text Recall@1", "", "quality", True, TEXT_RETRIEVAL),
     _m("text_recall_at_10", "text Recall@10", "", "quality", True, TEXT_RETRIEVAL),
+    _m("text_precision_at_10", "text P@10", "", "quality", True, TEXT_RETRIEVAL),
     _m("text_mrr", "text MRR", "", "quality", True, TEXT_RETRIEVAL),
     _m("text_ndcg_at_10", "text nDCG@10", "", "quality", True, TEXT_RETRIEVAL),
     _m("text_map", "text mAP", "", "quality", True, TEXT_RETRIEVAL),

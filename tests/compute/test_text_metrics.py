@@ -2,8 +2,8 @@
 
 trec_eval conventions followed: binary relevance; the qrels list every relevant gallery item (so R counts
 relevant items the run never retrieved); the run holds the top K items in our order (scores are 1/rank, so
-trec_eval's own score sort keeps it); measures ``success_1/5/10`` (hit@k), ``recall_1``, ``recall_10``, ``recip_rank``,
-``ndcg_cut_10`` and ``map``.
+trec_eval's own score sort keeps it); measures ``success_1/5/10`` (hit@k), ``recall_1``, ``recall_10``, ``P_10``,
+``recip_rank``, ``ndcg_cut_10`` and ``map``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from harness.compute.text.metrics import group_counts, group_relevance, text_sco
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
 TREC = {"success_1": "text_hit_at_1", "success_5": "text_hit_at_5", "success_10": "text_hit_at_10",
-        "recall_1": "text_recall_at_1", "recall_10": "text_recall_at_10", "recip_rank": "text_mrr",
-        "ndcg_cut_10": "text_ndcg_at_10", "map": "text_map"}  # fmt: skip
-MEASURES = {"success.1,5,10", "recall.1,10", "recip_rank", "ndcg_cut.10", "map"}
+        "recall_1": "text_recall_at_1", "recall_10": "text_recall_at_10", "P_10": "text_precision_at_10",
+        "recip_rank": "text_mrr", "ndcg_cut_10": "text_ndcg_at_10", "map": "text_map"}  # fmt: skip
+MEASURES = {"success.1,5,10", "recall.1,10", "P.10", "recip_rank", "ndcg_cut.10", "map"}
 
 
 def test_a_hand_case() -> None:
@@ -28,6 +28,7 @@ def test_a_hand_case() -> None:
     assert scores["text_hit_at_1"] == 0.0 and scores["text_hit_at_5"] == 1.0
     assert scores["text_mrr"] == 0.5
     assert scores["text_recall_at_10"] == pytest.approx(2 / 3) and scores["text_recall_at_1"] == 0.0
+    assert scores["text_precision_at_10"] == pytest.approx(2 / 10)  # trec_eval's P_10: over 10, 4 retrieved
     assert scores["text_map"] == pytest.approx((1 / 2 + 2 / 4) / 3)
     ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
     assert scores["text_ndcg_at_10"] == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / ideal)

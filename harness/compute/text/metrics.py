@@ -9,6 +9,8 @@ list every relevant item, so R is the whole gallery's count, not only the retrie
 - hit@k (trec_eval ``success_k``): 1 if some item of ranks 1..k is relevant, else 0 (k = 1, 5, 10).
 - Recall@1, Recall@10 (``recall_1``, ``recall_10``): relevant items among ranks 1..k / R (Marqo's leaderboards'
   Recall@k, BEIR's recall; equal to hit@k where every query has one relevant item).
+- P@10 (``P_10``): relevant items among ranks 1..10 / 10, whatever R (Marqo's category-to-product
+  leaderboards' P@10: a category query has many relevant products, so precision is what a shop sees).
 - MRR (``recip_rank``): 1 / the rank of the first relevant item within K, 0 if none.
 - nDCG@10 (``ndcg_cut_10``): sum_{i<=10} rel(i)/log2(i+1) over the ideal sum_{i<=min(10,R)} 1/log2(i+1).
 - mAP (``map``): sum_{i<=K} P(i) rel(i) / R: relevant items ranked below K count as never retrieved.
@@ -77,6 +79,7 @@ def text_scores(relevant: np.ndarray, n_relevant: np.ndarray) -> TextScores:
     values: dict[str, np.ndarray] = {f"text_hit_at_{n}": np.any(rel[:, :n], axis=1).astype(np.float64) for n in HIT_AT}
     values["text_recall_at_1"] = rel[:, 0].astype(np.float64) / r
     values["text_recall_at_10"] = rel[:, :CUTOFF].sum(axis=1) / r
+    values["text_precision_at_10"] = rel[:, :CUTOFF].sum(axis=1) / CUTOFF
     values["text_mrr"] = np.where(rel.any(axis=1), 1.0 / (rel.argmax(axis=1) + 1), 0.0)
     discounts = 1.0 / np.log2(np.arange(2, CUTOFF + 2))
     ideal = np.cumsum(discounts)[np.minimum(CUTOFF, r.astype(np.int64)) - 1]
