@@ -25,6 +25,18 @@ def save_test_vit(path: Path, seed: int, num_classes: int = 1000) -> dict[str, t
     return state
 
 
+def cache_test_vit(hf_home: Path, seed: int) -> Path:
+    """``test_vit.r160_in1k``'s weights in a Hugging Face cache under ``hf_home`` (as a download leaves them: one
+    snapshot that ``refs/main`` names), for a process run with ``HF_HOME=hf_home``; returns the weights file."""
+    commit = "0" * 40
+    repo = hf_home / "hub" / "models--timm--test_vit.r160_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    weights = repo / "snapshots" / commit / "model.safetensors"
+    save_test_vit(weights, seed=seed)
+    return weights
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ck") / "tuned.safetensors"
@@ -139,11 +151,7 @@ def test_open_clip_needs_a_tag_or_random_init() -> None:
 
 def test_pretrained_weights_load_offline_from_the_local_cache(tmp_path: Path) -> None:
     """The real pretrained path: timm resolves the tag to its Hugging Face repo and reads the local cache."""
-    commit = "0" * 40
-    repo = tmp_path / "hub" / "models--timm--test_vit.r160_in1k"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    save_test_vit(repo / "snapshots" / commit / "model.safetensors", seed=123)
+    cache_test_vit(tmp_path, seed=123)
     code = (
         "import torch, timm\n"
         "from harness.compute.models import load_model\n"
@@ -266,17 +274,13 @@ def test_img_size_errors(model_id: str, message: str) -> None:
 def test_img_size_resamples_pretrained_position_embeddings_with_timms_own_resampling(tmp_path: Path) -> None:
     """Cached weights at 160 px, loaded at 64: every tensor is the file's but the position embeddings, which are
     timm's resample_abs_pos_embed of the file's (10 x 10 patches -> 4 x 4, the class token kept)."""
-    commit = "0" * 40
-    repo = tmp_path / "hub" / "models--timm--test_vit.r160_in1k"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    save_test_vit(repo / "snapshots" / commit / "model.safetensors", seed=123)
+    weights = cache_test_vit(tmp_path, seed=123)
     code = (
         "import torch\n"
         "from safetensors.torch import load_file\n"
         "from timm.layers import resample_abs_pos_embed\n"
         "from harness.compute.models import load_model\n"
-        f"saved = load_file({str(repo / 'snapshots' / commit / 'model.safetensors')!r})\n"
+        f"saved = load_file({str(weights)!r})\n"
         "m = load_model('timm:test_vit.r160_in1k[img_size=64]')\n"
         "state = m.module.state_dict()\n"
         "assert tuple(m.preprocessing['input_size']) == (3, 64, 64) and not m.random_init\n"

@@ -29,19 +29,15 @@ def leave_one_out(index: Index, vectors: np.ndarray, k: int) -> np.ndarray:
 
 def leave_one_out_with_distances(index: Index, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`leave_one_out`'s ids and their squared L2 distances, each (N, k)."""
-    k = min(k, len(vectors) - 1)
-    index.fit(vectors)
-    ids, dists = index.search(vectors, k + 1)
-    is_self = ids == np.arange(len(vectors))[:, None]
-    is_self[~is_self.any(axis=1), -1] = True
-    return ids[~is_self].reshape(len(vectors), k), dists[~is_self].reshape(len(vectors), k)
+    return leave_one_out_across(index, vectors, vectors, k)
 
 
 def leave_one_out_across(
     index: Index, queries: np.ndarray, gallery: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`leave_one_out_with_distances` where query i and gallery item i are two vectors of one item (an
-    image querying fused image + title documents): item i is removed from query i's hits wherever it ranks."""
+    """Query i searches the gallery without gallery item i: (ids, squared L2 distances), each (Q, k). Query i
+    and item i may be two vectors of one item (an image querying fused image + title documents) or the same
+    vector (:func:`leave_one_out_with_distances`); item i is removed from query i's hits wherever it ranks."""
     k = min(k, len(gallery) - 1)
     index.fit(gallery)
     ids, dists = index.search(queries, k + 1)
