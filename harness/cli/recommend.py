@@ -3,7 +3,6 @@ cost; with ``--evaluate``, how well racing and the cheap signals predicted the f
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Annotated
@@ -104,7 +103,7 @@ def recommend(
 
 
 def _print_recommendation(rec) -> None:  # type: ignore[no-untyped-def]
-    from harness.report.recommend import duration, number
+    from harness.report.numbers import duration, number
 
     race = rec.race
     head = {
@@ -151,13 +150,12 @@ def _print_recommendation(rec) -> None:  # type: ignore[no-untyped-def]
 
 
 def _print_replays(replays) -> None:  # type: ignore[no-untyped-def]
-    from harness.report.recommend import number
+    from harness.report.numbers import number, share
 
     table = Table("dataset", "method", "tau", "weighted tau", "regret", "choice", "device time",
                   title="How well the shortcuts predicted this grid")  # fmt: skip
     for replay in replays:
         for s in replay.scores:
-            share = "n/a" if math.isnan(s.fraction) else f"{100 * s.fraction:.1f} %"
             table.add_row(escape(replay.dataset), s.method, number(s.tau, 3), number(s.weighted_tau, 3),
-                          number(s.regret), escape(s.choice), share)  # fmt: skip
+                          number(s.regret), escape(s.choice), share(s.fraction))  # fmt: skip
     console.print(table)

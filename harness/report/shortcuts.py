@@ -12,13 +12,13 @@ dataset with fewer than two models carrying both a signal and the grid's value.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.compute.selection.scoring import Score, score_ranking
 from harness.compute.selection.signals import SIGNALS
 from harness.report.data import Filters
+from harness.report.numbers import number, share
 from harness.storage.store import connect, dataset_matches
 
 METRIC = "mmp_at_5"
@@ -49,8 +49,12 @@ class Row:
     def shown(self) -> dict[str, str]:
         """The score's figures as the section prints them ("n/a" where undefined)."""
         s = self.score
-        return {"tau": _fmt(s.tau, 3), "weighted_tau": _fmt(s.weighted_tau, 3), "regret": _fmt(s.regret, 4),
-                "fraction": "n/a" if math.isnan(s.fraction) else f"{100 * s.fraction:.1f} %"}  # fmt: skip
+        return {
+            "tau": number(s.tau, 3),
+            "weighted_tau": number(s.weighted_tau, 3),
+            "regret": number(s.regret),
+            "fraction": share(s.fraction),
+        }
 
 
 def _table_exists(con, name: str) -> bool:  # type: ignore[no-untyped-def]
@@ -95,10 +99,6 @@ def shortcuts(db: Path, filters: Filters | None = None) -> list[Row]:
             score = score_ranking(name, scores, {m: grid[m] for m in scores}, fraction)
             rows.setdefault(dataset, []).append(Row(dataset, "stored signals", len(scores), score))
     return [row for dataset in sorted(rows) for row in rows[dataset]]
-
-
-def _fmt(value: float, digits: int) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def _nan(value: float | None) -> float:
