@@ -85,9 +85,13 @@ def break_even(plan: Plan, estimate: Estimate, threshold: float = DEFAULT_THRESH
         order = [s for s in LADDER if s in found]
         if len(order) < 2:
             continue
-        free = order[: min(3, len(order))]  # the climbs with fewer than two validation figures below
+        # the climbs with fewer than two validation figures below: up to the second rung that has one (every
+        # rung but the pre-trained one)
+        free = order[: min(3 if order[0] == "pretrained" else 2, len(order))]
         parts = [f"climbs {' -> '.join(free)} ({sum(found[s] for s in free):.3g} h)"]
-        parts += [f"then to {order[i]} ({found[order[i]]:.3g} h) if {order[i - 1]} gains >= "
-                  f"{threshold * found[order[i]]:.3g} over {order[i - 2]}" for i in range(3, len(order))]  # fmt: skip
+        for i in range(len(free), len(order)):
+            rung, below, base = order[i], order[i - 1], order[i - 2]
+            parts.append(f"then to {rung} ({found[rung]:.3g} h) if {below} gains >= {threshold * found[rung]:.3g} "
+                         f"over {base}")  # fmt: skip
         lines.append(f"ladder policy on {model} / {dataset}: " + "; ".join(parts))
     return lines

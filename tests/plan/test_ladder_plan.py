@@ -118,3 +118,19 @@ def test_the_dry_run_says_what_gain_each_rung_needs_for_the_policy_to_climb(tmp_
         f"then to lora ({hours['lora']:.3g} h) if lastk gains >= {0.05 * hours['lora']:.3g} over toptuned; "
         f"then to finetuned ({hours['finetuned']:.3g} h) if lora gains >= {0.05 * hours['finetuned']:.3g} over lastk"
     )
+
+
+def test_without_the_pretrained_rung_the_dry_run_decides_from_the_third_rung(tmp_path: Path) -> None:
+    # the policy (climb) decides on lora from toptuned's and lastk's validation figures: only lastk is free
+    params = {"retrieval": {"backend": "exact", "finetune_preset": "smoke", "preset": "smoke"}}
+    grid = make_cells([MODEL], [DATA], ["toptuned", "lastk", "lora"], ["retrieval"], params)
+    plan = make_plan(grid.cells, "cpu", tmp_path / "work", grid.skipped)
+    est = estimate_plan(plan, "cpu", tmp_path / "work", tmp_path / "none.duckdb")
+    hours = {p.spec.cell.strategy: est.seconds[p.spec.key] / 3600 for p in plan.cells}
+    [line] = break_even(plan, est, threshold=0.05)
+    assert line == (
+        f"ladder policy on {MODEL} / {DATA}: climbs toptuned -> lastk ({hours['toptuned'] + hours['lastk']:.3g} h); "
+        f"then to lora ({hours['lora']:.3g} h) if lastk gains >= {0.05 * hours['lora']:.3g} over toptuned"
+    )
+    decision = climb([Rung("toptuned", 0.5, 0.1), Rung("lastk", 0.5, 1.0), Rung("lora", 0.9, 1.0)], threshold=0.05)
+    assert decision.chosen == 1 and decision.why[-1].startswith("lora: stopped")
